@@ -1,0 +1,135 @@
+# snid: plain GNU Makefile.  `make` builds ./snid; `make check` installs what
+# is missing (as root), builds and runs every test.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+CLANG    ?= clang
+CFLAGS   ?= -O2 -g
+WERROR   ?=
+ifeq ($(CI),true)
+WERROR   := -Werror
+endif
+
+WARNINGS = -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wcast-qual -Wformat=2 -Wvla $(WERROR)
+# Recursive (=) on purpose: pkg-config is asked when a recipe runs, after
+# `make deps` has had the chance to install the libraries.
+PKG_CFLAGS = $(shell pkg-config --cflags libcares libcap 2>/dev/null) \
+	     $(shell pkg-config --cflags libev 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs libcares libcap 2>/dev/null || echo -lcares -lcap) \
+	     $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+SRCS     := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS    := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZERS  := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
+
+# Debian packages the build, the tests and the fuzzers need.
+DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
+	    libcmocka-dev dnsmasq-base openssl curl gnutls-bin valgrind clang \
+	    libclang-rt-14-dev python3 iproute2 procps mandoc psmisc
+
+.PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
+	clean install uninstall
+
+all: snid
+
+snid: $(BUILD)/snid
+	cp $< $@
+
+$(BUILD)/snid: $(BUILD)/obj/main.o $(BUILD)/libsnid.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/libsnid.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libsnid.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnid.a $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+
+# Installs what is missing when root, else prints the apt-get line.
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: everything is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: missing:$$missing"; \
+		echo "deps: run: sudo apt-get install -y$$missing"; exit 1; fi
+
+# The README's test command: install, build, unit tests, integration tests.
+check:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+unit: $(TESTS)
+	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: snid
+	@if [ -x tests/integration/run ]; then tests/integration/run; \
+	else echo "integration: no tests yet"; fi
+
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+	   --errors-for-leak-kinds=definite --show-leak-kinds=definite
+
+valgrind: $(TESTS) snid
+	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \
+		$(VALGRIND) $$t || fail=1; done; \
+	if [ -x tests/integration/run ]; then \
+		SNID_VALGRIND=1 tests/integration/run || fail=1; fi; exit $$fail
+
+# The unit tests built with AddressSanitizer and UBSan, in their own tree.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" unit
+
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lm
+
+fuzz-build: $(FUZZERS)
+
+# Each fuzzer for FUZZ_SECONDS, seeded from tests/data/NAME for fuzz/fuzz_NAME.c.
+fuzz: $(FUZZERS)
+	@fail=0; for f in $(FUZZERS); do n=$$(basename $$f); \
+		corpus=$(BUILD)/fuzz/corpus-$$n; mkdir -p $$corpus; \
+		seeds=tests/data/$${n#fuzz_}; \
+		dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
+		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
+			$$corpus $$( [ -d $$seeds ] && echo $$seeds ) \
+			>$(BUILD)/fuzz/$$n.log 2>&1 || { fail=1; tail -50 $(BUILD)/fuzz/$$n.log; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$n.log || true; \
+	done; exit $$fail
+
+demo: 
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh
+
+clean:
+	rm -rf build snid
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
