@@ -10,8 +10,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define ADDRSPEC_TEXT_MAX	160
-#define ADDRSPEC_FDNAME_MAX	64
+/* Long enough for every wrapper and the longest fdname or unix path. */
+#define ADDRSPEC_TEXT_MAX	320
+/* systemd's FDNAME_MAX (255) and the NUL. */
+#define ADDRSPEC_FDNAME_MAX	256
 
 enum listen_kind {
 	LISTEN_TCP,		/* tcp:PORT, tcp:IPV4:PORT, tcp:[IPV6]:PORT */
@@ -26,7 +28,8 @@ struct listen_spec {
 	bool			proxy;		/* proxy: wrapper, inbound PROXY protocol */
 	bool			http;		/* http: wrapper, route by Host header */
 	bool			any_family;	/* tcp:PORT: listen on IPv4 and IPv6 */
-	struct sockaddr_storage	addr;		/* LISTEN_TCP: address and port */
+	/* LISTEN_TCP: address and port; for tcp:PORT the IPv6 wildcard [::]:PORT. */
+	struct sockaddr_storage	addr;
 	socklen_t		addrlen;
 	char			path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int			fd;		/* LISTEN_FD */

@@ -1,8 +1,10 @@
 /*
  * config: snid's command line (compatible with the Go snid: single-dash long
- * flags through getopt_long_only) and configuration file, merged into one
- * validated struct config.  Flags override the file.  Pure apart from
- * reading the file named by -config.
+ * flags through getopt_long_only, never abbreviated) and configuration file,
+ * merged into one validated struct config.  Flags override the file: a
+ * single-valued flag replaces the file's value, a repeatable flag (-listen,
+ * -backend-cidr, -dns-server) given on the command line replaces the file's
+ * whole list.  Pure apart from reading the file named by -config.
  */
 #ifndef SNID_CONFIG_H
 #define SNID_CONFIG_H
@@ -16,6 +18,10 @@
 #include "snid/addrspec.h"
 #include "snid/cidr.h"
 #include "snid/hostname.h"
+
+#ifndef SNID_VERSION
+#define SNID_VERSION		"0.1.0"
+#endif
 
 #define CONFIG_MAX_LISTENERS	16
 #define CONFIG_MAX_CIDRS	64
@@ -33,16 +39,16 @@ struct config {
 	struct cidr		backend_cidrs[CONFIG_MAX_CIDRS];
 	size_t			n_backend_cidrs;
 	uint16_t		backend_port;		/* 0: the port the client connected to */
-	char			default_hostname[HOSTNAME_MAX + 1];	/* "": none */
+	char			default_hostname[HOSTNAME_MAX + 1];	/* canonical; "": none */
 	bool			has_nat46_prefix;
-	struct in6_addr		nat46_prefix;		/* first 12 bytes used */
+	struct in6_addr		nat46_prefix;		/* first 12 bytes used, last 4 zero */
 	enum proxy_proto	proxy_proto;
-	char			unix_directory[PATH_MAX];
+	char			unix_directory[PATH_MAX];	/* absolute, as written; "": none */
 	struct sockaddr_storage	dns_servers[CONFIG_MAX_DNS_SERVERS];
 	socklen_t		dns_server_lens[CONFIG_MAX_DNS_SERVERS];
 	size_t			n_dns_servers;		/* 0: /etc/resolv.conf */
 	char			config_file[PATH_MAX];	/* "": none */
-	double			hello_timeout;		/* seconds */
+	double			hello_timeout;		/* seconds, 0.001..86400 */
 	double			connect_timeout;
 	double			dns_timeout;
 	double			shutdown_timeout;
@@ -60,7 +66,8 @@ enum config_status {
 /*
  * Build the configuration from argv (and the file named by -config), print
  * -help/-version/-check output to out and every error, naming the flag or
- * FILE:LINE, to err.
+ * FILE:LINE, to err as "snid: MESSAGE" and a hint line.  Resets getopt's
+ * state (optind), so it may be called more than once.
  */
 enum config_status config_load(struct config *cfg, int argc, char **argv,
     FILE *out, FILE *err);

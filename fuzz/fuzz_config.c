@@ -1,0 +1,76 @@
+/*
+ * libFuzzer target for the configuration-file parser: arbitrary bytes as a
+ * file's text on top of the defaults, then the cross-field rules and the
+ * -check printer on whatever was accepted.  Seeds: tests/data/config/.
+ *
+ * Besides crashes, leaks and undefined behaviour it checks one property:
+ * what was accepted prints (-check) as text that parses back to the same
+ * printed form.  The only values that cannot be written back are those
+ * holding white space followed by '#', which the parser takes as a comment.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snid/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether text holds white space followed by '#'. */
+static bool
+fuzz_has_space_hash(const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 1; i < len; i++)
+		if (text[i] == '#' && strchr(" \t\r\v\f", text[i - 1]) != NULL && text[i - 1] != '\0')
+			return true;
+	return false;
+}
+
+static char *
+fuzz_print(const struct config *cfg, size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (f == NULL)
+		abort();
+	config_print(cfg, f);
+	fclose(f);
+	return text;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct config cfg, back;
+	char err[1024], *t1, *t2;
+	size_t l1, l2;
+
+	config_defaults(&cfg);
+	if (config_parse_text(&cfg, "fuzz.conf", (const char *)data, size, err, sizeof(err)) != 0)
+		return 0;
+	(void)config_validate(&cfg, err, sizeof(err));
+
+	t1 = fuzz_print(&cfg, &l1);
+	config_defaults(&back);
+	if (config_parse_text(&back, "printed", t1, l1, err, sizeof(err)) != 0) {
+		if (!fuzz_has_space_hash(t1, l1)) {
+			fprintf(stderr, "printed configuration does not parse: %s\n%s", err, t1);
+			abort();
+		}
+	} else {
+		t2 = fuzz_print(&back, &l2);
+		if (l1 != l2 || memcmp(t1, t2, l1) != 0) {
+			fprintf(stderr, "printed configuration changed:\n%s---\n%s", t1, t2);
+			abort();
+		}
+		free(t2);
+	}
+	free(t1);
+	return 0;
+}
