@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 /* TLS alert descriptions (RFC 8446 6.2) that snid sends. */
+#define TLS_ALERT_UNEXPECTED_MESSAGE	10
+#define TLS_ALERT_RECORD_OVERFLOW	22
 #define TLS_ALERT_ILLEGAL_PARAMETER	47
 #define TLS_ALERT_DECODE_ERROR		50
 #define TLS_ALERT_INTERNAL_ERROR	80
@@ -24,12 +26,14 @@
 
 /* Largest ClientHello handshake body accepted (the 4-byte handshake header excluded). */
 #define CLIENTHELLO_MAX_HANDSHAKE	16384
+/* Most TLS records a ClientHello may span; one still unfinished after this many is refused. */
+#define CLIENTHELLO_MAX_RECORDS		64
 /*
  * Largest number of bytes on the wire (record headers included) the caller
  * ever needs to buffer: once this many bytes have arrived the parser has
  * answered DONE or an error, never NEED_MORE.
  */
-#define CLIENTHELLO_MAX_WIRE		(CLIENTHELLO_MAX_HANDSHAKE + 4 + 5 * 64)
+#define CLIENTHELLO_MAX_WIRE		(CLIENTHELLO_MAX_HANDSHAKE + 4 + 5 * CLIENTHELLO_MAX_RECORDS)
 
 #define CLIENTHELLO_SNI_MAX		255	/* a host_name is at most 2^8-1 bytes here */
 #define CLIENTHELLO_MAX_ALPN		8	/* ALPN entries kept; alpn_count counts all */
@@ -57,11 +61,16 @@ struct clienthello {
 	char		alpn[CLIENTHELLO_MAX_ALPN][CLIENTHELLO_ALPN_MAX + 1];
 
 	uint16_t	legacy_version;	/* ClientHello.legacy_version */
-	size_t		versions_count;	/* supported_versions, GREASE removed */
+	size_t		versions_count;	/* supported_versions, GREASE removed; the first MAX_VERSIONS */
 	uint16_t	versions[CLIENTHELLO_MAX_VERSIONS];
 
 	bool		ech;		/* encrypted_client_hello (0xfe0d) present */
-	size_t		wire_len;	/* bytes of buf the hello's records span */
+	/*
+	 * On DONE: bytes of buf the records carrying the hello span (the hello
+	 * ends on a record boundary).  For SSLv2, 2 + the declared length,
+	 * which may exceed len: three bytes decide an SSLv2 hello.
+	 */
+	size_t		wire_len;
 };
 
 /*
