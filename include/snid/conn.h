@@ -1,0 +1,41 @@
+/*
+ * conn: one client connection, one state machine, one way out.
+ *
+ *   HELLO    read the ClientHello (-hello-timeout for the whole state)
+ *   RESOLVE  AAAA (and A) lookup of the SNI (-dns-timeout)
+ *   CONNECT  try the allowed addresses in order (-connect-timeout in all),
+ *            then write every byte received so far, unchanged
+ *   PUMP     splice both ways until both directions are done
+ *
+ * conn_close() is the only exit: it stops every watcher, detaches the
+ * lookup, closes or pools every fd and pipe, writes the connection's one
+ * access-log line and frees it.
+ */
+#ifndef SNID_CONN_H
+#define SNID_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "snid/outcome.h"
+
+struct worker;
+struct conn;
+
+/*
+ * Take over the accepted socket fd from peer, accepted on local port
+ * local_port (the backend port unless -backend-port is set).
+ */
+void	conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
+	    socklen_t peerlen, uint16_t local_port);
+
+/* End c with outcome o (see conn.h's banner). */
+void	conn_close(struct conn *c, enum outcome o);
+
+/* End every connection of w with outcome o. */
+void	conn_close_all(struct worker *w, enum outcome o);
+
+/* sizeof(struct conn), for the memory report in tests and benchmarks. */
+size_t	conn_size(void);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * outcome: how a connection ended.  One table maps each outcome to the word
+ * in the access log and to the TLS alert sent before closing (if any), so
+ * that layers return outcomes, never errno, and the wording lives in one
+ * place.
+ */
+#ifndef SNID_OUTCOME_H
+#define SNID_OUTCOME_H
+
+enum outcome {
+	OUTCOME_OK,		/* both directions finished normally */
+	OUTCOME_NO_SNI,		/* no server_name and no -default-hostname */
+	OUTCOME_BAD_NAME,	/* the SNI is not a valid host name */
+	OUTCOME_NXDOMAIN,	/* NXDOMAIN or no address of the wanted types */
+	OUTCOME_DENIED,		/* no answer address inside the allow-list */
+	OUTCOME_DNS_ERROR,	/* SERVFAIL, REFUSED, DNS timeout, ... */
+	OUTCOME_CONNECT_FAILED,	/* every candidate refused, unreachable or timed out */
+	OUTCOME_TIMEOUT,	/* no complete ClientHello within -hello-timeout */
+	OUTCOME_BAD_HELLO,	/* malformed ClientHello: the parser's alert is sent */
+	OUTCOME_NOT_TLS,	/* the first byte is not a TLS handshake record */
+	OUTCOME_RESET,		/* one side reset the connection (or a socket error) */
+	OUTCOME_SHUTDOWN,	/* still open when -shutdown-timeout expired */
+	OUTCOME_COUNT
+};
+
+/* No alert is sent (outcome_alert's answer). */
+#define OUTCOME_NO_ALERT	(-1)
+
+/* The access-log word: "ok", "no-sni", ... */
+const char	*outcome_word(enum outcome o);
+
+/*
+ * The TLS alert description to send before closing, or OUTCOME_NO_ALERT.
+ * For OUTCOME_BAD_HELLO the parser decides: hello_alert is returned
+ * (decode_error when it is 0).
+ */
+int		 outcome_alert(enum outcome o, int hello_alert);
+
+/*
+ * Fill buf (at least OUTCOME_ALERT_LEN bytes) with the one TLS record that
+ * carries a fatal alert: 15 03 03 00 02 02 DESC.
+ */
+#define OUTCOME_ALERT_LEN	7
+void		 outcome_alert_record(int desc, unsigned char buf[OUTCOME_ALERT_LEN]);
+
+#endif

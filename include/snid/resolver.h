@@ -1,0 +1,76 @@
+/*
+ * resolver: asynchronous AAAA (and A) lookups with c-ares, driven by the
+ * worker's libev loop: c-ares' sockets are watched with ev_io through
+ * ARES_OPT_SOCK_STATE_CB and its retransmission schedule with one ev_timer
+ * from ares_timeout().  One c-ares channel per worker, and a small cache of
+ * positive answers (for their TTL, at most 300 s) in front of it.
+ */
+#ifndef SNID_RESOLVER_H
+#define SNID_RESOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "snid/util.h"
+
+struct worker;
+struct resolver;
+struct lookup;
+
+/* Addresses kept per record type from one answer. */
+#define RESOLVER_MAX_ADDRS	16
+
+enum resolver_status {
+	RESOLVER_OK,		/* addrs[0..n) holds at least one address */
+	RESOLVER_NXDOMAIN,	/* the name does not exist, or has no address of the wanted types */
+	RESOLVER_ERROR,		/* SERVFAIL, REFUSED, timeout, malformed answer, ... */
+};
+
+struct resolver_result {
+	enum resolver_status	 status;
+	const char		*detail;	/* c-ares' reason, for debug logs */
+	size_t			 n;
+	const union sockaddr_inet *addrs;	/* AAAA answers first, then A; port 0 */
+};
+
+/* Called once per lookup, unless it was cancelled; res is valid during the call only. */
+typedef void resolver_cb(void *arg, const struct resolver_result *res);
+
+/*
+ * Make w's resolver: servers from -dns-server (with ports) or
+ * /etc/resolv.conf; c-ares' timeout and tries chosen so a whole lookup,
+ * retries included, fits in -dns-timeout.  Returns NULL after logging why.
+ */
+struct resolver	*resolver_new(struct worker *w);
+
+/* Destroy the channel: pending lookups are cancelled (their callbacks are not called). */
+void		 resolver_free(struct resolver *r);
+
+/*
+ * Look up name (absolute: no search domains): AAAA, and A too when want_a.
+ * Returns the handle for resolver_cancel; cb is then called exactly once,
+ * later (never from inside this call), unless resolver_cancel() comes
+ * first.  Returns NULL when the answer is known at once: *now holds it and
+ * cb is never called.  That is a cached answer (RESOLVER_OK; now->addrs is
+ * valid until the next call into the resolver) or an immediate failure.
+ */
+struct lookup	*resolver_lookup(struct resolver *r, const char *name,
+		    bool want_a, resolver_cb *cb, void *arg,
+		    struct resolver_result *now);
+
+/*
+ * Forget the caller: cb will never be called for this lookup and arg is
+ * never touched again.  The lookup's memory is freed when c-ares is done
+ * with it.
+ */
+void		 resolver_cancel(struct lookup *l);
+
+/*
+ * c-ares 1.18's per-try timeout (ms) and number of tries (rounds over the
+ * servers) such that nservers servers, with the per-try timeout doubled
+ * after each round, fit in budget_ms.  Pure; exposed for tests.
+ */
+void		 resolver_schedule(unsigned budget_ms, unsigned nservers,
+		    int *timeout_ms, int *tries);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * worker: the context of one event loop.  Every I/O module takes a
+ * struct worker *, so running one loop per thread (SO_REUSEPORT) later means
+ * creating several of these, with nothing shared but the read-only config.
+ */
+#ifndef SNID_WORKER_H
+#define SNID_WORKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snid/clienthello.h"
+#include "snid/config.h"
+#include "snid/outcome.h"
+#include "snid/pump.h"
+
+struct conn;
+struct listener;
+struct resolver;
+
+struct worker_counters {
+	uint64_t	accepted;
+	uint64_t	closed;
+	uint64_t	by_outcome[OUTCOME_COUNT];
+	uint64_t	accept_errors;
+};
+
+struct worker {
+	struct ev_loop		*loop;
+	const struct config	*cfg;
+	struct resolver		*resolver;
+	struct pipe_pool	 pipes;
+
+	struct conn		*conns;		/* every open connection (conn.c links them) */
+	size_t			 n_conns;
+
+	struct listener		*listeners;	/* array of n_listeners (listener.c) */
+	size_t			 n_listeners;
+	ev_timer		 accept_pause;	/* resumes accepting after EMFILE & co */
+	ev_tstamp		 accept_err_last;	/* when the last accept error was logged */
+	uint64_t		 accept_err_suppressed;
+
+	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
+	ev_timer		 drain_timer;	/* -shutdown-timeout */
+
+	/* Scratch for clienthello_parse: 2.4 KiB that no conn needs to keep. */
+	struct clienthello	 hello;
+
+	struct worker_counters	 counters;
+};
+
+/*
+ * Set up w on loop: resolver and pipe pool.  Listeners are opened separately
+ * (listener_open_all) so main can drop privileges in between.  Returns 0, or
+ * -1 after logging why.
+ */
+int	worker_init(struct worker *w, struct ev_loop *loop,
+	    const struct config *cfg);
+
+/* Close every connection (outcome OUTCOME_SHUTDOWN), listener, pipe, the resolver. */
+void	worker_destroy(struct worker *w);
+
+/*
+ * Stop accepting (close the listeners) and let the open connections finish
+ * within -shutdown-timeout; the loop is broken when the last one closes or
+ * the time is up.
+ */
+void	worker_drain(struct worker *w);
+
+/* Called by conn_close after a connection is gone: ends a drain when it was the last. */
+void	worker_conn_closed(struct worker *w);
+
+#endif

@@ -1,0 +1,641 @@
+/*
+ * conn: the per-connection state machine (see conn.h) and its single close
+ * path.
+ *
+ * Control flow rule: every function that may call conn_close() does so as
+ * its last action and its caller returns right after, so no code ever
+ * touches a conn after it has been freed.
+ */
+#include "snid/conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "snid/cidr.h"
+#include "snid/clienthello.h"
+#include "snid/dial.h"
+#include "snid/hostname.h"
+#include "snid/log.h"
+#include "snid/pump.h"
+#include "snid/resolver.h"
+#include "snid/util.h"
+#include "snid/worker.h"
+
+enum conn_state {
+	CONN_HELLO,		/* reading the ClientHello */
+	CONN_RESOLVE,		/* waiting for the DNS answer */
+	CONN_CONNECT,		/* a connect() to cand[icand] is in progress */
+	CONN_FORWARD,		/* connected; writing the buffered bytes */
+	CONN_PUMP,		/* splicing both ways */
+};
+
+/* conn.flags */
+#define CONN_F_CLIENT_EOF	0x01	/* the client sent FIN before the pump started */
+#define CONN_F_FORWARDED	0x02	/* bytes reached a backend: no alert from us any more */
+#define CONN_F_BACKEND		0x04	/* backend holds an address for the log */
+
+/* First size of the hello buffer; most ClientHellos fit, big ones grow it. */
+#define CONN_HELLO_INITIAL	2048
+
+struct conn {
+	struct worker		*w;
+	struct conn		*prev, *next;	/* w->conns */
+	ev_io			 cio;		/* client socket (fd -1: closed) */
+	ev_io			 bio;		/* backend socket (fd -1: none) */
+	ev_timer		 timer;		/* the bound of the current state */
+	ev_tstamp		 start;		/* accept time, for the log */
+	ev_tstamp		 deadline;	/* CONNECT: end of the whole attempt */
+	uint64_t		 up;		/* bytes written to the backend */
+	uint64_t		 down;		/* bytes written to the client */
+	uint8_t			*buf;		/* bytes from the client before the pump */
+	uint32_t		 len, cap;
+	uint32_t		 sent;		/* bytes of buf written to the backend */
+	uint32_t		 parse_at;	/* parse again once len reaches this */
+	struct lookup		*lookup;	/* RESOLVE: the pending lookup */
+	union sockaddr_inet	*cand;		/* CONNECT: the allowed addresses */
+	uint8_t			 ncand, icand;
+	uint8_t			 state;
+	uint8_t			 flags;
+	uint8_t			 hello_alert;	/* the parser's alert for bad-hello */
+	uint16_t		 port;		/* backend port, host order */
+	char			*sni;		/* sanitized for the log; NULL: none */
+	union sockaddr_inet	 client;
+	union sockaddr_inet	 backend;
+	struct pump		 pump;
+};
+
+static void	conn_client_cb(struct ev_loop *, ev_io *, int);
+static void	conn_backend_cb(struct ev_loop *, ev_io *, int);
+static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_connect_next(struct conn *);
+static void	conn_resolved(void *, const struct resolver_result *);
+static void	conn_read_hello(struct conn *);
+
+size_t
+conn_size(void)
+{
+	return sizeof(struct conn);
+}
+
+/* (Re)arm the state's bound to fire in secs. */
+static void
+conn_timer_arm(struct conn *c, double secs)
+{
+	c->timer.repeat = secs > 0 ? secs : 0.001;
+	ev_timer_again(c->w->loop, &c->timer);
+}
+
+/* Set the events an fd watcher waits for; libev touches epoll only on a real change. */
+static void
+conn_io_want(struct conn *c, ev_io *io, int events)
+{
+	if (ev_is_active(io) && (io->events & (EV_READ | EV_WRITE)) == events)
+		return;
+	ev_io_stop(c->w->loop, io);
+	if (events != 0) {
+		ev_io_modify(io, events);
+		ev_io_start(c->w->loop, io);
+	}
+}
+
+void
+conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, uint16_t local_port)
+{
+	struct conn	*c = xcalloc(1, sizeof(*c));
+
+	c->w = w;
+	if (peerlen > sizeof(c->client))
+		peerlen = sizeof(c->client);
+	memcpy(&c->client, peer, peerlen);
+	c->port = w->cfg->backend_port != 0 ? w->cfg->backend_port : local_port;
+	c->start = ev_now(w->loop);
+	c->state = CONN_HELLO;
+	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
+	c->cio.data = c;
+	ev_io_init(&c->bio, conn_backend_cb, -1, 0);
+	c->bio.data = c;
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+	pump_init(&c->pump);
+
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	w->counters.accepted++;
+
+	ev_io_start(w->loop, &c->cio);
+	conn_timer_arm(c, w->cfg->hello_timeout);
+	/*
+	 * The client sends its hello right after the handshake, so under
+	 * load it is usually queued by the time we accept: reading now saves
+	 * a trip through epoll_wait.  (libev applies the watcher start only
+	 * at the next poll, so this costs no extra epoll_ctl either way; when
+	 * nothing is there yet it costs one recv that says EAGAIN.)
+	 */
+	conn_read_hello(c);
+}
+
+/* Send the one-record fatal alert; best effort, the socket buffer is empty at this point. */
+static void
+conn_send_alert(int fd, int desc)
+{
+	unsigned char	rec[OUTCOME_ALERT_LEN];
+
+	outcome_alert_record(desc, rec);
+	(void)send(fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void
+conn_close(struct conn *c, enum outcome o)
+{
+	struct worker		*w = c->w;
+	struct log_access	 a;
+	int			 alert, cfd = c->cio.fd, bfd = c->bio.fd;
+
+	/* Refused clients get the alert; once a backend has bytes, the TLS stream is theirs. */
+	if (!(c->flags & CONN_F_FORWARDED) && cfd != -1) {
+		alert = outcome_alert(o, c->hello_alert);
+		if (alert != OUTCOME_NO_ALERT)
+			conn_send_alert(cfd, alert);
+	}
+	ev_io_stop(w->loop, &c->cio);
+	ev_io_stop(w->loop, &c->bio);
+	ev_timer_stop(w->loop, &c->timer);
+	resolver_cancel(c->lookup);
+	c->lookup = NULL;
+	pump_release(w, &c->pump);
+	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
+	if (o == OUTCOME_RESET) {
+		util_close_reset(cfd);
+		util_close_reset(bfd);
+	} else {
+		util_close(cfd);
+		util_close(bfd);
+	}
+
+	memset(&a, 0, sizeof(a));
+	a.client = &c->client.sa;
+	a.clientlen = util_sockaddr_len(&c->client.sa);
+	a.sni = c->sni;
+	if (c->flags & CONN_F_BACKEND) {
+		a.backend = &c->backend.sa;
+		a.backendlen = util_sockaddr_len(&c->backend.sa);
+	}
+	a.up = c->up;
+	a.down = c->down;
+	a.duration = ev_time() - c->start;
+	a.outcome = o;
+	log_access(&a);
+
+	w->counters.closed++;
+	w->counters.by_outcome[o]++;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	free(c->buf);
+	free(c->cand);
+	free(c->sni);
+	free(c);
+	worker_conn_closed(w);
+}
+
+void
+conn_close_all(struct worker *w, enum outcome o)
+{
+	while (w->conns != NULL)
+		conn_close(w->conns, o);
+}
+
+/* Make room in the buffer: start small, double up to the largest hello. */
+static void
+conn_buf_grow(struct conn *c)
+{
+	uint32_t	cap = c->cap == 0 ? CONN_HELLO_INITIAL : c->cap * 2;
+
+	if (cap > CLIENTHELLO_MAX_WIRE)
+		cap = CLIENTHELLO_MAX_WIRE;
+	c->buf = xrealloc(c->buf, cap);
+	c->cap = cap;
+}
+
+/*
+ * How many bytes must be buffered before parsing again can tell more than
+ * NEED_MORE: the end of the first incomplete TLS record, or the end of the
+ * next record header.  Without this a client trickling a 16 KiB hello one
+ * byte per segment would make us re-parse the whole buffer per byte.
+ * Anything not starting like a handshake record is parsed at once.
+ */
+static uint32_t
+conn_hello_parse_at(const uint8_t *b, uint32_t len)
+{
+	uint32_t	pos = 0, end;
+
+	if (len == 0 || b[0] != 0x16)
+		return len + 1;
+	while (pos + 5 <= len) {
+		end = pos + 5 + ((uint32_t)b[pos + 3] << 8 | b[pos + 4]);
+		if (end > len)
+			return end;
+		pos = end;
+	}
+	return pos + 5;
+}
+
+/* The hello is complete: pick the name and start the lookup. */
+static void
+conn_hello_done(struct conn *c)
+{
+	struct worker		*w = c->w;
+	const struct config	*cfg = w->cfg;
+	const struct clienthello *h = &w->hello;
+	char			 name[HOSTNAME_MAX + 1];
+	char			 s[LOG_SNI_MAX + 1];
+	const char		*why;
+	struct resolver_result	 now;
+
+	if (h->has_sni) {
+		log_sanitize(h->sni, h->sni_len, s, sizeof(s));
+		c->sni = xstrdup(s);
+		why = hostname_canonicalize(h->sni, h->sni_len, name);
+		if (why != NULL) {
+			log_debug("SNI %s refused: %s", s, why);
+			conn_close(c, OUTCOME_BAD_NAME);
+			return;
+		}
+	} else if (cfg->default_hostname[0] != '\0')
+		memcpy(name, cfg->default_hostname, sizeof(name));
+	else {
+		conn_close(c, OUTCOME_NO_SNI);
+		return;
+	}
+
+	c->state = CONN_RESOLVE;
+	conn_timer_arm(c, cfg->dns_timeout);
+	c->lookup = resolver_lookup(w->resolver, name,
+	    cidr_list_has_ipv4(cfg->backend_cidrs, cfg->n_backend_cidrs),
+	    conn_resolved, c, &now);
+	if (c->lookup == NULL)		/* cached, or failed at once */
+		conn_resolved(c, &now);
+}
+
+/* HELLO: read, and parse whenever a record may have completed. */
+static void
+conn_read_hello(struct conn *c)
+{
+	struct worker	*w = c->w;
+	ssize_t		 n;
+
+	for (;;) {
+		if (c->len == c->cap) {
+			if (c->cap >= CLIENTHELLO_MAX_WIRE) {
+				/* Cannot happen: the parser answers by then. */
+				conn_close(c, OUTCOME_BAD_HELLO);
+				return;
+			}
+			conn_buf_grow(c);
+		}
+		n = recv(c->cio.fd, c->buf + c->len, c->cap - c->len, 0);
+		if (n > 0) {
+			c->len += (uint32_t)n;
+			if (c->len < c->parse_at) {
+				if (c->len < c->cap)
+					return;
+				continue;
+			}
+			switch (clienthello_parse(c->buf, c->len, &w->hello)) {
+			case CLIENTHELLO_NEED_MORE:
+				c->parse_at = conn_hello_parse_at(c->buf, c->len);
+				if (c->len < c->cap)
+					return;
+				continue;	/* the buffer was filled: there may be more */
+			case CLIENTHELLO_DONE:
+				conn_hello_done(c);
+				return;
+			case CLIENTHELLO_NOT_TLS:
+				conn_close(c, OUTCOME_NOT_TLS);
+				return;
+			case CLIENTHELLO_ERROR:
+			default:
+				c->hello_alert = w->hello.alert;
+				log_debug("bad ClientHello: %s",
+				    w->hello.error != NULL ? w->hello.error :
+				    "?");
+				conn_close(c, OUTCOME_BAD_HELLO);
+				return;
+			}
+		}
+		if (n == 0) {
+			/* EOF: nothing at all is not TLS; a cut hello is a bad one. */
+			conn_close(c, c->len == 0 ? OUTCOME_NOT_TLS :
+			    OUTCOME_BAD_HELLO);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return;
+		conn_close(c, OUTCOME_RESET);
+		return;
+	}
+}
+
+/*
+ * RESOLVE, CONNECT, FORWARD: keep reading what the client sends after its
+ * hello (TLS early data, or a test client's request) into the same buffer,
+ * to be forwarded with it in order.  This also notices a client that resets
+ * while we wait.  A FIN is remembered and carried over once the backend has
+ * everything: a client may well half-close right after its request.
+ */
+static void
+conn_read_early(struct conn *c)
+{
+	ssize_t	n;
+
+	if (c->len == c->cap) {
+		if (c->cap >= CLIENTHELLO_MAX_WIRE) {
+			/* Enough buffered: the rest waits in the kernel for the pump. */
+			ev_io_stop(c->w->loop, &c->cio);
+			return;
+		}
+		conn_buf_grow(c);
+	}
+	n = recv(c->cio.fd, c->buf + c->len, c->cap - c->len, 0);
+	if (n > 0) {
+		c->len += (uint32_t)n;
+		return;
+	}
+	if (n == 0) {
+		c->flags |= CONN_F_CLIENT_EOF;
+		ev_io_stop(c->w->loop, &c->cio);
+		return;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return;
+	conn_close(c, OUTCOME_RESET);
+}
+
+/* Watch what the two directions of the pump wait for. */
+static void
+conn_pump_watch(struct conn *c)
+{
+	const struct pump_dir	*up = &c->pump.dir[PUMP_UP];
+	const struct pump_dir	*down = &c->pump.dir[PUMP_DOWN];
+
+	conn_io_want(c, &c->cio, (pump_dir_wants_read(up) ? EV_READ : 0) |
+	    (pump_dir_wants_write(down) ? EV_WRITE : 0));
+	conn_io_want(c, &c->bio, (pump_dir_wants_read(down) ? EV_READ : 0) |
+	    (pump_dir_wants_write(up) ? EV_WRITE : 0));
+}
+
+/* After running a direction: close on reset or error.  Returns false when c is gone. */
+static bool
+conn_pump_check(struct conn *c, enum pump_result r, const char *dir)
+{
+	if (r == PUMP_AGAIN || r == PUMP_DONE)
+		return true;
+	if (r == PUMP_ERROR)
+		log_warn("pump %s: %s", dir, strerror(errno));
+	conn_close(c, OUTCOME_RESET);
+	return false;
+}
+
+/* Both directions done: the normal end.  Else wait for the next events. */
+static void
+conn_pump_next(struct conn *c)
+{
+	if (pump_dir_done(&c->pump.dir[PUMP_UP]) &&
+	    pump_dir_done(&c->pump.dir[PUMP_DOWN])) {
+		conn_close(c, OUTCOME_OK);
+		return;
+	}
+	conn_pump_watch(c);
+}
+
+/* Everything buffered reached the backend: release the buffer, start splicing. */
+static void
+conn_pump_start(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = c->sent = 0;
+	free(c->cand);
+	c->cand = NULL;
+	ev_timer_stop(w->loop, &c->timer);
+	c->state = CONN_PUMP;
+	if (c->flags & CONN_F_CLIENT_EOF) {
+		c->pump.dir[PUMP_UP].flags |= PUMP_F_EOF;
+		if (!conn_pump_check(c, pump_dir_run(w, &c->pump.dir[PUMP_UP],
+		    c->cio.fd, c->bio.fd, &c->up), "client->backend"))
+			return;
+	}
+	conn_pump_next(c);
+}
+
+/* The backend socket is writable in CONNECT or FORWARD: write the buffered bytes. */
+static void
+conn_forward(struct conn *c)
+{
+	ssize_t	n;
+
+	n = send(c->bio.fd, c->buf + c->sent, c->len - c->sent, MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		if (c->state == CONN_CONNECT) {
+			int	err = errno;
+
+			/*
+			 * The connect failed.  The first send on the socket
+			 * reports its pending error (ECONNREFUSED,
+			 * EHOSTUNREACH, ...) the way getsockopt(SO_ERROR)
+			 * would, which saves that call on the path that
+			 * succeeds.
+			 */
+			log_debug("connect: %s", strerror(err));
+			ev_io_stop(c->w->loop, &c->bio);
+			util_close(c->bio.fd);
+			ev_io_set(&c->bio, -1, 0);
+			if (!dial_error_try_next(err)) {
+				conn_close(c, OUTCOME_CONNECT_FAILED);
+				return;
+			}
+			c->icand++;
+			conn_connect_next(c);
+			return;
+		}
+		conn_close(c, OUTCOME_RESET);
+		return;
+	}
+	c->state = CONN_FORWARD;
+	c->flags |= CONN_F_FORWARDED;
+	c->sent += (uint32_t)n;
+	c->up += (uint64_t)n;
+	if (c->sent < c->len)
+		return;		/* the rest when the socket is writable again */
+	conn_pump_start(c);
+}
+
+/* Connect to the next candidate, within what is left of -connect-timeout. */
+static void
+conn_connect_next(struct conn *c)
+{
+	struct worker	*w = c->w;
+	double		 left;
+	int		 fd;
+
+	while (c->icand < c->ncand) {
+		left = c->deadline - ev_now(w->loop);
+		if (left <= 0)
+			break;
+		c->backend = c->cand[c->icand];
+		c->flags |= CONN_F_BACKEND;
+		fd = dial_start(w->cfg, &c->backend);
+		if (fd == -1) {
+			int	err = errno;
+
+			log_debug("connect: %s", strerror(err));
+			if (!dial_error_try_next(err))
+				break;
+			c->icand++;
+			continue;
+		}
+		ev_io_set(&c->bio, fd, EV_WRITE);
+		ev_io_start(w->loop, &c->bio);
+		/*
+		 * Each remaining candidate gets an equal share of the time
+		 * left, so one address that drops SYNs cannot use up the
+		 * whole -connect-timeout while a working one waits behind it.
+		 */
+		conn_timer_arm(c, left / (double)(c->ncand - c->icand));
+		return;
+	}
+	conn_close(c, OUTCOME_CONNECT_FAILED);
+}
+
+/* The lookup's answer. */
+static void
+conn_resolved(void *arg, const struct resolver_result *res)
+{
+	struct conn	*c = arg;
+	struct worker	*w = c->w;
+
+	c->lookup = NULL;	/* a pending record frees itself after this call */
+	if (res->status != RESOLVER_OK) {
+		log_debug("lookup %s: %s", c->sni != NULL ? c->sni : "-",
+		    res->detail);
+		conn_close(c, res->status == RESOLVER_NXDOMAIN ?
+		    OUTCOME_NXDOMAIN : OUTCOME_DNS_ERROR);
+		return;
+	}
+	c->cand = xmalloc(res->n * sizeof(*c->cand));
+	c->ncand = (uint8_t)dial_candidates(w->cfg, res->addrs, res->n, c->port,
+	    c->cand);
+	c->icand = 0;
+	if (c->ncand == 0) {
+		conn_close(c, OUTCOME_DENIED);
+		return;
+	}
+	c->state = CONN_CONNECT;
+	c->deadline = ev_now(w->loop) + w->cfg->connect_timeout;
+	conn_connect_next(c);
+}
+
+static void
+conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn	*c = io->data;
+	struct worker	*w = c->w;
+
+	(void)loop;
+	switch (c->state) {
+	case CONN_HELLO:
+		conn_read_hello(c);
+		return;
+	case CONN_RESOLVE:
+	case CONN_CONNECT:
+	case CONN_FORWARD:
+		conn_read_early(c);
+		return;
+	case CONN_PUMP:
+	default:
+		break;
+	}
+	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(w,
+	    &c->pump.dir[PUMP_UP], c->cio.fd, c->bio.fd, &c->up),
+	    "client->backend"))
+		return;
+	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(w,
+	    &c->pump.dir[PUMP_DOWN], c->bio.fd, c->cio.fd, &c->down),
+	    "backend->client"))
+		return;
+	conn_pump_next(c);
+}
+
+static void
+conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn	*c = io->data;
+	struct worker	*w = c->w;
+
+	(void)loop;
+	if (c->state == CONN_CONNECT || c->state == CONN_FORWARD) {
+		if (revents & (EV_WRITE | EV_READ))
+			conn_forward(c);
+		return;
+	}
+	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(w,
+	    &c->pump.dir[PUMP_DOWN], c->bio.fd, c->cio.fd, &c->down),
+	    "backend->client"))
+		return;
+	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(w,
+	    &c->pump.dir[PUMP_UP], c->cio.fd, c->bio.fd, &c->up),
+	    "client->backend"))
+		return;
+	conn_pump_next(c);
+}
+
+static void
+conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn	*c = t->data;
+
+	(void)loop;
+	(void)revents;
+	switch (c->state) {
+	case CONN_HELLO:
+		conn_close(c, OUTCOME_TIMEOUT);
+		return;
+	case CONN_RESOLVE:
+		/* The hard bound; the lookup record outlives us, detached. */
+		log_debug("lookup %s: timed out", c->sni != NULL ? c->sni : "-");
+		conn_close(c, OUTCOME_DNS_ERROR);
+		return;
+	case CONN_CONNECT:
+		/* This candidate's share is up: drop it, try the next. */
+		ev_io_stop(c->w->loop, &c->bio);
+		util_close(c->bio.fd);
+		ev_io_set(&c->bio, -1, 0);
+		c->icand++;
+		conn_connect_next(c);
+		return;
+	case CONN_FORWARD:
+		/* Connected, but the backend takes not even the first bytes in time. */
+		conn_close(c, OUTCOME_CONNECT_FAILED);
+		return;
+	default:
+		ev_timer_stop(c->w->loop, t);
+		return;
+	}
+}

@@ -1,0 +1,241 @@
+/*
+ * Unit tests for dial: the allow-list applied to the exact sockaddr given to
+ * connect() (IPv4-mapped counts as IPv4, :: / multicast refused inside an
+ * allowed prefix), candidate order and de-duplication, and dial_start on
+ * real loopback sockets: an allowed address connects, a refused one never
+ * reaches connect() (a decoy listener sees nothing).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "snid/cidr.h"
+#include "snid/config.h"
+#include "snid/dial.h"
+
+static struct config cfg;
+
+static union sockaddr_inet
+addr(const char *a, uint16_t port)
+{
+	union sockaddr_inet s;
+
+	memset(&s, 0, sizeof(s));
+	if (strchr(a, ':') != NULL) {
+		s.in6.sin6_family = AF_INET6;
+		s.in6.sin6_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET6, a, &s.in6.sin6_addr), 1);
+	} else {
+		s.in.sin_family = AF_INET;
+		s.in.sin_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET, a, &s.in.sin_addr), 1);
+	}
+	return s;
+}
+
+static void
+allow(const char *const *prefixes)
+{
+	char err[256];
+
+	config_defaults(&cfg);
+	cfg.n_backend_cidrs = 0;
+	for (; *prefixes != NULL; prefixes++)
+		assert_int_equal(cidr_parse(*prefixes,
+		    &cfg.backend_cidrs[cfg.n_backend_cidrs++], err, sizeof(err)), 0);
+}
+
+static bool
+allowed(const char *a)
+{
+	union sockaddr_inet s = addr(a, 443);
+
+	return dial_allowed(&cfg, &s.sa);
+}
+
+static void
+test_allowed_v6_prefix(void **state)
+{
+	static const char *const p[] = { "2001:db8:1:2:3::/80", NULL };
+
+	(void)state;
+	allow(p);
+	assert_true(allowed("2001:db8:1:2:3::5"));
+	assert_true(allowed("2001:db8:1:2:3:ffff:ffff:ffff"));
+	assert_false(allowed("2001:db8:1:2:4::5"));
+	assert_false(allowed("::1"));
+	assert_false(allowed("127.0.0.1"));
+	assert_false(allowed("::ffff:127.0.0.1"));
+	assert_false(allowed("fe80::1"));
+}
+
+static void
+test_mapped_counts_as_v4(void **state)
+{
+	static const char *const p4[] = { "127.0.0.0/8", NULL };
+	static const char *const p6[] = { "::/0", NULL };
+
+	(void)state;
+	allow(p4);
+	assert_true(allowed("127.0.0.1"));
+	assert_true(allowed("::ffff:127.0.0.1"));
+	assert_false(allowed("::1"));
+	allow(p6);		/* an IPv6-only list never lets a v4-mapped address through */
+	assert_false(allowed("::ffff:127.0.0.1"));
+	assert_true(allowed("::1"));
+}
+
+static void
+test_forbidden_even_inside(void **state)
+{
+	static const char *const p[] = { "::/0", "0.0.0.0/0", NULL };
+
+	(void)state;
+	allow(p);
+	assert_false(allowed("::"));
+	assert_false(allowed("0.0.0.0"));
+	assert_false(allowed("::ffff:0.0.0.0"));
+	assert_false(allowed("ff02::1"));
+	assert_false(allowed("224.0.0.1"));
+	assert_false(allowed("255.255.255.255"));
+	assert_true(allowed("2001:db8::1"));
+	assert_true(allowed("192.0.2.1"));
+}
+
+static void
+test_candidates_order_port_dedup(void **state)
+{
+	static const char *const p[] = { "2001:db8::/64", "192.0.2.0/24", NULL };
+	union sockaddr_inet in[6], out[6];
+	char txt[INET6_ADDRSTRLEN];
+	size_t n;
+
+	(void)state;
+	allow(p);
+	in[0] = addr("2001:db8:ffff::1", 0);	/* outside */
+	in[1] = addr("2001:db8::7", 0);
+	in[2] = addr("2001:db8::7", 0);		/* duplicate */
+	in[3] = addr("2001:db8::", 0);		/* inside; not forbidden (only :: is) */
+	in[4] = addr("192.0.2.9", 0);
+	in[5] = addr("198.51.100.1", 0);	/* outside */
+	n = dial_candidates(&cfg, in, 6, 8443, out);
+	assert_int_equal(n, 3);
+	inet_ntop(AF_INET6, &out[0].in6.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "2001:db8::7");
+	assert_int_equal(ntohs(out[0].in6.sin6_port), 8443);
+	inet_ntop(AF_INET6, &out[1].in6.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "2001:db8::");
+	assert_int_equal(out[2].sa.sa_family, AF_INET);
+	assert_int_equal(ntohs(out[2].in.sin_port), 8443);
+	assert_int_equal(dial_candidates(&cfg, in, 1, 443, out), 0);
+}
+
+/* A loopback listener on an ephemeral port. */
+static int
+listener(const char *a, uint16_t *port)
+{
+	union sockaddr_inet s = addr(a, 0);
+	socklen_t sl = sizeof(s);
+	int fd = socket(s.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, &s.sa, s.sa.sa_family == AF_INET ?
+	    sizeof(s.in) : sizeof(s.in6)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, &s.sa, &sl), 0);
+	*port = ntohs(s.sa.sa_family == AF_INET ? s.in.sin_port : s.in6.sin6_port);
+	return fd;
+}
+
+static void
+test_start_connects_to_allowed(void **state)
+{
+	static const char *const p[] = { "::1/128", NULL };
+	struct pollfd pfd;
+	union sockaddr_inet to;
+	uint16_t port;
+	int l, fd, a, err = -1;
+	socklen_t el = sizeof(err);
+
+	(void)state;
+	allow(p);
+	l = listener("::1", &port);
+	to = addr("::1", port);
+	fd = dial_start(&cfg, &to);
+	assert_true(fd >= 0);
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+	assert_int_equal(err, 0);
+	a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	close(a);
+	close(fd);
+	close(l);
+}
+
+/* Refused addresses never reach connect(): the decoy sees no connection. */
+static void
+test_start_refuses_outside(void **state)
+{
+	static const char *const p[] = { "2001:db8::/64", NULL };
+	union sockaddr_inet to;
+	uint16_t port;
+	int l, a;
+
+	(void)state;
+	allow(p);
+	l = listener("127.0.0.1", &port);
+	to = addr("127.0.0.1", port);
+	errno = 0;
+	assert_int_equal(dial_start(&cfg, &to), -1);
+	assert_int_equal(errno, EACCES);
+	to = addr("::ffff:127.0.0.1", port);
+	assert_int_equal(dial_start(&cfg, &to), -1);
+	assert_int_equal(errno, EACCES);
+	usleep(50000);
+	a = accept(l, NULL, NULL);
+	assert_int_equal(a, -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	close(l);
+}
+
+static void
+test_try_next_errors(void **state)
+{
+	(void)state;
+	assert_true(dial_error_try_next(ECONNREFUSED));
+	assert_true(dial_error_try_next(EHOSTUNREACH));
+	assert_true(dial_error_try_next(ENETUNREACH));
+	assert_true(dial_error_try_next(ETIMEDOUT));
+	assert_true(dial_error_try_next(EACCES));
+	assert_false(dial_error_try_next(EMFILE));
+	assert_false(dial_error_try_next(ENFILE));
+	assert_false(dial_error_try_next(ENOBUFS));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allowed_v6_prefix),
+		cmocka_unit_test(test_mapped_counts_as_v4),
+		cmocka_unit_test(test_forbidden_even_inside),
+		cmocka_unit_test(test_candidates_order_port_dedup),
+		cmocka_unit_test(test_start_connects_to_allowed),
+		cmocka_unit_test(test_start_refuses_outside),
+		cmocka_unit_test(test_try_next_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,119 @@
+/*
+ * Unit tests for outcome: every outcome has its log word and the alert the
+ * issue prescribes, bad-hello carries the parser's alert, and the alert
+ * record is byte for byte the one TLS record a client expects.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "snid/clienthello.h"
+#include "snid/outcome.h"
+
+static void
+test_words(void **state)
+{
+	static const char *const want[OUTCOME_COUNT] = {
+		[OUTCOME_OK] = "ok",
+		[OUTCOME_NO_SNI] = "no-sni",
+		[OUTCOME_BAD_NAME] = "bad-name",
+		[OUTCOME_NXDOMAIN] = "nxdomain",
+		[OUTCOME_DENIED] = "denied",
+		[OUTCOME_DNS_ERROR] = "dns-error",
+		[OUTCOME_CONNECT_FAILED] = "connect-failed",
+		[OUTCOME_TIMEOUT] = "timeout",
+		[OUTCOME_BAD_HELLO] = "bad-hello",
+		[OUTCOME_NOT_TLS] = "not-tls",
+		[OUTCOME_RESET] = "reset",
+		[OUTCOME_SHUTDOWN] = "shutdown",
+	};
+
+	(void)state;
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		assert_non_null(want[o]);
+		assert_string_equal(outcome_word((enum outcome)o), want[o]);
+	}
+	assert_string_equal(outcome_word(OUTCOME_COUNT), "unknown");
+	assert_string_equal(outcome_word((enum outcome)-1), "unknown");
+}
+
+/* Words are single tokens: the access line is split on spaces and '='. */
+static void
+test_words_are_tokens(void **state)
+{
+	(void)state;
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		const char *w = outcome_word((enum outcome)o);
+
+		assert_true(strlen(w) > 0);
+		assert_null(strpbrk(w, " =\t\n"));
+		/* and unique */
+		for (int p = 0; p < o; p++)
+			assert_string_not_equal(w, outcome_word((enum outcome)p));
+	}
+}
+
+static void
+test_alerts(void **state)
+{
+	(void)state;
+	assert_int_equal(outcome_alert(OUTCOME_NO_SNI, 0), TLS_ALERT_UNRECOGNIZED_NAME);
+	assert_int_equal(outcome_alert(OUTCOME_BAD_NAME, 0), 112);
+	assert_int_equal(outcome_alert(OUTCOME_NXDOMAIN, 0), 112);
+	assert_int_equal(outcome_alert(OUTCOME_DENIED, 0), 112);
+	assert_int_equal(outcome_alert(OUTCOME_DNS_ERROR, 0), TLS_ALERT_INTERNAL_ERROR);
+	assert_int_equal(outcome_alert(OUTCOME_CONNECT_FAILED, 0), 80);
+	assert_int_equal(outcome_alert(OUTCOME_OK, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_TIMEOUT, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_NOT_TLS, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_RESET, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_SHUTDOWN, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_COUNT, 50), OUTCOME_NO_ALERT);
+}
+
+/* bad-hello sends what the parser chose; decode_error when it chose nothing. */
+static void
+test_bad_hello_alert_from_parser(void **state)
+{
+	(void)state;
+	assert_int_equal(outcome_alert(OUTCOME_BAD_HELLO, TLS_ALERT_DECODE_ERROR), 50);
+	assert_int_equal(outcome_alert(OUTCOME_BAD_HELLO, TLS_ALERT_ILLEGAL_PARAMETER), 47);
+	assert_int_equal(outcome_alert(OUTCOME_BAD_HELLO, 0), 50);
+	assert_int_equal(outcome_alert(OUTCOME_BAD_HELLO, 300), 50);
+	/* Only bad-hello listens to the parser. */
+	assert_int_equal(outcome_alert(OUTCOME_DENIED, 47), 112);
+	assert_int_equal(outcome_alert(OUTCOME_OK, 47), OUTCOME_NO_ALERT);
+}
+
+static void
+test_alert_record(void **state)
+{
+	static const unsigned char want112[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70 };
+	static const unsigned char want80[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50 };
+	unsigned char buf[OUTCOME_ALERT_LEN + 1];
+
+	(void)state;
+	memset(buf, 0xee, sizeof(buf));
+	outcome_alert_record(112, buf);
+	assert_memory_equal(buf, want112, sizeof(want112));
+	assert_int_equal(buf[OUTCOME_ALERT_LEN], 0xee);	/* nothing written past it */
+	outcome_alert_record(80, buf);
+	assert_memory_equal(buf, want80, sizeof(want80));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_words),
+		cmocka_unit_test(test_words_are_tokens),
+		cmocka_unit_test(test_alerts),
+		cmocka_unit_test(test_bad_hello_alert_from_parser),
+		cmocka_unit_test(test_alert_record),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

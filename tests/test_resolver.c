@@ -1,0 +1,567 @@
+/*
+ * Unit tests for resolver: c-ares' schedule fits -dns-timeout, and real
+ * lookups over UDP against a small DNS responder inside the test (on a
+ * loopback port), driven by a real libev loop: answers in AAAA-then-A order,
+ * NXDOMAIN / NODATA / SERVFAIL mapping, the hard timeout, the answer cache
+ * (TTL honoured, failures never kept), and cancellation:
+ * a cancelled lookup's callback never runs, even when its answer arrives
+ * afterwards (run under valgrind/ASan, a touch of the freed caller would
+ * show).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "snid/config.h"
+#include "snid/log.h"
+#include "snid/resolver.h"
+#include "snid/worker.h"
+
+static void
+test_schedule_fits_budget(void **state)
+{
+	static const unsigned budgets[] = { 1, 100, 500, 1000, 2000, 5000, 30000 };
+	int t, k;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++)
+		for (unsigned n = 1; n <= CONFIG_MAX_DNS_SERVERS; n++) {
+			resolver_schedule(budgets[i], n, &t, &k);
+			assert_true(t >= 1);
+			assert_true(k >= 1 && k <= 3);
+			/* Whole schedule: n * t * (2^k - 1) */
+			if (budgets[i] >= n)
+				assert_true((unsigned long)n * (unsigned long)t *
+				    ((1UL << k) - 1) <= budgets[i]);
+		}
+}
+
+static void
+test_schedule_values(void **state)
+{
+	int t, k;
+
+	(void)state;
+	resolver_schedule(2000, 1, &t, &k);	/* the default: 285 + 571 + 1142 ms */
+	assert_int_equal(t, 285);
+	assert_int_equal(k, 3);
+	resolver_schedule(2000, 2, &t, &k);
+	assert_int_equal(t, 333);
+	assert_int_equal(k, 2);
+	resolver_schedule(2000, 8, &t, &k);
+	assert_int_equal(t, 250);
+	assert_int_equal(k, 1);
+	resolver_schedule(100, 1, &t, &k);	/* too short to retry */
+	assert_int_equal(t, 100);
+	assert_int_equal(k, 1);
+	resolver_schedule(0, 0, &t, &k);
+	assert_int_equal(t, 1);
+	assert_int_equal(k, 1);
+}
+
+/* ---- a DNS responder on 127.0.0.1, on the same loop ---- */
+
+enum fake_mode { FAKE_ANSWER, FAKE_NXDOMAIN, FAKE_NODATA, FAKE_SERVFAIL, FAKE_SILENT };
+
+struct fake {
+	int		fd;
+	ev_io		io;
+	ev_timer	delay;
+	enum fake_mode	mode;
+	double		delay_s;
+	uint8_t		ttl;		/* 0: the default, 60 s */
+	int		queries, answered;
+	/* queries held back while delaying */
+	uint8_t		q[8][512];
+	size_t		qlen[8];
+	struct sockaddr_in from[8];
+	int		nq;
+};
+
+struct fixture {
+	struct ev_loop	*loop;
+	struct config	 cfg;
+	struct worker	 w;
+	struct fake	 fake;
+};
+
+static size_t
+fake_reply(const struct fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
+{
+	size_t	i = 12, n;
+	uint16_t qtype;
+	int	rcode = 0, an = 0;
+
+	while (i < qlen && q[i] != 0)
+		i += 1 + q[i];
+	i += 5;			/* root label, qtype, qclass */
+	if (i > qlen)
+		return 0;
+	qtype = (uint16_t)(q[i - 4] << 8 | q[i - 3]);
+	memcpy(out, q, i);
+	if (f->mode == FAKE_NXDOMAIN)
+		rcode = 3;
+	else if (f->mode == FAKE_SERVFAIL)
+		rcode = 2;
+	out[2] = 0x81;		/* QR, RD */
+	out[3] = (uint8_t)(0x80 | rcode);	/* RA */
+	n = i;
+	if (f->mode == FAKE_ANSWER) {
+		static const uint8_t aaaa1[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+		static const uint8_t aaaa2[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 2 };
+		static const uint8_t a1[4] = { 192, 0, 2, 1 };
+		const uint8_t *rr[2];
+		size_t rlen = qtype == 28 ? 16 : 4;
+
+		rr[0] = qtype == 28 ? aaaa1 : a1;
+		rr[1] = aaaa2;
+		an = qtype == 28 ? 2 : 1;
+		for (int k = 0; k < an; k++) {
+			const uint8_t hdr[] = { 0xc0, 0x0c, 0, (uint8_t)qtype, 0, 1,
+			    0, 0, 0, f->ttl != 0 ? (f->ttl == 255 ? 0 : f->ttl) : 60,
+			    0, (uint8_t)rlen };
+
+			memcpy(out + n, hdr, sizeof(hdr));
+			n += sizeof(hdr);
+			memcpy(out + n, rr[k], rlen);
+			n += rlen;
+		}
+	}
+	out[6] = 0;
+	out[7] = (uint8_t)an;
+	out[8] = out[9] = out[10] = out[11] = 0;
+	return n;
+}
+
+static void
+fake_send_held(struct fake *f)
+{
+	uint8_t out[1024];
+
+	for (int i = 0; i < f->nq; i++) {
+		size_t n = fake_reply(f, f->q[i], f->qlen[i], out);
+
+		if (n > 0 && sendto(f->fd, out, n, 0,
+		    (struct sockaddr *)&f->from[i], sizeof(f->from[i])) > 0)
+			f->answered++;
+	}
+	f->nq = 0;
+}
+
+static void
+fake_delay_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	fake_send_held(t->data);
+}
+
+static void
+fake_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct fake	*f = io->data;
+	socklen_t	 sl = sizeof(f->from[0]);
+	ssize_t		 n;
+
+	(void)revents;
+	if (f->nq == 8) {
+		uint8_t junk[512];
+		(void)recv(f->fd, junk, sizeof(junk), 0);
+		return;
+	}
+	n = recvfrom(f->fd, f->q[f->nq], sizeof(f->q[0]), 0,
+	    (struct sockaddr *)&f->from[f->nq], &sl);
+	if (n <= 12)
+		return;
+	f->queries++;
+	if (f->mode == FAKE_SILENT)
+		return;
+	f->qlen[f->nq++] = (size_t)n;
+	if (f->delay_s > 0) {
+		if (!ev_is_active(&f->delay)) {
+			ev_timer_set(&f->delay, f->delay_s, 0.);
+			ev_timer_start(loop, &f->delay);
+		}
+	} else
+		fake_send_held(f);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture		*fx = calloc(1, sizeof(*fx));
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof(sin);
+
+	assert_non_null(fx);
+	log_init(2, LOG_LEVEL_ERROR);
+	fx->loop = ev_loop_new(EVFLAG_AUTO);
+	config_defaults(&fx->cfg);
+	fx->fake.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fx->fake.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fx->fake.fd, (struct sockaddr *)&sin, &sl), 0);
+	memcpy(&fx->cfg.dns_servers[0], &sin, sizeof(sin));
+	fx->cfg.dns_server_lens[0] = sizeof(sin);
+	fx->cfg.n_dns_servers = 1;
+	fx->cfg.dns_timeout = 1;
+	ev_io_init(&fx->fake.io, fake_io_cb, fx->fake.fd, EV_READ);
+	fx->fake.io.data = &fx->fake;
+	ev_io_start(fx->loop, &fx->fake.io);
+	ev_init(&fx->fake.delay, fake_delay_cb);
+	fx->fake.delay.data = &fx->fake;
+	memset(&fx->w, 0, sizeof(fx->w));
+	fx->w.loop = fx->loop;
+	fx->w.cfg = &fx->cfg;
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	resolver_free(fx->w.resolver);
+	ev_io_stop(fx->loop, &fx->fake.io);
+	ev_timer_stop(fx->loop, &fx->fake.delay);
+	close(fx->fake.fd);
+	ev_loop_destroy(fx->loop);
+	free(fx);
+	return 0;
+}
+
+struct got {
+	int			calls;
+	enum resolver_status	status;
+	size_t			n;
+	union sockaddr_inet	addrs[8];
+	struct ev_loop		*loop;
+};
+
+static void
+got_cb(void *arg, const struct resolver_result *res)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->status = res->status;
+	g->n = res->n < 8 ? res->n : 8;
+	memcpy(g->addrs, res->addrs, g->n * sizeof(g->addrs[0]));
+	ev_break(g->loop, EVBREAK_ALL);
+}
+
+static void
+guard_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Run the loop until a callback breaks it or secs pass. */
+static void
+run_until(struct ev_loop *loop, double secs)
+{
+	ev_timer guard;
+
+	ev_timer_init(&guard, guard_cb, secs, 0.);
+	ev_timer_start(loop, &guard);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &guard);
+}
+
+static struct lookup *
+start(struct fixture *fx, const char *name, bool want_a, struct got *g)
+{
+	struct resolver_result now;
+	struct lookup *l;
+
+	memset(g, 0, sizeof(*g));
+	g->loop = fx->loop;
+	if (fx->w.resolver == NULL)
+		fx->w.resolver = resolver_new(&fx->w);
+	assert_non_null(fx->w.resolver);
+	l = resolver_lookup(fx->w.resolver, name, want_a, got_cb, g, &now);
+	assert_non_null(l);
+	assert_int_equal(g->calls, 0);	/* never from inside resolver_lookup */
+	return l;
+}
+
+static void
+test_aaaa_then_a(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+	char		 txt[INET6_ADDRSTRLEN];
+
+	start(fx, "a.test", true, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_OK);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.addrs[0].sa.sa_family, AF_INET6);
+	inet_ntop(AF_INET6, &g.addrs[0].in6.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "2001:db8::1");
+	inet_ntop(AF_INET6, &g.addrs[1].in6.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "2001:db8::2");
+	assert_int_equal(g.addrs[2].sa.sa_family, AF_INET);
+	inet_ntop(AF_INET, &g.addrs[2].in.sin_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "192.0.2.1");
+	assert_int_equal(fx->fake.queries, 2);
+}
+
+static void
+test_aaaa_only(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	start(fx, "a.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_OK);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(fx->fake.queries, 1);	/* no A query */
+}
+
+static void
+test_nxdomain(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_NXDOMAIN;
+	start(fx, "nx.test", true, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+	assert_int_equal(g.n, 0);
+}
+
+static void
+test_nodata_is_nxdomain(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_NODATA;
+	start(fx, "v4only.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+}
+
+static void
+test_servfail_is_error(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_SERVFAIL;
+	start(fx, "broken.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_ERROR);
+}
+
+/* A server that never answers: c-ares gives up within -dns-timeout. */
+static void
+test_silent_server_times_out_within_budget(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+	ev_tstamp	 t0;
+
+	fx->fake.mode = FAKE_SILENT;
+	fx->cfg.dns_timeout = 1.0;	/* 333 ms, then 666 ms */
+	t0 = ev_time();
+	start(fx, "slow.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_ERROR);
+	assert_true(ev_time() - t0 < 1.0 + 0.25);
+	assert_true(fx->fake.queries >= 2);	/* it did retry */
+}
+
+/*
+ * The caller goes away while the answer is on its way: after
+ * resolver_cancel the callback never runs, so the caller's memory (freed
+ * right after cancelling, in conn_close) is never touched.
+ */
+static void
+test_cancelled_lookup_is_never_called_back(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	*g = malloc(sizeof(*g));
+	struct got	 other;
+	struct lookup	*l;
+
+	assert_non_null(g);
+	fx->fake.delay_s = 0.2;
+	l = start(fx, "a.test", true, g);
+	resolver_cancel(l);
+	g->calls = 0;			/* from here on, the conn is gone */
+	/* A second lookup that must still be answered, after the first's answer. */
+	run_until(fx->loop, 0.05);
+	start(fx, "b.test", false, &other);
+	run_until(fx->loop, 3);
+	assert_int_equal(fx->fake.answered, 3);	/* the cancelled one's answers did arrive */
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, RESOLVER_OK);
+	assert_int_equal(g->calls, 0);		/* never called back, never written */
+	free(g);
+}
+
+/* Destroying the resolver with a cancelled lookup in flight frees it (valgrind: no leak). */
+static void
+test_free_with_pending_cancelled(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_SILENT;
+	resolver_cancel(start(fx, "a.test", true, &g));
+	run_until(fx->loop, 0.05);
+	resolver_free(fx->w.resolver);
+	fx->w.resolver = NULL;
+	assert_int_equal(g.calls, 0);
+}
+
+/* A second connection to a busy name is answered from the cache, at once. */
+static void
+test_cached_answer_is_immediate(void **state)
+{
+	struct fixture		*fx = *state;
+	struct got		 g;
+	struct resolver_result	 now;
+	char			 txt[INET6_ADDRSTRLEN];
+
+	start(fx, "a.test", true, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(fx->fake.queries, 2);
+	assert_null(resolver_lookup(fx->w.resolver, "a.test", true, got_cb, &g,
+	    &now));
+	assert_int_equal(now.status, RESOLVER_OK);
+	assert_int_equal(now.n, 3);
+	inet_ntop(AF_INET6, &now.addrs[0].in6.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "2001:db8::1");
+	assert_int_equal(now.addrs[2].sa.sa_family, AF_INET);
+	assert_int_equal(g.calls, 1);		/* no callback for a cached answer */
+	assert_int_equal(fx->fake.queries, 2);	/* and no query */
+	/* Another name, or the same name without A, is not that entry. */
+	resolver_cancel(start(fx, "a.test", false, &g));
+	resolver_cancel(start(fx, "b.test", true, &g));
+}
+
+/* resolver_free with a lookup still attached: its callback is not called. */
+static void
+test_free_does_not_call_back(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_SILENT;
+	start(fx, "a.test", true, &g);
+	run_until(fx->loop, 0.05);
+	resolver_free(fx->w.resolver);
+	fx->w.resolver = NULL;
+	assert_int_equal(g.calls, 0);
+}
+
+/* TTL 0 means "do not cache": every lookup asks. */
+static void
+test_ttl_zero_not_cached(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.ttl = 255;	/* encodes TTL 0 */
+	start(fx, "a.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_non_null(start(fx, "a.test", false, &g));
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(fx->fake.queries, 2);
+}
+
+/* An entry is used for its TTL only. */
+static void
+test_cache_expires(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.ttl = 1;
+	start(fx, "a.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	run_until(fx->loop, 1.2);
+	ev_now_update(fx->loop);
+	assert_non_null(start(fx, "a.test", false, &g));	/* asks again */
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(fx->fake.queries, 2);
+}
+
+/* Failures are never cached. */
+static void
+test_failures_not_cached(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_NXDOMAIN;
+	start(fx, "nx.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+	fx->fake.mode = FAKE_ANSWER;	/* the name now exists */
+	start(fx, "nx.test", false, &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.status, RESOLVER_OK);
+	assert_int_equal(fx->fake.queries, 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schedule_fits_budget),
+		cmocka_unit_test(test_schedule_values),
+		cmocka_unit_test_setup_teardown(test_aaaa_then_a, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aaaa_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nxdomain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nodata_is_nxdomain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_servfail_is_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_server_times_out_within_budget,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancelled_lookup_is_never_called_back,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_with_pending_cancelled,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cached_answer_is_immediate,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_zero_not_cached, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cache_expires, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failures_not_cached, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_free_does_not_call_back, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
