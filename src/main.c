@@ -32,7 +32,40 @@ static struct {
 	ev_signal	term, intr, hup;
 	struct worker	*w;
 	struct sdnotify	notify;		/* systemd's NOTIFY_SOCKET, if any */
+	ev_timer	watchdog;	/* WATCHDOG=1 at half of WATCHDOG_USEC */
+	ev_timer	status;		/* STATUS= for `systemctl status` */
 } main_sig;
+
+/* How often STATUS= is refreshed while systemd listens. */
+#define MAIN_STATUS_INTERVAL	5.0
+
+/*
+ * The watchdog proves the loop still turns: it is sent from a timer of the
+ * loop itself, so a loop stuck in a callback stops the pings and systemd
+ * restarts us.
+ */
+static void
+main_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
+}
+
+static void
+main_status_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker	*w = main_sig.w;
+
+	(void)loop;
+	(void)t;
+	(void)revents;
+	(void)sdnotify_sendf(&main_sig.notify,
+	    "STATUS=%s%zu open connection(s), %llu accepted",
+	    w->draining ? "stopping: " : "", w->n_conns,
+	    (unsigned long long)w->counters.accepted);
+}
 
 static void
 main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -188,8 +221,24 @@ main(int argc, char **argv)
 			    "READY=1\nSTATUS=listening on %zu socket(s)",
 			    w.n_listeners);
 	}
+	if (main_sig.notify.fd != -1) {
+		uint64_t	usec = sdnotify_watchdog_usec();
 
+		if (usec != 0) {
+			ev_timer_init(&main_sig.watchdog, main_watchdog_cb, 0.,
+			    (double)usec / 2e6);
+			ev_timer_again(loop, &main_sig.watchdog);
+			(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
+		}
+		ev_timer_init(&main_sig.status, main_status_cb,
+		    MAIN_STATUS_INTERVAL, MAIN_STATUS_INTERVAL);
+		ev_timer_start(loop, &main_sig.status);
+	}
+
+	/* The loop ends by ev_break: drain done, or a second signal. */
 	ev_run(loop, 0);
+	ev_timer_stop(loop, &main_sig.watchdog);
+	ev_timer_stop(loop, &main_sig.status);
 	sdnotify_close(&main_sig.notify);
 
 	ev_signal_stop(loop, &main_sig.term);

@@ -1128,3 +1128,54 @@ def test_two_namespace_topology(case):
                    ("decoy.home.test", "-", "denied")],
           "access lines: %s" % [c["line"] for c in conns])
     case.note("namespaces %s, %s, %s" % (vps, home, cli))
+
+
+def test_sd_notify_ready_watchdog_status_stopping(case):
+    """Type=notify: READY=1 once listening, WATCHDOG=1 at half of
+    WATCHDOG_USEC, STATUS= lines, STOPPING=1 on SIGTERM, all as datagrams on
+    NOTIFY_SOCKET (an abstract name here, as systemd may hand out)."""
+    name = "snid-test-notify-%d" % os.getpid()
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind("\0" + name)
+    rx.settimeout(0.2)
+    env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="400000")
+    got = []
+
+    def drain():
+        while True:
+            try:
+                got.append(rx.recv(4096).decode())
+            except socket.timeout:
+                return
+    try:
+        w = world(case, ("alpha",), extra=(), start_snid=False)
+        w.snid = case.snid(w.args, env=env)
+        check(wait_until(lambda: drain() or any("READY=1" in g for g in got), 5 * SLOW),
+              "no READY=1 within %.0fs: %s" % (5 * SLOW, got))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.2 * SLOW:
+            drain()
+        pings = sum(1 for g in got if g == "WATCHDOG=1")
+        check(pings >= 3, "%d WATCHDOG=1 in %.1fs with WATCHDOG_USEC=400000 "
+              "(want one every 0.2s): %s" % (pings, 1.2 * SLOW, got))
+        check(any(g.startswith("READY=1") and "STATUS=" in g for g in got),
+              "READY=1 came without a STATUS= line: %s" % got)
+        w.snid.stop()
+        drain()
+        check("STOPPING=1" in got, "no STOPPING=1 after SIGTERM: %s" % got[-5:])
+    finally:
+        rx.close()
+
+
+def test_sd_notify_absent_is_harmless(case):
+    """Without NOTIFY_SOCKET snid sends nothing and runs as usual; a bad
+    NOTIFY_SOCKET is a warning, not a failure."""
+    env = dict(os.environ, NOTIFY_SOCKET="not/absolute")
+    w = world(case, ("alpha",), start_snid=False)
+    w.snid = case.snid(w.args, env=env)
+    s = connect("127.0.0.1", w.L)
+    s.sendall(client_hello("alpha.test"))
+    line = read_line(s, 5 * SLOW)
+    s.close()
+    check(line.startswith("backend=alpha"), "not routed: %r" % line)
+    check("NOTIFY_SOCKET" in w.snid.text(), "no warning about the bad NOTIFY_SOCKET: %s" % w.snid.tail())

@@ -483,7 +483,7 @@ class Snid:
                       r"backend=(?P<backend>\S+) up=(?P<up>\d+) down=(?P<down>\d+) "
                       r"duration=(?P<duration>\d+\.\d+) outcome=(?P<outcome>\S+)$")
 
-    def __init__(self, case, args, netns=None, name="snid"):
+    def __init__(self, case, args, netns=None, name="snid", env=None):
         self.case, self.args, self.netns = case, args, netns
         self.log = os.path.join(case.dir, name + ".log")
         self.vglog = os.path.join(case.dir, name + ".valgrind.log")
@@ -498,7 +498,7 @@ class Snid:
             argv = ["ip", "netns", "exec", netns] + argv
         self.argv = argv
         self.f = open(self.log, "wb")
-        self.p = case.spawn(name, argv, stdout=self.f, stderr=self.f)
+        self.p = case.spawn(name, argv, stdout=self.f, stderr=self.f, env=env)
         self.stopped = False
         self.rc = None
         ok = wait_until(lambda: "listening on" in self.text() or
