@@ -58,6 +58,11 @@ listener_check(const struct config *cfg)
 		    cfg->mode == MODE_NAT46 ? "nat46" : "unix");
 		return -1;
 	}
+	/* Accepted by the parser, but a backend expecting a header must not get none. */
+	if (cfg->proxy_proto != PROXY_PROTO_NONE) {
+		log_error("-proxy-proto is not supported yet");
+		return -1;
+	}
 	return 0;
 }
 

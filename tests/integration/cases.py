@@ -30,7 +30,7 @@ from snidtest import (Fail, Skip, check, check_alert, client_hello, connect,
                       describe, dns_query, exchange, frame, free_port,
                       gen_chunks, gen_sha, hello_message, parse_records,
                       read_all, read_line, run, wait_until, REGISTRY, SLOW,
-                      VALGRIND, PY)
+                      VALGRIND, PY, SNID)
 
 RECORDS = {
     "alpha.test": ["::1"],
@@ -1179,3 +1179,26 @@ def test_sd_notify_absent_is_harmless(case):
     s.close()
     check(line.startswith("backend=alpha"), "not routed: %r" % line)
     check("NOTIFY_SOCKET" in w.snid.text(), "no warning about the bad NOTIFY_SOCKET: %s" % w.snid.tail())
+
+
+def test_unimplemented_settings_refused_at_startup(case):
+    """Settings the parser knows but this version cannot act on yet must stop
+    snid with exit status 2 and a line naming them, never be ignored."""
+    base = ["-backend-cidr", "::1/128", "-dns-server", "127.0.0.1:9"]
+    port = free_port()
+    cases = [
+        (["-listen", "tcp:127.0.0.1:%d" % port, "-proxy-proto"] + base, "-proxy-proto"),
+        (["-listen", "proxy:tcp:127.0.0.1:%d" % port] + base, "proxy:"),
+        (["-listen", "http:tcp:127.0.0.1:%d" % port] + base, "http:"),
+        (["-listen", "unix:%s/s.sock" % case.dir] + base, "unix:"),
+        (["-listen", "fdname:https"] + base, "fdname:"),
+        (["-listen", "tcp:127.0.0.1:%d" % port, "-mode", "nat46",
+          "-nat46-prefix", "64:ff9b:1::", "-backend-cidr", "2001:db8::/80"], "nat46"),
+        (["-listen", "tcp:127.0.0.1:%d" % port, "-mode", "unix",
+          "-unix-directory", case.dir], "unix"),
+    ]
+    for args, word in cases:
+        rc, out, err = run([SNID] + args, timeout=10 * SLOW)
+        check(rc == 2, "snid %s: exit %d, want 2; stderr: %s" % (" ".join(args), rc, err.strip()))
+        check(word in err and "not supported yet" in err,
+              "snid %s: stderr does not name %r: %s" % (" ".join(args), word, err.strip()))
