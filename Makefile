@@ -36,7 +36,8 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build, the tests and the fuzzers need.
 DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 	    libcmocka-dev dnsmasq-base openssl curl gnutls-bin valgrind clang \
-	    libclang-rt-14-dev python3 iproute2 procps mandoc psmisc
+	    libclang-rt-14-dev python3 iproute2 procps mandoc psmisc \
+	    systemd systemd-container man-db groff-base
 
 .PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
 	clean install uninstall
@@ -79,6 +80,7 @@ check:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory system
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
@@ -128,6 +130,46 @@ demo:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
+
+# Installation (issue 5).  BINDIR and UNITDIR follow PREFIX; SYSCONFDIR is
+# /etc for every PREFIX because the units read /etc/snid/snid.conf.  The
+# units' @BINDIR@ and @SYSCONFDIR@ are filled in here, so that ExecStart
+# names the installed binary.  systemd searches /usr/local/lib/systemd/system
+# as well as /usr/lib/systemd/system (`systemd-analyze unit-paths`).
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNITS       = snid.service snid.socket snid-socket.service
+
+install: snid
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/snid
+	install -m 0755 snid $(DESTDIR)$(BINDIR)/snid
+	install -m 0644 man/snid.8 $(DESTDIR)$(MANDIR)/man8/snid.8
+	install -m 0644 man/snid.conf.5 $(DESTDIR)$(MANDIR)/man5/snid.conf.5
+	install -m 0644 snid.conf.example $(DESTDIR)$(SYSCONFDIR)/snid/snid.conf.example
+	for u in $(UNITS); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@echo "installed; as root: systemctl daemon-reload, then see $(UNITDIR)/snid.service"
+
+# Leaves /etc/snid/snid.conf (the user's) and so /etc/snid if it is there.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/snid $(DESTDIR)$(MANDIR)/man8/snid.8 \
+		$(DESTDIR)$(MANDIR)/man5/snid.conf.5 \
+		$(DESTDIR)$(SYSCONFDIR)/snid/snid.conf.example \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rmdir $(DESTDIR)$(SYSCONFDIR)/snid 2>/dev/null || true
+
+# Unit files, install tree, man pages, documentation drift (tests/system/run).
+.PHONY: system
+system: snid
+	@tests/system/run
 
 clean:
 	rm -rf build snid
