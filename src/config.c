@@ -45,6 +45,7 @@ enum config_opt {
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_USER,
 	OPT_LOG_LEVEL,
+	OPT_METRICS,
 	OPT_CONFIG,
 	OPT_CHECK,
 	OPT_VERSION,
@@ -108,6 +109,9 @@ static const struct config_flag config_flags[] = {
 	  "(default: stay who we are)" },
 	{ "log-level", required_argument, OPT_LOG_LEVEL, 0, "LEVEL",
 	  "error, warn, info or debug (default info)" },
+	{ "metrics", required_argument, OPT_METRICS, 0, "LISTENER",
+	  "serve Prometheus metrics at http://LISTENER/metrics;\n"
+	  "tcp: listeners only (default: off)" },
 	{ "config", required_argument, OPT_CONFIG, CONFIG_F_CMDLINE, "FILE",
 	  "read settings from FILE, then apply the flags\n"
 	  "(default: none)" },
@@ -449,6 +453,21 @@ config_set(struct config *cfg, int id, const char *v, char *err, size_t errlen)
 			return -1;
 		}
 		return 0;
+	case OPT_METRICS:
+		/* Empty turns it off, so a flag can undo the file's setting. */
+		if (*v == '\0') {
+			memset(&cfg->metrics, 0, sizeof(cfg->metrics));
+			return 0;
+		}
+		if (addrspec_parse_listener(v, &cfg->metrics, err, errlen) == -1)
+			return -1;
+		/* A scrape is plain HTTP on TCP: a wrapper or a unix socket would not be served. */
+		if (cfg->metrics.kind != LISTEN_TCP || cfg->metrics.proxy || cfg->metrics.http) {
+			memset(&cfg->metrics, 0, sizeof(cfg->metrics));
+			config_errf(err, errlen, "%s: must be a tcp: listener without proxy: or http:", v);
+			return -1;
+		}
+		return 0;
 	case OPT_CONFIG:
 		if (*v == '\0' || strlen(v) >= sizeof(cfg->config_file)) {
 			config_errf(err, errlen, "%s: not a usable file name", v);
@@ -690,6 +709,8 @@ config_print(const struct config *cfg, FILE *out)
 	config_print_duration(out, "shutdown-timeout", cfg->shutdown_timeout);
 	if (cfg->user[0] != '\0')
 		fprintf(out, "user %s\n", cfg->user);
+	if (cfg->metrics.text[0] != '\0')
+		fprintf(out, "metrics %s\n", cfg->metrics.text);
 	fprintf(out, "log-level %s\n", levels[cfg->log_level]);
 }
 

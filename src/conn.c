@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "snid/cidr.h"
@@ -19,6 +20,7 @@
 #include "snid/dial.h"
 #include "snid/hostname.h"
 #include "snid/log.h"
+#include "snid/metrics.h"
 #include "snid/pump.h"
 #include "snid/resolver.h"
 #include "snid/util.h"
@@ -47,7 +49,7 @@ struct conn {
 	ev_io			 bio;		/* backend socket (fd -1: none) */
 	ev_timer		 timer;		/* the bound of the current state */
 	ev_tstamp		 start;		/* accept time, for the log */
-	ev_tstamp		 deadline;	/* CONNECT: end of the whole attempt */
+	ev_tstamp		 deadline;	/* RESOLVE, CONNECT: end of the whole state (its start: metrics) */
 	uint64_t		 up;		/* bytes written to the backend */
 	uint64_t		 down;		/* bytes written to the client */
 	uint8_t			*buf;		/* bytes from the client before the pump */
@@ -64,6 +66,7 @@ struct conn {
 	char			*sni;		/* sanitized for the log; NULL: none */
 	union sockaddr_inet	 client;
 	union sockaddr_inet	 backend;
+	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
 	struct pump		 pump;
 };
 
@@ -183,7 +186,10 @@ conn_close(struct conn *c, enum outcome o)
 	a.client = &c->client.sa;
 	a.clientlen = util_sockaddr_len(&c->client.sa);
 	a.sni = c->sni;
-	if (c->flags & CONN_F_BACKEND) {
+	if (c->unix_backend != NULL) {
+		a.backend = (const struct sockaddr *)c->unix_backend;
+		a.backendlen = sizeof(*c->unix_backend);
+	} else if (c->flags & CONN_F_BACKEND) {
 		a.backend = &c->backend.sa;
 		a.backendlen = util_sockaddr_len(&c->backend.sa);
 	}
@@ -195,6 +201,8 @@ conn_close(struct conn *c, enum outcome o)
 
 	w->counters.closed++;
 	w->counters.by_outcome[o]++;
+	w->metrics.bytes[METRICS_UP] += c->up;
+	w->metrics.bytes[METRICS_DOWN] += c->down;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -205,6 +213,7 @@ conn_close(struct conn *c, enum outcome o)
 	free(c->buf);
 	free(c->cand);
 	free(c->sni);
+	free(c->unix_backend);
 	free(c);
 	worker_conn_closed(w);
 }
@@ -214,6 +223,18 @@ conn_close_all(struct worker *w, enum outcome o)
 {
 	while (w->conns != NULL)
 		conn_close(w->conns, o);
+}
+
+void
+conn_bytes_open(const struct worker *w, uint64_t *up, uint64_t *down)
+{
+	const struct conn	*c;
+
+	*up = *down = 0;
+	for (c = w->conns; c != NULL; c = c->next) {
+		*up += c->up;
+		*down += c->down;
+	}
 }
 
 /* Make room in the buffer: start small, double up to the largest hello. */
@@ -251,7 +272,41 @@ conn_hello_parse_at(const uint8_t *b, uint32_t len)
 	return pos + 5;
 }
 
-/* The hello is complete: pick the name and start the lookup. */
+/*
+ * unix mode: connect to DIR/NAME or DIR/_.PARENT.  A connected socket goes
+ * through CONNECT like a TCP one (no candidate left to try after it), so the
+ * buffered hello is forwarded by conn_forward() once it is writable.
+ */
+static void
+conn_dial_unix(struct conn *c, const char *name)
+{
+	struct worker	*w = c->w;
+	int		 fd, err;
+
+	c->unix_backend = xmalloc(sizeof(*c->unix_backend));
+	fd = dial_unix(w->cfg, name, c->unix_backend);
+	if (fd == -1) {
+		err = errno;
+		log_debug("unix: %s: %s", c->unix_backend->sun_path[0] != '\0' ?
+		    c->unix_backend->sun_path : name, strerror(err));
+		if (err == ENOENT) {
+			/* Like nxdomain: no backend, so none in the log. */
+			free(c->unix_backend);
+			c->unix_backend = NULL;
+			conn_close(c, OUTCOME_NO_SOCKET);
+		} else
+			conn_close(c, OUTCOME_CONNECT_FAILED);
+		return;
+	}
+	c->state = CONN_CONNECT;
+	c->ncand = c->icand = 0;
+	c->deadline = ev_now(w->loop) + w->cfg->connect_timeout;
+	ev_io_set(&c->bio, fd, EV_WRITE);
+	ev_io_start(w->loop, &c->bio);
+	conn_timer_arm(c, w->cfg->connect_timeout);
+}
+
+/* The hello is complete: pick the name and route it by mode. */
 static void
 conn_hello_done(struct conn *c)
 {
@@ -279,8 +334,26 @@ conn_hello_done(struct conn *c)
 		return;
 	}
 
+	/* Route by mode: unix has no DNS; nat46 needs the client's IPv4 address. */
+	if (cfg->mode == MODE_UNIX) {
+		conn_dial_unix(c, name);
+		return;
+	}
+	if (cfg->mode == MODE_NAT46) {
+		struct sockaddr_in6	src;
+
+		if (!dial_nat46_source(cfg, &c->client.sa, &src)) {
+			log_info("nat46: refusing a client without an IPv4 "
+			    "address: let IPv6 clients connect to the backend "
+			    "directly (its AAAA record), not through snid");
+			conn_close(c, OUTCOME_IPV6_CLIENT);
+			return;
+		}
+	}
+
 	c->state = CONN_RESOLVE;
 	conn_timer_arm(c, cfg->dns_timeout);
+	c->deadline = ev_now(w->loop) + cfg->dns_timeout;
 	c->lookup = resolver_lookup(w->resolver, name,
 	    cidr_list_has_ipv4(cfg->backend_cidrs, cfg->n_backend_cidrs),
 	    conn_resolved, c, &now);
@@ -478,6 +551,9 @@ conn_forward(struct conn *c)
 		conn_close(c, OUTCOME_RESET);
 		return;
 	}
+	if (c->state == CONN_CONNECT)	/* the first send tells it is connected */
+		metrics_observe(&c->w->metrics.connect_seconds, ev_now(c->w->loop) -
+		    (c->deadline - c->w->cfg->connect_timeout));
 	c->state = CONN_FORWARD;
 	c->flags |= CONN_F_FORWARDED;
 	c->sent += (uint32_t)n;
@@ -491,9 +567,13 @@ conn_forward(struct conn *c)
 static void
 conn_connect_next(struct conn *c)
 {
-	struct worker	*w = c->w;
-	double		 left;
-	int		 fd;
+	struct worker		*w = c->w;
+	struct sockaddr_in6	 src;
+	double			 left;
+	int			 fd;
+	/* nat46: from PREFIX::<client IPv4> (checked in conn_hello_done). */
+	bool			 nat46 = w->cfg->mode == MODE_NAT46 &&
+				    dial_nat46_source(w->cfg, &c->client.sa, &src);
 
 	while (c->icand < c->ncand) {
 		left = c->deadline - ev_now(w->loop);
@@ -501,7 +581,7 @@ conn_connect_next(struct conn *c)
 			break;
 		c->backend = c->cand[c->icand];
 		c->flags |= CONN_F_BACKEND;
-		fd = dial_start(w->cfg, &c->backend);
+		fd = dial_start_from(w->cfg, &c->backend, nat46 ? &src : NULL);
 		if (fd == -1) {
 			int	err = errno;
 
@@ -524,6 +604,18 @@ conn_connect_next(struct conn *c)
 	conn_close(c, OUTCOME_CONNECT_FAILED);
 }
 
+/* Count how a lookup ended, and how long it took unless it was cached (metrics). */
+static void
+conn_count_lookup(struct conn *c, enum metrics_dns r)
+{
+	struct worker	*w = c->w;
+
+	w->metrics.dns[r]++;
+	if (r != METRICS_DNS_CACHED)
+		metrics_observe(&w->metrics.dns_seconds, ev_now(w->loop) -
+		    (c->deadline - w->cfg->dns_timeout));
+}
+
 /* The lookup's answer. */
 static void
 conn_resolved(void *arg, const struct resolver_result *res)
@@ -531,6 +623,18 @@ conn_resolved(void *arg, const struct resolver_result *res)
 	struct conn	*c = arg;
 	struct worker	*w = c->w;
 
+	/*
+	 * Called with c->lookup still set when c-ares answered, and with it
+	 * NULL when resolver_lookup answered at once: OK at once means cached.
+	 */
+	if (res->status == RESOLVER_OK)
+		conn_count_lookup(c, c->lookup == NULL ? METRICS_DNS_CACHED :
+		    METRICS_DNS_OK);
+	else if (res->status == RESOLVER_NXDOMAIN)
+		conn_count_lookup(c, METRICS_DNS_NXDOMAIN);
+	else
+		conn_count_lookup(c, res->timeout ? METRICS_DNS_TIMEOUT :
+		    METRICS_DNS_ERROR);
 	c->lookup = NULL;	/* a pending record frees itself after this call */
 	if (res->status != RESOLVER_OK) {
 		log_debug("lookup %s: %s", c->sni != NULL ? c->sni : "-",
@@ -620,6 +724,7 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	case CONN_RESOLVE:
 		/* The hard bound; the lookup record outlives us, detached. */
 		log_debug("lookup %s: timed out", c->sni != NULL ? c->sni : "-");
+		conn_count_lookup(c, METRICS_DNS_TIMEOUT);
 		conn_close(c, OUTCOME_DNS_ERROR);
 		return;
 	case CONN_CONNECT:

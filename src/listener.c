@@ -1,5 +1,6 @@
 /*
- * listener: tcp listening sockets and the accept loop.
+ * listener: the listening sockets (tcp:, unix:, and fd:/fdname: from
+ * systemd socket activation) and the accept loop.
  *
  * Running out of descriptors (EMFILE/ENFILE) or kernel memory while
  * accepting must not spin the loop: the pending connection stays in the
@@ -10,12 +11,15 @@
 #include "snid/listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "snid/addrspec.h"
@@ -30,6 +34,8 @@
 /* How long accepting pauses after EMFILE and the like. */
 #define LISTENER_PAUSE		0.1
 
+static int	listener_check_unix_family(const struct config *, const char *);
+
 int
 listener_check(const struct config *cfg)
 {
@@ -43,20 +49,14 @@ listener_check(const struct config *cfg)
 			what = "proxy: listeners (inbound PROXY protocol)";
 		else if (s->http)
 			what = "http: listeners";
-		else if (s->kind == LISTEN_UNIX)
-			what = "unix: listeners";
-		else if (s->kind == LISTEN_FD || s->kind == LISTEN_FDNAME)
-			what = "socket activation (fd:, fdname:)";
 		if (what != NULL) {
 			log_error("-listen %s: %s are not supported yet", s->text,
 			    what);
 			return -1;
 		}
-	}
-	if (cfg->mode != MODE_TCP) {
-		log_error("-mode %s is not supported yet",
-		    cfg->mode == MODE_NAT46 ? "nat46" : "unix");
-		return -1;
+		if (s->kind == LISTEN_UNIX &&
+		    listener_check_unix_family(cfg, s->text) == -1)
+			return -1;
 	}
 	/* Accepted by the parser, but a backend expecting a header must not get none. */
 	if (cfg->proxy_proto != PROXY_PROTO_NONE) {
@@ -66,11 +66,148 @@ listener_check(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * systemd socket activation (sd_listen_fds(3), implemented here): the
+ * passed sockets are fds 3 .. 3+LISTEN_FDS-1, meant for us only when
+ * LISTEN_PID is our pid (otherwise the variables were inherited from a
+ * process they were meant for, and the fds may be anything); their names,
+ * in order, are LISTEN_FDNAMES, colon-separated.
+ */
+struct listener_activation {
+	int		 n;		/* fds 3 .. 3+n-1 are ours; 0: none */
+	char		*names;		/* copy of LISTEN_FDNAMES, or NULL */
+	bool		*used;		/* n flags: taken by a -listen */
+	char		 why[160];	/* when n is 0: why, for error messages */
+};
+
+/* No more than this many passed fds are believed (systemd's own limit is far lower in practice). */
+#define LISTENER_ACTIVATION_MAX	4096
+
+static void
+listener_activation_get(struct listener_activation *act)
+{
+	const char	*pid = getenv("LISTEN_PID");
+	const char	*fds = getenv("LISTEN_FDS");
+	const char	*names = getenv("LISTEN_FDNAMES");
+	char		*end;
+	long		 v;
+	int		 i;
+
+	memset(act, 0, sizeof(*act));
+	if (pid == NULL || fds == NULL) {
+		snprintf(act->why, sizeof(act->why), "no LISTEN_PID and "
+		    "LISTEN_FDS in the environment (not socket-activated)");
+		goto out;
+	}
+	errno = 0;
+	v = strtol(pid, &end, 10);
+	if (errno != 0 || end == pid || *end != '\0' || v != (long)getpid()) {
+		/* Inherited from the process they were meant for: not ours. */
+		snprintf(act->why, sizeof(act->why), "LISTEN_PID=%.20s is not "
+		    "our pid %ld, so the passed fds are not for us", pid,
+		    (long)getpid());
+		goto out;
+	}
+	errno = 0;
+	v = strtol(fds, &end, 10);
+	if (errno != 0 || end == fds || *end != '\0' || v < 0 ||
+	    v > LISTENER_ACTIVATION_MAX) {
+		snprintf(act->why, sizeof(act->why), "LISTEN_FDS=%.20s is not a "
+		    "count of fds", fds);
+		goto out;
+	}
+	act->n = (int)v;
+	if (act->n == 0)
+		snprintf(act->why, sizeof(act->why), "LISTEN_FDS=0");
+	act->used = xcalloc((size_t)act->n + 1, sizeof(*act->used));
+	if (names != NULL)
+		act->names = xstrdup(names);
+	/* Ours now: never leak them into anything we might start. */
+	for (i = 0; i < act->n; i++)
+		(void)fcntl(3 + i, F_SETFD, FD_CLOEXEC);
+out:
+	/* Children (there are none today) must not take them for theirs. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+}
+
+/* The name of passed fd 3+i ("" when LISTEN_FDNAMES has fewer entries). */
+static void
+listener_activation_name(const struct listener_activation *act, int i,
+    char *out, size_t len)
+{
+	const char	*p = act->names, *colon;
+	size_t		 n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	for (; i > 0; i--) {
+		p = strchr(p, ':');
+		if (p == NULL)
+			return;
+		p++;
+	}
+	colon = strchr(p, ':');
+	n = colon != NULL ? (size_t)(colon - p) : strlen(p);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* Close every passed fd that no -listen took, and free act. */
+static void
+listener_activation_done(struct listener_activation *act)
+{
+	char	name[ADDRSPEC_FDNAME_MAX];
+
+	for (int i = 0; i < act->n; i++) {
+		if (act->used[i])
+			continue;
+		listener_activation_name(act, i, name, sizeof(name));
+		log_info("socket activation: closing fd %d%s%s%s, which no "
+		    "-listen uses", 3 + i, name[0] != '\0' ? " (" : "", name,
+		    name[0] != '\0' ? ")" : "");
+		util_close(3 + i);
+	}
+	free(act->names);
+	free(act->used);
+	memset(act, 0, sizeof(*act));
+}
+
 static void	listener_accept_cb(struct ev_loop *, ev_io *, int);
+
+/* The next free slot, set up around listening socket fd. */
+static void
+listener_add(struct worker *w, int fd, uint16_t port)
+{
+	struct listener	*l = &w->listeners[w->n_listeners++];
+
+	l->w = w;
+	l->fd = fd;
+	l->port = port;
+	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
+	l->io.data = l;
+	log_info("listening on %s", l->text);
+}
+
+/* listen(2) with our backlog.  Returns 0 or -1 after logging. */
+static int
+listener_listen(struct listener *l, int fd)
+{
+	if (listen(fd, LISTENER_BACKLOG < SOMAXCONN ? SOMAXCONN :
+	    LISTENER_BACKLOG) == -1) {
+		log_error("listen %s: listen: %s", l->text, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 /* Open one listening socket on sa.  Returns 0 or -1 after logging. */
 static int
-listener_open(struct worker *w, const struct sockaddr *sa, socklen_t salen)
+listener_open_tcp(struct worker *w, const struct sockaddr *sa, socklen_t salen)
 {
 	struct listener	*l = &w->listeners[w->n_listeners];
 	char		 addr[ADDRSPEC_TEXT_MAX];
@@ -106,36 +243,264 @@ listener_open(struct worker *w, const struct sockaddr *sa, socklen_t salen)
 		util_close(fd);
 		return -1;
 	}
-	if (listen(fd, LISTENER_BACKLOG < SOMAXCONN ? SOMAXCONN :
-	    LISTENER_BACKLOG) == -1) {
-		log_error("listen %s: listen: %s", l->text, strerror(errno));
+	if (listener_listen(l, fd) == -1) {
 		util_close(fd);
 		return -1;
 	}
-	l->w = w;
-	l->fd = fd;
-	l->port = ntohs(sa->sa_family == AF_INET ?
-	    ((const struct sockaddr_in *)sa)->sin_port :
-	    ((const struct sockaddr_in6 *)sa)->sin6_port);
-	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
-	l->io.data = l;
-	w->n_listeners++;
-	log_info("listening on %s", l->text);
+	listener_add(w, fd, ntohs(sa->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)(const void *)sa)->sin_port :
+	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
 	return 0;
 }
 
-int
-listener_open_all(struct worker *w)
+/*
+ * unix:PATH.  A socket file left behind by a process that died is replaced;
+ * one that a process still listens on is not (connect() tells them apart:
+ * ECONNREFUSED means no one listens), and neither is a file that is not a
+ * socket.  (Between the test and the unlink another process could start
+ * listening there: two daemons started at once on one path is a mistake we
+ * do not try to arbitrate.)  The socket gets mode 0666, like a TCP port
+ * that every local user can connect to; restrict it with the permissions
+ * of its directory.
+ */
+static int
+listener_open_unix(struct worker *w, const struct listen_spec *s)
 {
-	const struct config	*cfg = w->cfg;
-	size_t			 i;
+	struct listener		*l = &w->listeners[w->n_listeners];
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	int			 fd, probe, r, err;
 
-	w->listeners = xcalloc(LISTENER_MAX, sizeof(*w->listeners));
-	w->n_listeners = 0;
-	for (i = 0; i < cfg->n_listeners; i++) {
-		const struct listen_spec	*s = &cfg->listeners[i];
+	snprintf(l->text, sizeof(l->text), "%s", s->text);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, s->path, sizeof(sun.sun_path));
+	if (lstat(s->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("listen %s: %s exists and is not a socket; "
+			    "not replacing it", l->text, s->path);
+			return -1;
+		}
+		/* Non-blocking: a listener with a full backlog must not hold up the start. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (probe == -1) {
+			log_error("listen %s: socket: %s", l->text,
+			    strerror(errno));
+			return -1;
+		}
+		r = connect(probe, (const struct sockaddr *)&sun, sizeof(sun));
+		err = errno;
+		util_close(probe);
+		if (r == 0 || err == EAGAIN) {
+			log_error("listen %s: another process is listening on "
+			    "it", l->text);
+			return -1;
+		}
+		if (err != ECONNREFUSED) {
+			log_error("listen %s: connect: %s", l->text,
+			    strerror(err));
+			return -1;
+		}
+		log_info("listen %s: replacing the stale socket %s", l->text,
+		    s->path);
+		if (unlink(s->path) == -1 && errno != ENOENT) {
+			log_error("listen %s: unlink: %s", l->text,
+			    strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		log_error("listen %s: %s: %s", l->text, s->path, strerror(errno));
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_error("listen %s: socket: %s", l->text, strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_error("listen %s: bind: %s", l->text, strerror(errno));
+		util_close(fd);
+		return -1;
+	}
+	/* The file is ours from here on: removed again on close (listener_close_all). */
+	if (stat(s->path, &st) == 0) {
+		l->unix_path = xstrdup(s->path);
+		l->unix_dev = st.st_dev;
+		l->unix_ino = st.st_ino;
+	}
+	if (chmod(s->path, 0666) == -1)
+		log_warn("listen %s: chmod 0666: %s", l->text, strerror(errno));
+	if (listener_listen(l, fd) == -1) {
+		util_close(fd);
+		return -1;
+	}
+	listener_add(w, fd, 0);
+	return 0;
+}
 
-		if (listener_open(w, (const struct sockaddr *)&s->addr,
+/*
+ * A listener with no port (AF_UNIX) cannot give the default backend port;
+ * nat46 needs the client's IPv4 address, which a unix socket peer has not.
+ */
+static int
+listener_check_unix_family(const struct config *cfg, const char *text)
+{
+	if (cfg->mode == MODE_NAT46) {
+		log_error("-listen %s: -mode nat46 connects from the client's "
+		    "IPv4 address, and a unix socket client has none", text);
+		return -1;
+	}
+	if (cfg->mode != MODE_UNIX && cfg->backend_port == 0) {
+		log_error("-listen %s: a unix socket has no port to use as the "
+		    "backend port: set -backend-port", text);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take over passed fd 3+i for spec s: it must be a listening stream socket
+ * (SO_ACCEPTCONN: a bound but not listening socket, or a datagram one, would
+ * never accept).  Returns 0 or -1 after logging.
+ */
+static int
+listener_open_passed(struct worker *w, const struct listen_spec *s,
+    struct listener_activation *act, int i)
+{
+	struct listener		*l = &w->listeners[w->n_listeners];
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss), ol;
+	char			 addr[ADDRSPEC_TEXT_MAX];
+	int			 fd = 3 + i, v, flags;
+	uint16_t		 port = 0;
+
+	if (act->used[i]) {
+		log_error("-listen %s: fd %d is already used by another -listen",
+		    s->text, fd);
+		return -1;
+	}
+	v = 0;
+	ol = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &ol) == -1) {
+		log_error("-listen %s: fd %d: %s", s->text, fd, strerror(errno));
+		return -1;
+	}
+	if (v == 0) {
+		log_error("-listen %s: fd %d is not a listening socket", s->text,
+		    fd);
+		return -1;
+	}
+	ol = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &ol) == -1 ||
+	    v != SOCK_STREAM) {
+		log_error("-listen %s: fd %d is not a stream socket", s->text, fd);
+		return -1;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1) {
+		log_error("-listen %s: fd %d: getsockname: %s", s->text, fd,
+		    strerror(errno));
+		return -1;
+	}
+	switch (ss.ss_family) {
+	case AF_INET:
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		break;
+	case AF_INET6:
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		break;
+	case AF_UNIX:
+		if (listener_check_unix_family(w->cfg, s->text) == -1)
+			return -1;
+		break;
+	default:
+		log_error("-listen %s: fd %d is neither TCP nor a unix socket",
+		    s->text, fd);
+		return -1;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		log_error("-listen %s: fd %d: fcntl: %s", s->text, fd,
+		    strerror(errno));
+		return -1;
+	}
+	util_set_nodelay(fd);
+	act->used[i] = true;
+	addrspec_format((struct sockaddr *)&ss, sl, addr, sizeof(addr));
+	snprintf(l->text, sizeof(l->text), "%s (fd %d, %s%s)", s->text, fd,
+	    ss.ss_family == AF_UNIX ? "" : "tcp:", addr);
+	listener_add(w, fd, port);
+	return 0;
+}
+
+/* fd:N: N must be one of the passed fds. */
+static int
+listener_open_fd(struct worker *w, const struct listen_spec *s,
+    struct listener_activation *act)
+{
+	if (act->n == 0) {
+		log_error("-listen %s: no fds passed: %s", s->text, act->why);
+		return -1;
+	}
+	if (s->fd < 3 || s->fd - 3 >= act->n) {
+		log_error("-listen %s: fd %d was not passed (LISTEN_FDS=%d "
+		    "passes fds 3 to %d)", s->text, s->fd, act->n, 2 + act->n);
+		return -1;
+	}
+	return listener_open_passed(w, s, act, s->fd - 3);
+}
+
+/* How many passed fds are named name (a .socket unit with several ListenStream= names them all alike). */
+static int
+listener_fdname_count(const struct listener_activation *act, const char *name)
+{
+	char	n[ADDRSPEC_FDNAME_MAX];
+	int	k = 0;
+
+	for (int i = 0; i < act->n; i++) {
+		listener_activation_name(act, i, n, sizeof(n));
+		if (strcmp(n, name) == 0)
+			k++;
+	}
+	return k;
+}
+
+/* fdname:NAME: every passed fd of that name. */
+static int
+listener_open_fdname(struct worker *w, const struct listen_spec *s,
+    struct listener_activation *act)
+{
+	char	n[ADDRSPEC_FDNAME_MAX];
+
+	if (act->n == 0) {
+		log_error("-listen %s: no fds passed: %s", s->text, act->why);
+		return -1;
+	}
+	if (listener_fdname_count(act, s->fdname) == 0) {
+		log_error("-listen %s: no fd named %s was passed "
+		    "(LISTEN_FDNAMES=%s)", s->text, s->fdname,
+		    act->names != NULL ? act->names : "(unset)");
+		return -1;
+	}
+	for (int i = 0; i < act->n; i++) {
+		listener_activation_name(act, i, n, sizeof(n));
+		if (strcmp(n, s->fdname) == 0 &&
+		    listener_open_passed(w, s, act, i) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Open one spec: one socket, two for tcp:PORT, one per fd for fdname:. */
+static int
+listener_open_spec(struct worker *w, const struct listen_spec *s,
+    struct listener_activation *act)
+{
+	switch (s->kind) {
+	case LISTEN_TCP:
+		if (listener_open_tcp(w, (const struct sockaddr *)&s->addr,
 		    s->addrlen) == -1)
 			return -1;
 		if (s->any_family) {
@@ -147,12 +512,45 @@ listener_open_all(struct worker *w)
 			in.sin_addr.s_addr = htonl(INADDR_ANY);
 			in.sin_port =
 			    ((const struct sockaddr_in6 *)&s->addr)->sin6_port;
-			if (listener_open(w, (const struct sockaddr *)&in,
+			if (listener_open_tcp(w, (const struct sockaddr *)&in,
 			    sizeof(in)) == -1)
 				return -1;
 		}
+		return 0;
+	case LISTEN_UNIX:
+		return listener_open_unix(w, s);
+	case LISTEN_FD:
+		return listener_open_fd(w, s, act);
+	case LISTEN_FDNAME:
+		return listener_open_fdname(w, s, act);
 	}
-	return 0;
+	return -1;
+}
+
+int
+listener_open_all(struct worker *w)
+{
+	const struct config		*cfg = w->cfg;
+	struct listener_activation	 act;
+	size_t				 i, max = 0;
+	int				 rc = 0;
+
+	listener_activation_get(&act);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		const struct listen_spec	*s = &cfg->listeners[i];
+
+		if (s->kind == LISTEN_FDNAME)
+			max += (size_t)listener_fdname_count(&act, s->fdname);
+		else
+			max += s->any_family ? 2 : 1;
+	}
+	/* Never moved once filled: each watcher's data points into it. */
+	w->listeners = xcalloc(max + 1, sizeof(*w->listeners));
+	w->n_listeners = 0;
+	for (i = 0; i < cfg->n_listeners && rc == 0; i++)
+		rc = listener_open_spec(w, &cfg->listeners[i], &act);
+	listener_activation_done(&act);
+	return rc;
 }
 
 void
@@ -170,6 +568,26 @@ listener_stop_all(struct worker *w)
 		ev_io_stop(w->loop, &w->listeners[i].io);
 }
 
+/*
+ * Remove a unix: listener's socket file, if it is still the one we bound
+ * (not one that another instance has put there since).  After -user the
+ * directory may no longer be writable for us: then the file stays, and the
+ * next start replaces it as stale.
+ */
+static void
+listener_unlink(struct listener *l)
+{
+	struct stat	st;
+
+	if (l->unix_path == NULL)
+		return;
+	if (stat(l->unix_path, &st) == 0 && st.st_dev == l->unix_dev &&
+	    st.st_ino == l->unix_ino && unlink(l->unix_path) == -1)
+		log_debug("listen %s: unlink: %s", l->text, strerror(errno));
+	free(l->unix_path);
+	l->unix_path = NULL;
+}
+
 void
 listener_close_all(struct worker *w)
 {
@@ -180,6 +598,7 @@ listener_close_all(struct worker *w)
 		ev_io_stop(w->loop, &l->io);
 		util_close(l->fd);
 		l->fd = -1;
+		listener_unlink(l);
 	}
 	free(w->listeners);
 	w->listeners = NULL;

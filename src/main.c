@@ -5,26 +5,27 @@
  * Start-up order: configuration, log, listeners (bound while we may still
  * have the privilege), resolver, privilege drop, then the loop.  SIGTERM and
  * SIGINT close the listeners and let open connections finish within
- * -shutdown-timeout; SIGHUP will reload (not yet).
+ * -shutdown-timeout; SIGHUP reloads the configuration (main_hup_cb).
  */
 #include <ares.h>
 #include <errno.h>
 #include <ev.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snid/config.h"
 #include "snid/conn.h"
 #include "snid/listener.h"
 #include "snid/log.h"
+#include "snid/metricsd.h"
+#include "snid/privs.h"
 #include "snid/sdnotify.h"
+#include "snid/util.h"
 #include "snid/worker.h"
 
 /* Signal watchers: the only mutable state outside a worker. */
@@ -34,6 +35,9 @@ static struct {
 	struct sdnotify	notify;		/* systemd's NOTIFY_SOCKET, if any */
 	ev_timer	watchdog;	/* WATCHDOG=1 at half of WATCHDOG_USEC */
 	ev_timer	status;		/* STATUS= for `systemctl status` */
+	int		argc;		/* for the reload: flags still override the file */
+	char		**argv;
+	struct config	*reloaded;	/* w->cfg after a reload (heap); NULL: the start-up one */
 } main_sig;
 
 /* How often STATUS= is refreshed while systemd listens. */
@@ -86,13 +90,89 @@ main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	worker_drain(w);
 }
 
+/*
+ * Log config_load's error text (lines "snid: MESSAGE" and a usage hint) as
+ * reload errors.  The message names the flag or FILE:LINE.
+ */
+static void
+main_reload_log_errors(char *text)
+{
+	char	*line, *save = NULL;
+	int	 n = 0;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "run 'snid -help'", 16) == 0)
+			continue;
+		if (strncmp(line, "snid: ", 6) == 0)
+			line += 6;
+		log_error("reload: rejected, the running configuration stays: %s",
+		    line);
+		n++;
+	}
+	if (n == 0)
+		log_error("reload: rejected, the running configuration stays");
+}
+
+/*
+ * SIGHUP: read the configuration again, exactly as at start-up (the same
+ * argv, so -config names the file and flags still override it), and apply
+ * it for what happens next (see worker_reload).  A configuration that does
+ * not load or validate changes nothing.  systemd's Type=notify-reload
+ * protocol: RELOADING=1 with the CLOCK_MONOTONIC time, then READY=1.
+ */
 static void
 main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
+	struct worker		*w = main_sig.w;
+	struct config		*next, *out;
+	struct timespec		 ts;
+	char			*errtext = NULL;
+	size_t			 errlen = 0;
+	FILE			*errf;
+	enum config_status	 st;
+	bool			 ok = false;
+
 	(void)loop;
 	(void)s;
 	(void)revents;
-	log_warn("SIGHUP: reload not implemented yet; configuration unchanged");
+	if (w->draining) {
+		log_info("reload: SIGHUP ignored while shutting down");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	(void)sdnotify_sendf(&main_sig.notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_info("reload: SIGHUP, reading the configuration again");
+
+	next = xmalloc(sizeof(*next));
+	out = xmalloc(sizeof(*out));
+	errf = open_memstream(&errtext, &errlen);
+	if (errf == NULL) {
+		log_error("reload: open_memstream: %s", strerror(errno));
+		goto done;
+	}
+	st = config_load(next, main_sig.argc, main_sig.argv, errf, errf);
+	fclose(errf);
+	if (st != CONFIG_RUN) {
+		main_reload_log_errors(errtext != NULL ? errtext : (char *)"");
+		goto done;
+	}
+	if (worker_reload(w, next, out) == -1)
+		goto done;
+	ok = true;
+	free(main_sig.reloaded);	/* w->cfg no longer points there */
+	main_sig.reloaded = out;
+	log_info("reload: done; new connections use the new configuration");
+done:
+	free(errtext);
+	free(next);
+	if (!ok)
+		free(out);
+	(void)sdnotify_sendf(&main_sig.notify, "READY=1\nSTATUS=%s%zu open "
+	    "connection(s)", ok ? "reloaded; " : "reload failed, running on "
+	    "the previous configuration; ", w->n_conns);
 }
 
 /*
@@ -110,49 +190,6 @@ main_raise_nofile(void)
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("raising the open file limit: %s", strerror(errno));
-}
-
-/*
- * -user: switch to that user's uid, gid and groups once the listeners are
- * bound, and forbid regaining privileges (no_new_privs).  Capabilities are
- * a later refinement (privs module); this is the plain switch.
- */
-static int
-main_drop_privileges(const char *user)
-{
-	struct passwd	*pw;
-
-	errno = 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		log_error("-user %s: %s", user,
-		    errno != 0 ? strerror(errno) : "no such user");
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1) {
-		log_error("-user %s: initgroups: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1) {
-		log_error("-user %s: setresgid: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
-		log_error("-user %s: setresuid: %s", user, strerror(errno));
-		return -1;
-	}
-	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		log_error("-user %s: could regain root after dropping it", user);
-		return -1;
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		log_error("-user %s: PR_SET_NO_NEW_PRIVS: %s", user,
-		    strerror(errno));
-		return -1;
-	}
-	log_info("running as user %s (uid %u, gid %u)", user,
-	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
-	return 0;
 }
 
 int
@@ -175,6 +212,9 @@ main(int argc, char **argv)
 	log_init(2, cfg.log_level);
 	if (listener_check(&cfg) == -1)
 		return 2;
+	/* A -user that cannot work stops us before any socket is opened. */
+	if (privs_check(cfg.user) == -1)
+		return 1;
 	/* A peer that goes away must show up as EPIPE on the write, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
@@ -194,20 +234,26 @@ main(int argc, char **argv)
 		ares_library_cleanup();
 		return 1;
 	}
-	if (listener_open_all(&w) == -1 ||
-	    (cfg.user[0] != '\0' && main_drop_privileges(cfg.user) == -1)) {
-		status = 1;
-		goto out;
-	}
-	listener_start_all(&w);
-
+	/*
+	 * Signals are caught from before the first socket is opened: one
+	 * that comes during start-up waits for the loop instead of killing
+	 * us (SIGHUP's default action) or being lost.
+	 */
 	main_sig.w = &w;
+	main_sig.argc = argc;
+	main_sig.argv = argv;
 	ev_signal_init(&main_sig.term, main_term_cb, SIGTERM);
 	ev_signal_init(&main_sig.intr, main_term_cb, SIGINT);
 	ev_signal_init(&main_sig.hup, main_hup_cb, SIGHUP);
 	ev_signal_start(loop, &main_sig.term);
 	ev_signal_start(loop, &main_sig.intr);
 	ev_signal_start(loop, &main_sig.hup);
+	if (listener_open_all(&w) == -1 || metricsd_open(&w) == -1 ||
+	    privs_drop(cfg.user) == -1) {
+		status = 1;
+		goto out;
+	}
+	listener_start_all(&w);
 
 	/* Type=notify: the listeners are open, the privileges dropped. */
 	{
@@ -241,11 +287,13 @@ main(int argc, char **argv)
 	ev_timer_stop(loop, &main_sig.status);
 	sdnotify_close(&main_sig.notify);
 
+out:
 	ev_signal_stop(loop, &main_sig.term);
 	ev_signal_stop(loop, &main_sig.intr);
 	ev_signal_stop(loop, &main_sig.hup);
-out:
+	metricsd_close(&w);
 	worker_destroy(&w);
+	free(main_sig.reloaded);
 	ev_loop_destroy(loop);
 	ares_library_cleanup();
 	if (status == 0)

@@ -26,6 +26,10 @@ static const struct {
 	[OUTCOME_NOT_TLS]	 = { "not-tls",		OUTCOME_NO_ALERT },
 	[OUTCOME_RESET]		 = { "reset",		OUTCOME_NO_ALERT },
 	[OUTCOME_SHUTDOWN]	 = { "shutdown",	OUTCOME_NO_ALERT },
+	/* nat46 serves this name, just not to this client: as for a name it does not serve. */
+	[OUTCOME_IPV6_CLIENT]	 = { "ipv6-client",	TLS_ALERT_UNRECOGNIZED_NAME },
+	/* The unix-mode counterpart of nxdomain. */
+	[OUTCOME_NO_SOCKET]	 = { "no-socket",	TLS_ALERT_UNRECOGNIZED_NAME },
 };
 
 const char *

@@ -55,6 +55,17 @@ struct resolver {
 	struct resolver_sock	*socks;
 	bool			 destroying;
 	struct resolver_cache_entry *cache;	/* RESOLVER_CACHE_SLOTS entries */
+	int			 timeout_ms, tries;	/* c-ares' schedule, to tell a change */
+	size_t			 nlookups;	/* lookup records alive on this channel */
+	/*
+	 * Reload: a resolver replaced by resolver_reconfigure() is "retired":
+	 * it takes no new lookup but lives on until the last of its records
+	 * is done, so a conn in RESOLVE keeps its lookup.  The current
+	 * resolver heads the list of retired ones (prev/next link them).
+	 */
+	bool			 retired;
+	struct resolver		*retired_list;	/* current resolver: the retired ones */
+	struct resolver		*prev, *next;	/* retired resolver: its neighbours */
 };
 
 /*
@@ -85,6 +96,7 @@ struct lookup {
 #define LOOKUP_A	1
 
 static void	resolver_timer_update(struct resolver *r);
+static bool	resolver_retired_done(struct resolver *r);
 
 /* The slot of (name, want_a): FNV-1a. */
 static struct resolver_cache_entry *
@@ -178,6 +190,8 @@ resolver_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ares_process_fd(r->channel,
 	    (revents & EV_READ) ? fd : ARES_SOCKET_BAD,
 	    (revents & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	if (resolver_retired_done(r))
+		return;
 	resolver_timer_update(r);
 }
 
@@ -189,6 +203,8 @@ resolver_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	if (resolver_retired_done(r))
+		return;
 	resolver_timer_update(r);
 }
 
@@ -306,10 +322,10 @@ resolver_set_servers(struct resolver *r, const struct config *cfg)
 	return 0;
 }
 
-struct resolver *
-resolver_new(struct worker *w)
+/* A resolver for cfg's DNS settings (cfg need not be w's yet). */
+static struct resolver *
+resolver_make(struct worker *w, const struct config *cfg)
 {
-	const struct config	*cfg = w->cfg;
 	struct resolver		*r;
 	struct ares_options	 o;
 	unsigned		 nservers, budget_ms;
@@ -352,18 +368,25 @@ resolver_new(struct worker *w)
 		free(r);
 		return NULL;
 	}
+	r->timeout_ms = o.timeout;
+	r->tries = o.tries;
 	log_debug("resolver: %u server(s), %d ms per try, %d round(s)",
 	    nservers, o.timeout, o.tries);
 	return r;
 }
 
-void
-resolver_free(struct resolver *r)
+struct resolver *
+resolver_new(struct worker *w)
+{
+	return resolver_make(w, w->cfg);
+}
+
+/* Destroy one resolver's channel, sockets and cache (not its retired list). */
+static void
+resolver_destroy(struct resolver *r)
 {
 	struct resolver_sock	*s;
 
-	if (r == NULL)
-		return;
 	/*
 	 * ares_destroy calls every pending query's callback with
 	 * ARES_EDESTRUCTION, which frees the lookup records (their callers
@@ -380,6 +403,104 @@ resolver_free(struct resolver *r)
 	}
 	free(r->cache);
 	free(r);
+}
+
+void
+resolver_free(struct resolver *r)
+{
+	struct resolver	*old;
+
+	if (r == NULL)
+		return;
+	while ((old = r->retired_list) != NULL) {
+		r->retired_list = old->next;
+		resolver_destroy(old);
+	}
+	resolver_destroy(r);
+}
+
+/*
+ * A retired resolver whose last lookup just finished goes now.  Called from
+ * its own io/timer callbacks after ares_process_fd() has returned, never
+ * from inside c-ares.  Returns true when r was freed.
+ */
+static bool
+resolver_retired_done(struct resolver *r)
+{
+	if (!r->retired || r->nlookups > 0)
+		return false;
+	/* The list is headed by the worker's current resolver. */
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		r->w->resolver->retired_list = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	log_debug("resolver: the previous DNS configuration has no lookup "
+	    "left; closed");
+	resolver_destroy(r);
+	return true;
+}
+
+/* Whether both channels use the same servers, ports included, in the same order. */
+static bool
+resolver_same_servers(const struct resolver *a, const struct resolver *b)
+{
+	struct ares_addr_port_node	*la = NULL, *lb = NULL, *x, *y;
+	bool				 same = false;
+
+	if (ares_get_servers_ports(a->channel, &la) != ARES_SUCCESS ||
+	    ares_get_servers_ports(b->channel, &lb) != ARES_SUCCESS)
+		goto out;
+	for (x = la, y = lb; x != NULL && y != NULL; x = x->next, y = y->next)
+		if (x->family != y->family || x->udp_port != y->udp_port ||
+		    x->tcp_port != y->tcp_port ||
+		    memcmp(&x->addr, &y->addr, x->family == AF_INET ?
+		    sizeof(x->addr.addr4) : sizeof(x->addr.addr6)) != 0)
+			goto out;
+	same = x == NULL && y == NULL;
+out:
+	ares_free_data(la);
+	ares_free_data(lb);
+	return same;
+}
+
+int
+resolver_reconfigure(struct resolver **rp, const struct config *cfg)
+{
+	struct resolver	*old = *rp, *r;
+	bool		 same_servers;
+
+	r = resolver_make(old->w, cfg);
+	if (r == NULL)
+		return -1;
+	same_servers = resolver_same_servers(old, r);
+	if (same_servers && r->timeout_ms == old->timeout_ms &&
+	    r->tries == old->tries) {
+		resolver_destroy(r);
+		return 0;
+	}
+	if (same_servers)
+		/* Only the schedule changed: the answers are as good as before. */
+		memcpy(r->cache, old->cache, RESOLVER_CACHE_SLOTS *
+		    sizeof(*r->cache));
+	log_info("resolver: %s; %zu lookup(s) in progress finish on the old "
+	    "settings", same_servers ? "-dns-timeout changed" :
+	    "DNS servers changed, cache flushed", old->nlookups);
+	r->retired_list = old->retired_list;
+	old->retired_list = NULL;
+	if (old->nlookups == 0)
+		resolver_destroy(old);
+	else {
+		old->retired = true;
+		old->prev = NULL;
+		old->next = r->retired_list;
+		if (old->next != NULL)
+			old->next->prev = old;
+		r->retired_list = old;
+	}
+	*rp = r;
+	return 0;
 }
 
 /* Map a c-ares status to ours: "no such name/no such data" vs every other failure. */
@@ -422,6 +543,8 @@ lookup_result(const struct lookup *l, union sockaddr_inet *addrs,
 		res->status = RESOLVER_NXDOMAIN;
 	i = st[LOOKUP_AAAA] == RESOLVER_ERROR ? LOOKUP_AAAA : LOOKUP_A;
 	res->detail = ares_strerror(l->status[i]);
+	res->timeout = res->status == RESOLVER_ERROR &&
+	    l->status[i] == ARES_ETIMEOUT;
 }
 
 /* Whether no part of the answer failed (a missing type is fine): only such answers are cached. */
@@ -494,6 +617,8 @@ lookup_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		if (l->cb != NULL && !l->r->destroying)
 			l->cb(l->arg, &res);
 	}
+	/* A retired resolver is freed by its io/timer callback, once out of c-ares. */
+	l->r->nlookups--;
 	free(l);
 }
 
@@ -533,6 +658,7 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 		return NULL;
 	}
 	l = xmalloc(sizeof(*l));
+	r->nlookups++;
 	l->r = r;
 	l->cb = cb;
 	l->arg = arg;
@@ -563,6 +689,7 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 		now->status = res.status == RESOLVER_OK ? RESOLVER_ERROR :
 		    res.status;
 		now->detail = res.detail;
+		r->nlookups--;
 		free(l);
 		return NULL;
 	}

@@ -29,13 +29,14 @@ static const char *const all_flags[] = {
 	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
 	"user", "log-level", "config", "check", "version", "help",
+	"metrics",
 };
 /* The ones that are also file settings. */
 static const char *const file_keys[] = {
 	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
 	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level",
+	"user", "log-level", "metrics",
 };
 
 struct result {
@@ -249,6 +250,13 @@ static bool check_connect(const struct config *c) { return c->connect_timeout ==
 static bool check_shutdown(const struct config *c) { return c->shutdown_timeout == 86400.0; }
 static bool check_user(const struct config *c) { return strcmp(c->user, "nobody") == 0; }
 static bool check_log(const struct config *c) { return c->log_level == LOG_LEVEL_DEBUG; }
+static bool check_metrics(const struct config *c)
+{
+	const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)&c->metrics.addr;
+
+	return c->metrics.kind == LISTEN_TCP && strcmp(c->metrics.text, "tcp:127.0.0.1:9199") == 0 &&
+	    s->sin_family == AF_INET && ntohs(s->sin_port) == 9199;
+}
 static bool check_listen(const struct config *c)
 {
 	return c->n_listeners == 1 && c->listeners[0].kind == LISTEN_FDNAME &&
@@ -276,6 +284,7 @@ static const struct flag_case flag_cases[] = {
 	{ "shutdown-timeout", "86400", { BASE }, check_shutdown },
 	{ "user", "nobody", { BASE }, check_user },
 	{ "log-level", "debug", { BASE }, check_log },
+	{ "metrics", "tcp:127.0.0.1:9199", { BASE }, check_metrics },
 };
 
 /* Each flag as -f V, --f V, -f=V and --f=V. */
@@ -468,6 +477,16 @@ test_config_value_errors_name_the_flag(void **state)
 	load_usage_error(WORDS(BASE, "-user", "a b"), "-user a b: not a valid user name");
 	load_usage_error(WORDS(BASE, "-log-level", "trace"),
 	    "-log-level trace: must be error, warn, info or debug");
+	load_usage_error(WORDS(BASE, "-metrics", "tcp:70000"),
+	    "-metrics tcp:70000: port must be a number 1..65535");
+	load_usage_error(WORDS(BASE, "-metrics", "unix:/run/snid.metrics"),
+	    "-metrics unix:/run/snid.metrics: must be a tcp: listener without proxy: or http:");
+	load_usage_error(WORDS(BASE, "-metrics", "http:tcp:9199"),
+	    "-metrics http:tcp:9199: must be a tcp: listener without proxy: or http:");
+	load_usage_error(WORDS(BASE, "-metrics", "proxy:tcp:9199"),
+	    "-metrics proxy:tcp:9199: must be a tcp: listener without proxy: or http:");
+	load_usage_error(WORDS(BASE, "-metrics", "fd:3"),
+	    "-metrics fd:3: must be a tcp: listener without proxy: or http:");
 	load_usage_error(WORDS(BASE, "-config", "/nonexistent/snid.conf"),
 	    "-config /nonexistent/snid.conf: No such file or directory");
 	load_usage_error(WORDS(BASE, "-config", "/"), "-config /: Is a directory");
@@ -672,6 +691,7 @@ assert_print_round_trips(const struct config *c)
 	assert_true(back->dns_timeout == c->dns_timeout);
 	assert_true(back->shutdown_timeout == c->shutdown_timeout);
 	assert_string_equal(back->user, c->user);
+	assert_memory_equal(&back->metrics, &c->metrics, sizeof(c->metrics));
 	assert_int_equal(back->log_level, c->log_level);
 	free(t1);
 	free(t2);
@@ -688,8 +708,9 @@ test_config_check_output_round_trips(void **state)
 	    "-default-hostname", "Example.COM.", "-proxy-proto", "v1", "-dns-server", "127.0.0.1:5353",
 	    "-dns-server", "[::1]:53", "-dns-server", "2001:db8::53", "-dns-timeout", "0.125",
 	    "-hello-timeout", "10", "-connect-timeout", "0.5", "-shutdown-timeout", "86400",
-	    "-user", "snid", "-log-level", "warn"));
+	    "-user", "snid", "-log-level", "warn", "-metrics", "tcp:[::1]:9199"));
 	assert_print_round_trips(cfg);
+	assert_string_equal(cfg->metrics.text, "tcp:[::1]:9199");
 	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1:2:3:4::", "-log-level", "error"));
 	assert_print_round_trips(cfg);
 	load_run(cfg, WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",

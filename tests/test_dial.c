@@ -3,7 +3,9 @@
  * connect() (IPv4-mapped counts as IPv4, :: / multicast refused inside an
  * allowed prefix), candidate order and de-duplication, and dial_start on
  * real loopback sockets: an allowed address connects, a refused one never
- * reaches connect() (a decoy listener sees nothing).
+ * reaches connect() (a decoy listener sees nothing); the nat46 source
+ * address; unix-mode paths (exact name, one-level wildcard, a dead socket
+ * is not replaced by the wildcard) on real unix sockets.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -224,6 +229,169 @@ test_try_next_errors(void **state)
 	assert_false(dial_error_try_next(ENOBUFS));
 }
 
+static void
+test_nat46_source(void **state)
+{
+	union sockaddr_inet	client;
+	struct sockaddr_in6	src;
+	struct sockaddr_un	un;
+	char			txt[INET6_ADDRSTRLEN];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(inet_pton(AF_INET6, "64:ff9b:1::", &cfg.nat46_prefix), 1);
+	cfg.has_nat46_prefix = true;
+	client = addr("192.0.2.7", 51234);
+	assert_true(dial_nat46_source(&cfg, &client.sa, &src));
+	assert_int_equal(src.sin6_family, AF_INET6);
+	assert_int_equal(src.sin6_port, 0);
+	inet_ntop(AF_INET6, &src.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "64:ff9b:1::c000:207");
+	/* A dual-stack listener's IPv4 client. */
+	client = addr("::ffff:198.51.100.255", 1);
+	assert_true(dial_nat46_source(&cfg, &client.sa, &src));
+	inet_ntop(AF_INET6, &src.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "64:ff9b:1::c633:64ff");
+	/* Only the first 12 bytes of the prefix count. */
+	cfg.nat46_prefix.s6_addr[15] = 0xee;
+	client = addr("10.0.0.1", 1);
+	assert_true(dial_nat46_source(&cfg, &client.sa, &src));
+	inet_ntop(AF_INET6, &src.sin6_addr, txt, sizeof(txt));
+	assert_string_equal(txt, "64:ff9b:1::a00:1");
+	client = addr("2001:db8::7", 1);
+	assert_false(dial_nat46_source(&cfg, &client.sa, &src));
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	assert_false(dial_nat46_source(&cfg, (struct sockaddr *)&un, &src));
+}
+
+/* A nat46 source never goes with an IPv4 backend: refused before connect(). */
+static void
+test_start_from_source_needs_ipv6_backend(void **state)
+{
+	static const char *const p[] = { "127.0.0.0/8", NULL };
+	union sockaddr_inet	to, client;
+	struct sockaddr_in6	src;
+	uint16_t		port;
+	int			l;
+
+	(void)state;
+	allow(p);
+	assert_int_equal(inet_pton(AF_INET6, "64:ff9b:1::", &cfg.nat46_prefix), 1);
+	client = addr("192.0.2.7", 1);
+	assert_true(dial_nat46_source(&cfg, &client.sa, &src));
+	l = listener("127.0.0.1", &port);
+	to = addr("127.0.0.1", port);
+	errno = 0;
+	assert_int_equal(dial_start_from(&cfg, &to, &src), -1);
+	assert_int_equal(errno, EAFNOSUPPORT);
+	usleep(20000);
+	assert_int_equal(accept(l, NULL, NULL), -1);
+	close(l);
+}
+
+static char unix_dir[64];
+
+/* A listening unix socket at unix_dir/name. */
+static int
+unix_listener(const char *name)
+{
+	struct sockaddr_un	un;
+	int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s/%s", unix_dir, name);
+	assert_int_equal(bind(fd, (struct sockaddr *)&un, sizeof(un)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* Whether l has a connection waiting (accepting and closing it). */
+static bool
+unix_accepted(int l)
+{
+	int	a = accept(l, NULL, NULL);
+
+	if (a == -1)
+		return false;
+	close(a);
+	return true;
+}
+
+static void
+test_unix_exact_wildcard_and_refusals(void **state)
+{
+	struct sockaddr_un	path;
+	char			want[sizeof(path.sun_path)], longname[HOSTNAME_MAX + 1];
+	int			exact, wild, dead, fd;
+
+	(void)state;
+	snprintf(unix_dir, sizeof(unix_dir), "/tmp/snid-test-dial-XXXXXX");
+	assert_non_null(mkdtemp(unix_dir));
+	config_defaults(&cfg);
+	cfg.mode = MODE_UNIX;
+	/* A trailing slash names the same directory. */
+	snprintf(cfg.unix_directory, sizeof(cfg.unix_directory), "%s/", unix_dir);
+	exact = unix_listener("www.example.com");
+	wild = unix_listener("_.example.com");
+	dead = unix_listener("down.example.com");
+	close(dead);		/* the file stays; no one listens */
+
+	fd = dial_unix(&cfg, "www.example.com", &path);
+	assert_true(fd >= 0);
+	snprintf(want, sizeof(want), "%s/www.example.com", unix_dir);
+	assert_string_equal(path.sun_path, want);
+	assert_true(unix_accepted(exact));
+	assert_false(unix_accepted(wild));
+	close(fd);
+
+	fd = dial_unix(&cfg, "other.example.com", &path);
+	assert_true(fd >= 0);
+	snprintf(want, sizeof(want), "%s/_.example.com", unix_dir);
+	assert_string_equal(path.sun_path, want);
+	assert_true(unix_accepted(wild));
+	close(fd);
+
+	/* One level only; no parent for one label; no socket at all. */
+	errno = 0;
+	assert_int_equal(dial_unix(&cfg, "a.www.example.com", &path), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(dial_unix(&cfg, "example", &path), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(dial_unix(&cfg, "example.org", &path), -1);
+	assert_int_equal(errno, ENOENT);
+	/* The dead service's clients do not go to the wildcard. */
+	assert_int_equal(dial_unix(&cfg, "down.example.com", &path), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	assert_false(unix_accepted(wild));
+	/*
+	 * Longer than sun_path: no such socket can exist, so the wildcard
+	 * serves the name, as for any name without its own socket...
+	 */
+	memset(longname, 'a', 120);
+	memcpy(longname + 120, ".example.com", 13);
+	fd = dial_unix(&cfg, longname, &path);
+	assert_true(fd >= 0);
+	assert_true(unix_accepted(wild));
+	close(fd);
+	/* ...of its own parent only: _.bbb...example.com does not exist. */
+	memset(longname, 'a', 63);
+	longname[63] = '.';
+	memset(longname + 64, 'b', 63);
+	memcpy(longname + 127, ".example.com", 13);
+	errno = 0;
+	assert_int_equal(dial_unix(&cfg, longname, &path), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_false(unix_accepted(wild));
+
+	close(exact);
+	close(wild);
+	snprintf(want, sizeof(want), "rm -rf '%s'", unix_dir);
+	assert_int_equal(system(want), 0);
+}
+
 int
 main(void)
 {
@@ -235,6 +403,9 @@ main(void)
 		cmocka_unit_test(test_start_connects_to_allowed),
 		cmocka_unit_test(test_start_refuses_outside),
 		cmocka_unit_test(test_try_next_errors),
+		cmocka_unit_test(test_nat46_source),
+		cmocka_unit_test(test_start_from_source_needs_ipv6_backend),
+		cmocka_unit_test(test_unix_exact_wildcard_and_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

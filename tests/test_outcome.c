@@ -29,6 +29,8 @@ test_words(void **state)
 		[OUTCOME_NOT_TLS] = "not-tls",
 		[OUTCOME_RESET] = "reset",
 		[OUTCOME_SHUTDOWN] = "shutdown",
+		[OUTCOME_IPV6_CLIENT] = "ipv6-client",
+		[OUTCOME_NO_SOCKET] = "no-socket",
 	};
 
 	(void)state;
@@ -71,6 +73,8 @@ test_alerts(void **state)
 	assert_int_equal(outcome_alert(OUTCOME_NOT_TLS, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_RESET, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_SHUTDOWN, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_IPV6_CLIENT, 0), 112);
+	assert_int_equal(outcome_alert(OUTCOME_NO_SOCKET, 0), 112);
 	assert_int_equal(outcome_alert(OUTCOME_COUNT, 50), OUTCOME_NO_ALERT);
 }
 

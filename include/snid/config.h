@@ -53,6 +53,7 @@ struct config {
 	double			dns_timeout;
 	double			shutdown_timeout;
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
+	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;
 	bool			check;			/* -check: print and exit */
 };

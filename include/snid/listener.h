@@ -1,13 +1,14 @@
 /*
- * listener: the listening sockets of -listen, and accepting on them.
- * This issue supports tcp: listeners; the others (unix:, fd:, fdname:, and
- * the proxy: and http: wrappers) are refused at start-up.
+ * listener: the listening sockets of -listen, and accepting on them: tcp:,
+ * unix:, and fd:/fdname: (systemd socket activation).  The proxy: and http:
+ * wrappers are refused at start-up (not implemented yet).
  */
 #ifndef SNID_LISTENER_H
 #define SNID_LISTENER_H
 
 #include <ev.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "snid/config.h"
 
@@ -17,20 +18,26 @@ struct listener {
 	ev_io		 io;
 	struct worker	*w;
 	int		 fd;
-	uint16_t	 port;		/* local port, host order: the default backend port */
-	char		 text[ADDRSPEC_TEXT_MAX + 8];	/* "tcp:0.0.0.0:443", for logs */
+	uint16_t	 port;		/* local port, host order: the default backend port; 0: unix */
+	char		 text[2 * ADDRSPEC_TEXT_MAX + 32];	/* "tcp:0.0.0.0:443", for logs */
+	char		*unix_path;	/* unix: the socket file we bound, removed on close */
+	dev_t		 unix_dev;	/* ... if it is still that file */
+	ino_t		 unix_ino;
 };
 
-/* At most two sockets per spec (tcp:PORT opens IPv6 and IPv4). */
-#define LISTENER_MAX	(2 * CONFIG_MAX_LISTENERS)
-
 /*
- * Whether every -listen of cfg is a kind this version can run.  Returns 0,
- * or -1 after logging which one is not supported yet.
+ * Whether every -listen of cfg is a kind this version can run, and fits the
+ * mode (a unix: listener has no port for the default backend port, and no
+ * IPv4 client address for nat46).  Returns 0, or -1 after logging why.
  */
 int	listener_check(const struct config *cfg);
 
-/* Open, bind and listen on every -listen spec.  Returns 0, or -1 after logging. */
+/*
+ * Open, bind and listen on every -listen spec; take over the sockets passed
+ * by systemd socket activation (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES,
+ * which are then removed from the environment) and close the passed ones
+ * no -listen uses.  Returns 0, or -1 after logging.
+ */
 int	listener_open_all(struct worker *w);
 
 /* Start accepting (the watchers). */

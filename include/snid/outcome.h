@@ -20,6 +20,8 @@ enum outcome {
 	OUTCOME_NOT_TLS,	/* the first byte is not a TLS handshake record */
 	OUTCOME_RESET,		/* one side reset the connection (or a socket error) */
 	OUTCOME_SHUTDOWN,	/* still open when -shutdown-timeout expired */
+	OUTCOME_IPV6_CLIENT,	/* nat46 mode: the client has no IPv4 address to map */
+	OUTCOME_NO_SOCKET,	/* unix mode: neither DIR/NAME nor DIR/_.PARENT exists */
 	OUTCOME_COUNT
 };
 

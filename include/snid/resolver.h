@@ -13,6 +13,8 @@
 
 #include "snid/util.h"
 
+struct config;
+
 struct worker;
 struct resolver;
 struct lookup;
@@ -29,6 +31,7 @@ enum resolver_status {
 struct resolver_result {
 	enum resolver_status	 status;
 	const char		*detail;	/* c-ares' reason, for debug logs */
+	bool			 timeout;	/* RESOLVER_ERROR because no server answered in time */
 	size_t			 n;
 	const union sockaddr_inet *addrs;	/* AAAA answers first, then A; port 0 */
 };
@@ -42,6 +45,17 @@ typedef void resolver_cb(void *arg, const struct resolver_result *res);
  * retries included, fits in -dns-timeout.  Returns NULL after logging why.
  */
 struct resolver	*resolver_new(struct worker *w);
+
+/*
+ * Reload: apply cfg's DNS servers (or /etc/resolv.conf, read again) and
+ * -dns-timeout to new lookups.  When they differ from *rp's, *rp is replaced
+ * by a new resolver; the old one takes no new lookup but keeps serving the
+ * ones in progress (their callbacks still come) and frees itself after the
+ * last.  New servers start with an empty cache.  Returns 0 (*rp maybe
+ * replaced), or -1 after logging, *rp unchanged.
+ */
+int		 resolver_reconfigure(struct resolver **rp,
+		    const struct config *cfg);
 
 /* Destroy the channel: pending lookups are cancelled (their callbacks are not called). */
 void		 resolver_free(struct resolver *r);

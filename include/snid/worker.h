@@ -13,11 +13,13 @@
 
 #include "snid/clienthello.h"
 #include "snid/config.h"
+#include "snid/metrics.h"
 #include "snid/outcome.h"
 #include "snid/pump.h"
 
 struct conn;
 struct listener;
+struct metricsd;
 struct resolver;
 
 struct worker_counters {
@@ -29,6 +31,15 @@ struct worker_counters {
 
 struct worker {
 	struct ev_loop		*loop;
+	/*
+	 * The running configuration.  A reload (SIGHUP) replaces it between
+	 * two callbacks and frees the old one, so code reads w->cfg at the
+	 * moment it decides and never keeps a pointer into it: a connection
+	 * decides with the configuration current at each step (accept: the
+	 * backend port; after the hello: default host name and DNS timeout;
+	 * at connect: the allow-list and connect timeout), and one whose
+	 * bytes already flow reads it no more.  Armed timers keep their time.
+	 */
 	const struct config	*cfg;
 	struct resolver		*resolver;
 	struct pipe_pool	 pipes;
@@ -49,6 +60,8 @@ struct worker {
 	struct clienthello	 hello;
 
 	struct worker_counters	 counters;
+	struct metrics		 metrics;	/* -metrics: bytes, DNS, histograms */
+	struct metricsd		*metricsd;	/* the -metrics endpoint; NULL: off */
 };
 
 /*
@@ -71,5 +84,17 @@ void	worker_drain(struct worker *w);
 
 /* Called by conn_close after a connection is gone: ends a drain when it was the last. */
 void	worker_conn_closed(struct worker *w);
+
+/*
+ * Reload: make next (a freshly loaded, valid configuration) the running
+ * one, built in *out: the allow-list, -backend-port, -default-hostname, the
+ * timeouts, the DNS servers and the log level are taken from next; every
+ * other setting keeps its running value, with a warning naming each one
+ * next changes ("needs a restart").  All or nothing: returns 0 with
+ * w->cfg == out (the caller may free the previous configuration), or -1
+ * after logging why, nothing changed.
+ */
+int	worker_reload(struct worker *w, const struct config *next,
+	    struct config *out);
 
 #endif

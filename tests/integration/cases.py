@@ -1190,12 +1190,7 @@ def test_unimplemented_settings_refused_at_startup(case):
         (["-listen", "tcp:127.0.0.1:%d" % port, "-proxy-proto"] + base, "-proxy-proto"),
         (["-listen", "proxy:tcp:127.0.0.1:%d" % port] + base, "proxy:"),
         (["-listen", "http:tcp:127.0.0.1:%d" % port] + base, "http:"),
-        (["-listen", "unix:%s/s.sock" % case.dir] + base, "unix:"),
-        (["-listen", "fdname:https"] + base, "fdname:"),
-        (["-listen", "tcp:127.0.0.1:%d" % port, "-mode", "nat46",
-          "-nat46-prefix", "64:ff9b:1::", "-backend-cidr", "2001:db8::/80"], "nat46"),
-        (["-listen", "tcp:127.0.0.1:%d" % port, "-mode", "unix",
-          "-unix-directory", case.dir], "unix"),
+        (["-listen", "proxy:unix:%s/s.sock" % case.dir] + base, "proxy:"),
     ]
     for args, word in cases:
         rc, out, err = run([SNID] + args, timeout=10 * SLOW)
