@@ -44,8 +44,9 @@ DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 
 all: snid
 
+# Replaced by rename, so that a running ./snid (a test) does not block the build.
 snid: $(BUILD)/snid
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/snid: $(BUILD)/obj/main.o $(BUILD)/libsnid.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -170,6 +171,19 @@ uninstall:
 .PHONY: system
 system: snid
 	@tests/system/run
+
+# The side-by-side comparison of bench/ (not part of CI: it measures, it
+# does not test).  The peers come from Debian's packages.
+BENCH_PKGS = nginx libnginx-mod-stream haproxy sniproxy
+.PHONY: bench
+bench: snid
+	@missing=""; for p in $(BENCH_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	elif [ -n "$$missing" ]; then echo "bench: run: sudo apt-get install -y$$missing"; exit 1; fi
+	bench/run.sh
 
 clean:
 	rm -rf build snid

@@ -1,0 +1,46 @@
+/*
+ * The little protocol between bench/loadgen and bench/sink.
+ *
+ * The client sends a TLS ClientHello record (so that an SNI proxy can route
+ * it) and, in the same write, a 16-byte command that tells the sink what to
+ * do with the rest of the connection.  The proxies forward both unchanged;
+ * the sink skips the hello record by its length and acts on the command:
+ *
+ *   'c' connection: answer BENCH_REPLY and close.
+ *   'd' down:       send COUNT bytes, then close.
+ *   'u' up:         read to EOF, then send the 8-byte count read, close.
+ *   'b' both:       send COUNT bytes and read to EOF at the same time, close.
+ *   'i' idle:       send one byte ('A') so the client knows the path is
+ *                   established end to end, then wait for EOF.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stdint.h>
+
+#define BENCH_MAGIC "SNIB"
+#define BENCH_CMD_LEN 16 /* magic[4] mode[1] pad[3] count[8] big-endian */
+
+/* 64 bytes: the "short reply" of connection mode, checked byte for byte. */
+#define BENCH_REPLY "snid-bench sink reply 0123456789abcdefghijklmnopqrstuvwxyzABCD\n"
+#define BENCH_REPLY_LEN 64
+
+#define BENCH_IDLE_ACK 'A'
+
+static inline void bench_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static inline uint64_t bench_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+#endif
