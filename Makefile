@@ -37,7 +37,7 @@ FUZZ_SECONDS ?= 60
 DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 	    libcmocka-dev dnsmasq-base openssl curl gnutls-bin valgrind clang \
 	    libclang-rt-14-dev python3 iproute2 procps mandoc psmisc \
-	    systemd systemd-container man-db groff-base
+	    systemd systemd-container man-db groff-base haproxy strace
 
 .PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
 	clean install uninstall

@@ -43,6 +43,9 @@ enum config_opt {
 	OPT_HELLO_TIMEOUT,
 	OPT_CONNECT_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_HALF_CLOSE_TIMEOUT,
+	OPT_MAX_CONNECTIONS,
 	OPT_USER,
 	OPT_LOG_LEVEL,
 	OPT_METRICS,
@@ -78,7 +81,7 @@ static const struct config_flag config_flags[] = {
 	  "modes need one; no default)" },
 	{ "backend-port", required_argument, OPT_BACKEND_PORT, 0, "PORT",
 	  "connect to PORT on the backend (default: the port\n"
-	  "the client connected to)" },
+	  "the client connected to, always so on http: listeners)" },
 	{ "default-hostname", required_argument, OPT_DEFAULT_HOSTNAME, 0, "NAME",
 	  "route clients that send no SNI to NAME\n"
 	  "(default: refuse them)" },
@@ -104,6 +107,15 @@ static const struct config_flag config_flags[] = {
 	{ "shutdown-timeout", required_argument, OPT_SHUTDOWN_TIMEOUT, 0, "SEC",
 	  "on SIGTERM or SIGINT, time left to open connections\n"
 	  "(default 30)" },
+	{ "idle-timeout", required_argument, OPT_IDLE_TIMEOUT, 0, "SEC",
+	  "close a proxied connection after SEC without traffic\n"
+	  "(default 3600)" },
+	{ "half-close-timeout", required_argument, OPT_HALF_CLOSE_TIMEOUT, 0, "SEC",
+	  "once one side has finished sending, the idle bound\n"
+	  "for the other (default 60)" },
+	{ "max-connections", required_argument, OPT_MAX_CONNECTIONS, 0, "N",
+	  "stop accepting while N connections are open\n"
+	  "(default: what the open-file limit allows)" },
 	{ "user", required_argument, OPT_USER, 0, "NAME",
 	  "switch to user NAME after opening the listeners\n"
 	  "(default: stay who we are)" },
@@ -170,6 +182,8 @@ config_defaults(struct config *cfg)
 	cfg->connect_timeout = 5;
 	cfg->dns_timeout = 2;
 	cfg->shutdown_timeout = 30;
+	cfg->idle_timeout = 3600;
+	cfg->half_close_timeout = 60;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -410,7 +424,9 @@ config_set(struct config *cfg, int id, const char *v, char *err, size_t errlen)
 	case OPT_DNS_TIMEOUT:
 	case OPT_HELLO_TIMEOUT:
 	case OPT_CONNECT_TIMEOUT:
-	case OPT_SHUTDOWN_TIMEOUT: {
+	case OPT_SHUTDOWN_TIMEOUT:
+	case OPT_IDLE_TIMEOUT:
+	case OPT_HALF_CLOSE_TIMEOUT: {
 		double d;
 
 		if (config_duration(v, &d) == -1) {
@@ -424,8 +440,27 @@ config_set(struct config *cfg, int id, const char *v, char *err, size_t errlen)
 			cfg->hello_timeout = d;
 		else if (id == OPT_CONNECT_TIMEOUT)
 			cfg->connect_timeout = d;
+		else if (id == OPT_IDLE_TIMEOUT)
+			cfg->idle_timeout = d;
+		else if (id == OPT_HALF_CLOSE_TIMEOUT)
+			cfg->half_close_timeout = d;
 		else
 			cfg->shutdown_timeout = d;
+		return 0;
+	}
+	case OPT_MAX_CONNECTIONS: {
+		unsigned long conns = 0;
+		const char *p;
+
+		/* Decimal, no sign, no leading zero: 1..CONFIG_MAX_CONNECTIONS. */
+		for (p = v; *p >= '0' && *p <= '9' && conns <= CONFIG_MAX_CONNECTIONS; p++)
+			conns = conns * 10 + (unsigned long)(*p - '0');
+		if (p == v || *p != '\0' || v[0] == '0' || conns > CONFIG_MAX_CONNECTIONS) {
+			config_errf(err, errlen, "%s: must be a number of connections from 1 "
+			    "to %d", v, CONFIG_MAX_CONNECTIONS);
+			return -1;
+		}
+		cfg->max_connections = (unsigned)conns;
 		return 0;
 	}
 	case OPT_USER:
@@ -707,6 +742,10 @@ config_print(const struct config *cfg, FILE *out)
 	config_print_duration(out, "hello-timeout", cfg->hello_timeout);
 	config_print_duration(out, "connect-timeout", cfg->connect_timeout);
 	config_print_duration(out, "shutdown-timeout", cfg->shutdown_timeout);
+	config_print_duration(out, "idle-timeout", cfg->idle_timeout);
+	config_print_duration(out, "half-close-timeout", cfg->half_close_timeout);
+	if (cfg->max_connections != 0)
+		fprintf(out, "max-connections %u\n", cfg->max_connections);
 	if (cfg->user[0] != '\0')
 		fprintf(out, "user %s\n", cfg->user);
 	if (cfg->metrics.text[0] != '\0')
@@ -726,6 +765,7 @@ config_usage(FILE *out)
 	    "snid routes TLS connections by the SNI of their ClientHello, without\n"
 	    "decrypting: tcp and nat46 modes resolve the name and connect to an address\n"
 	    "inside -backend-cidr; unix mode connects to a socket named after it.\n"
+	    "http: listeners route plain HTTP the same way, by its Host header.\n"
 	    "\n"
 	    "Flags (-flag VALUE, -flag=VALUE, --flag VALUE; not abbreviated):\n");
 	for (i = 0; i < CONFIG_NFLAGS; i++) {

@@ -9,6 +9,7 @@
 #include "snid/conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,8 +20,11 @@
 #include "snid/clienthello.h"
 #include "snid/dial.h"
 #include "snid/hostname.h"
+#include "snid/httphost.h"
+#include "snid/listener.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
+#include "snid/proxyproto.h"
 #include "snid/pump.h"
 #include "snid/resolver.h"
 #include "snid/util.h"
@@ -38,6 +42,8 @@ enum conn_state {
 #define CONN_F_CLIENT_EOF	0x01	/* the client sent FIN before the pump started */
 #define CONN_F_FORWARDED	0x02	/* bytes reached a backend: no alert from us any more */
 #define CONN_F_BACKEND		0x04	/* backend holds an address for the log */
+#define CONN_F_PROXY_IN		0x08	/* proxy: listener, its PROXY header not read yet */
+#define CONN_F_PROXY_OUT	0x10	/* -proxy-proto: the header is at the start of buf */
 
 /* First size of the hello buffer; most ClientHellos fit, big ones grow it. */
 #define CONN_HELLO_INITIAL	2048
@@ -49,6 +55,7 @@ struct conn {
 	ev_io			 bio;		/* backend socket (fd -1: none) */
 	ev_timer		 timer;		/* the bound of the current state */
 	ev_tstamp		 start;		/* accept time, for the log */
+	ev_tstamp		 active;	/* PUMP: when bytes last moved (idle bound) */
 	ev_tstamp		 deadline;	/* RESOLVE, CONNECT: end of the whole state (its start: metrics) */
 	uint64_t		 up;		/* bytes written to the backend */
 	uint64_t		 down;		/* bytes written to the client */
@@ -62,11 +69,16 @@ struct conn {
 	uint8_t			 state;
 	uint8_t			 flags;
 	uint8_t			 hello_alert;	/* the parser's alert for bad-hello */
+	uint8_t			 proxy_len;	/* PROXY_OUT: header bytes at the start of buf */
 	uint16_t		 port;		/* backend port, host order */
+	uint16_t		 http_status;	/* http: the parser's status for bad-request */
+	bool			 http;		/* http: listener: a request head, routed by Host */
 	char			*sni;		/* sanitized for the log; NULL: none */
-	union sockaddr_inet	 client;
+	union sockaddr_inet	 client;	/* the peer, or the one a PROXY header carried */
+	union sockaddr_inet	 local;		/* the address the client reached (PROXY out); family 0: ask the socket */
 	union sockaddr_inet	 backend;
 	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
+	const char		*srv;		/* "xmpps-client"/"xmpps-server": route by SRV */
 	struct pump		 pump;
 };
 
@@ -76,6 +88,7 @@ static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
 static void	conn_connect_next(struct conn *);
 static void	conn_resolved(void *, const struct resolver_result *);
 static void	conn_read_hello(struct conn *);
+static void	conn_route(struct conn *, const char *);
 
 size_t
 conn_size(void)
@@ -106,7 +119,7 @@ conn_io_want(struct conn *c, ev_io *io, int events)
 
 void
 conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, uint16_t local_port)
+    socklen_t peerlen, const struct listener *l)
 {
 	struct conn	*c = xcalloc(1, sizeof(*c));
 
@@ -114,7 +127,19 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	if (peerlen > sizeof(c->client))
 		peerlen = sizeof(c->client);
 	memcpy(&c->client, peer, peerlen);
-	c->port = w->cfg->backend_port != 0 ? w->cfg->backend_port : local_port;
+	c->port = w->cfg->backend_port != 0 ? w->cfg->backend_port : l->port;
+	if (l->proxy)
+		c->flags |= CONN_F_PROXY_IN;
+	if (l->http) {
+		/*
+		 * Plain HTTP goes to the port the client asked for (80 on a
+		 * unix: listener, which has none), never to -backend-port:
+		 * that flag names the backends' TLS port, and sending a
+		 * request there in clear would only earn a TLS error.
+		 */
+		c->http = true;
+		c->port = l->port != 0 ? l->port : 80;
+	}
 	c->start = ev_now(w->loop);
 	c->state = CONN_HELLO;
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
@@ -154,6 +179,36 @@ conn_send_alert(int fd, int desc)
 	(void)send(fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * http: listener: the HTTP counterpart of the alert, a minimal response
+ * that closes the connection (status OUTCOME_NO_HTTP: nothing).  Best
+ * effort, like the alert.  Closing a socket that still has unread bytes
+ * makes the kernel send a RST instead of a FIN (RFC 1122 4.2.2.13), which
+ * drops whatever of the response is still unsent and lets the client's
+ * stack discard what it has not read yet: so we queue our FIN behind the
+ * response and drain what already arrived (a 431's oversized head, a
+ * body).  Bytes arriving after that still earn a RST; a lingering close
+ * would need a state of its own for a refusal.
+ */
+static void
+conn_send_http_status(int fd, int status)
+{
+	char	msg[160], sink[4096];
+	int	n, i;
+
+	if (status == OUTCOME_NO_HTTP)
+		return;
+	n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nConnection: close\r\n"
+	    "Content-Length: 0\r\n\r\n", status, httphost_reason_phrase(status));
+	if (n <= 0 || (size_t)n >= sizeof(msg))
+		return;
+	(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)shutdown(fd, SHUT_WR);
+	for (i = 0; i < 16; i++)	/* at most 64 KiB: what a receive window holds */
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void
 conn_close(struct conn *c, enum outcome o)
 {
@@ -161,8 +216,13 @@ conn_close(struct conn *c, enum outcome o)
 	struct log_access	 a;
 	int			 alert, cfd = c->cio.fd, bfd = c->bio.fd;
 
-	/* Refused clients get the alert; once a backend has bytes, the TLS stream is theirs. */
-	if (!(c->flags & CONN_F_FORWARDED) && cfd != -1) {
+	/*
+	 * Refused clients get the alert (HTTP ones the status); once a
+	 * backend has bytes, the stream is theirs.
+	 */
+	if (!(c->flags & CONN_F_FORWARDED) && cfd != -1 && c->http)
+		conn_send_http_status(cfd, outcome_http_status(o, c->http_status));
+	else if (!(c->flags & CONN_F_FORWARDED) && cfd != -1) {
 		alert = outcome_alert(o, c->hello_alert);
 		if (alert != OUTCOME_NO_ALERT)
 			conn_send_alert(cfd, alert);
@@ -306,6 +366,26 @@ conn_dial_unix(struct conn *c, const char *name)
 	conn_timer_arm(c, w->cfg->connect_timeout);
 }
 
+/*
+ * SRV by ALPN (XEP-0368, as the Go snid does): a hello that offers exactly
+ * one protocol, xmpp-client or xmpp-server, is routed by the
+ * _xmpps-client._tcp / _xmpps-server._tcp SRV records of its name.  Only a
+ * sole protocol counts: a client offering "h2,xmpp-client" may well speak
+ * h2, so it takes the plain AAAA path.  (The Go snid looks at the first
+ * protocol only.)
+ */
+static const char *
+conn_srv_service(const struct clienthello *h)
+{
+	if (h->alpn_count != 1)
+		return NULL;
+	if (h->alpn_len[0] == 11 && memcmp(h->alpn[0], "xmpp-client", 11) == 0)
+		return "xmpps-client";
+	if (h->alpn_len[0] == 11 && memcmp(h->alpn[0], "xmpp-server", 11) == 0)
+		return "xmpps-server";
+	return NULL;
+}
+
 /* The hello is complete: pick the name and route it by mode. */
 static void
 conn_hello_done(struct conn *c)
@@ -316,7 +396,6 @@ conn_hello_done(struct conn *c)
 	char			 name[HOSTNAME_MAX + 1];
 	char			 s[LOG_SNI_MAX + 1];
 	const char		*why;
-	struct resolver_result	 now;
 
 	if (h->has_sni) {
 		log_sanitize(h->sni, h->sni_len, s, sizeof(s));
@@ -333,8 +412,21 @@ conn_hello_done(struct conn *c)
 		conn_close(c, OUTCOME_NO_SNI);
 		return;
 	}
+	c->srv = conn_srv_service(h);
+	conn_route(c, name);
+}
 
-	/* Route by mode: unix has no DNS; nat46 needs the client's IPv4 address. */
+/*
+ * Route name (canonical) by mode, the same way for an SNI and for an HTTP
+ * Host: unix has no DNS; nat46 needs the client's IPv4 address.
+ */
+static void
+conn_route(struct conn *c, const char *name)
+{
+	struct worker		*w = c->w;
+	const struct config	*cfg = w->cfg;
+	struct resolver_result	 now;
+
 	if (cfg->mode == MODE_UNIX) {
 		conn_dial_unix(c, name);
 		return;
@@ -354,11 +446,150 @@ conn_hello_done(struct conn *c)
 	c->state = CONN_RESOLVE;
 	conn_timer_arm(c, cfg->dns_timeout);
 	c->deadline = ev_now(w->loop) + cfg->dns_timeout;
-	c->lookup = resolver_lookup(w->resolver, name,
-	    cidr_list_has_ipv4(cfg->backend_cidrs, cfg->n_backend_cidrs),
-	    conn_resolved, c, &now);
+	if (c->srv != NULL) {
+		/* One bound, -dns-timeout, for the SRV query and its targets' addresses. */
+		char	qname[HOSTNAME_MAX + 32];
+
+		snprintf(qname, sizeof(qname), "_%s._tcp.%s", c->srv, name);
+		log_debug("SRV lookup %s", qname);
+		c->lookup = resolver_lookup_srv(w->resolver, qname,
+		    cidr_list_has_ipv4(cfg->backend_cidrs,
+		    cfg->n_backend_cidrs), conn_resolved, c, &now);
+	} else
+		c->lookup = resolver_lookup(w->resolver, name,
+		    cidr_list_has_ipv4(cfg->backend_cidrs,
+		    cfg->n_backend_cidrs), conn_resolved, c, &now);
 	if (c->lookup == NULL)		/* cached, or failed at once */
 		conn_resolved(c, &now);
+}
+
+/*
+ * HELLO on an http: listener: judge the request head received so far
+ * (fresh: how many of its bytes just arrived), and route its Host like an
+ * SNI.  Returns false while more is needed; true when c has been routed or
+ * closed (the caller returns at once).  Only the first request of a
+ * keep-alive connection is read: later ones go, unread, to the same
+ * backend.
+ */
+static bool
+conn_http_head(struct conn *c, uint32_t fresh)
+{
+	struct worker		*w = c->w;
+	const struct config	*cfg = w->cfg;
+	struct httphost		 h;
+	char			 s[LOG_SNI_MAX + 1];
+	const char		*name;
+
+	/*
+	 * The parser starts from byte 0 each time, so a head trickled in
+	 * one byte per segment would cost O(n^2).  So parse the first bytes
+	 * at once (a TLS ClientHello is refused on its first byte), then
+	 * only when a LF arrived or at the size bound: a head completes only
+	 * at a LF, and a refusal is delayed at most to the end of its line
+	 * (or the hello timeout, for a client that never ends it).
+	 */
+	if (fresh > c->len)
+		fresh = c->len;
+	if (fresh < c->len && c->len < HTTPHOST_MAX_HEAD &&
+	    memchr(c->buf + c->len - fresh, '\n', fresh) == NULL)
+		return false;
+	switch (httphost_parse(c->buf, c->len, &h)) {
+	case HTTPHOST_NEED_MORE:
+		return false;
+	case HTTPHOST_DONE:
+		break;
+	case HTTPHOST_ERROR:
+	default:
+		c->http_status = (uint16_t)h.status;
+		log_debug("bad HTTP request head: %s",
+		    h.error != NULL ? h.error : "?");
+		conn_close(c, OUTCOME_BAD_REQUEST);
+		return true;
+	}
+	if (h.has_host) {
+		/* The log's sni= is the Host as sent, port removed. */
+		log_sanitize((const char *)c->buf + h.host_off, h.host_len, s,
+		    sizeof(s));
+		c->sni = xstrdup(s);
+		if (h.name_error != NULL) {
+			log_debug("Host %s refused: %s", s, h.name_error);
+			conn_close(c, OUTCOME_BAD_NAME);
+			return true;
+		}
+		name = h.name;
+	} else if (cfg->default_hostname[0] != '\0')
+		name = cfg->default_hostname;	/* HTTP/1.0 without Host */
+	else {
+		conn_close(c, OUTCOME_NO_SNI);
+		return true;
+	}
+	conn_route(c, name);	/* c->srv stays NULL: no ALPN, no SRV */
+	return true;
+}
+
+/*
+ * HELLO on a proxy: listener, before anything else: the PROXY header (v1 or
+ * v2) that the load balancer in front sends first.  The hello timeout,
+ * armed at accept, covers it.  Once complete, the header is cut from the
+ * buffer (the backend never sees it) and what follows is the client's.
+ * The addresses it carries replace the real ones wherever the client
+ * address is used (access log, nat46 source, PROXY out), as does the port
+ * the client connected to for the default backend port; the LOCAL command
+ * (a health check) and headers without TCP addresses (v1 UNKNOWN, v2
+ * UNSPEC or UNIX) keep the real peer, as the spec says.  Returns false
+ * when c has been closed (an invalid header: no alert, the peer is not a
+ * TLS client); else the header may still be incomplete (CONN_F_PROXY_IN).
+ */
+static bool
+conn_proxy_in(struct conn *c)
+{
+	struct proxyproto	pp;
+	uint16_t		dport;
+
+	if (c->len < c->parse_at)
+		return true;
+	switch (proxyproto_parse(c->buf, c->len, &pp)) {
+	case PROXYPROTO_NEED_MORE:
+		/*
+		 * A v2 header's fixed part gives its whole length: parse again
+		 * only once it is all there, so one trickled byte at a time
+		 * costs no re-parse of up to 2 KiB per byte.  (A v1 line is
+		 * at most 107 bytes: re-parsing it is cheap.)
+		 */
+		if (c->len >= PROXYPROTO_V2_HEADER && c->buf[0] == 0x0d)
+			c->parse_at = PROXYPROTO_V2_HEADER +
+			    ((uint32_t)c->buf[14] << 8 | c->buf[15]);
+		return true;
+	case PROXYPROTO_DONE:
+		break;
+	case PROXYPROTO_ERROR:
+	default:
+		log_debug("bad PROXY header: %s",
+		    pp.error != NULL ? pp.error : "?");
+		conn_close(c, OUTCOME_BAD_PROXY);
+		return false;
+	}
+	if (pp.command == PROXYPROTO_CMD_PROXY && pp.has_addresses) {
+		memset(&c->client, 0, sizeof(c->client));
+		memset(&c->local, 0, sizeof(c->local));
+		if (pp.src.ss_family == AF_INET) {
+			memcpy(&c->client, &pp.src, sizeof(struct sockaddr_in));
+			memcpy(&c->local, &pp.dst, sizeof(struct sockaddr_in));
+			dport = c->local.in.sin_port;
+		} else {
+			memcpy(&c->client, &pp.src, sizeof(struct sockaddr_in6));
+			memcpy(&c->local, &pp.dst, sizeof(struct sockaddr_in6));
+			dport = c->local.in6.sin6_port;
+		}
+		/* "The port the client connected to" is the one it sent to the load balancer. */
+		if ((c->w->cfg->backend_port == 0 || c->http) && dport != 0)
+			c->port = ntohs(dport);
+	}
+	c->len -= (uint32_t)pp.header_len;
+	memmove(c->buf, c->buf + pp.header_len, c->len);
+	c->flags &= (uint8_t)~CONN_F_PROXY_IN;
+	c->parse_at = 0;
+	return true;
 }
 
 /* HELLO: read, and parse whenever a record may have completed. */
@@ -380,6 +611,23 @@ conn_read_hello(struct conn *c)
 		n = recv(c->cio.fd, c->buf + c->len, c->cap - c->len, 0);
 		if (n > 0) {
 			c->len += (uint32_t)n;
+			if (c->flags & CONN_F_PROXY_IN) {
+				if (!conn_proxy_in(c))
+					return;
+				if ((c->flags & CONN_F_PROXY_IN) || c->len == 0) {
+					if (c->len < c->cap)
+						return;
+					continue;
+				}
+				n = (ssize_t)c->len;	/* all of it is new to the next parser */
+			}
+			if (c->http) {
+				if (conn_http_head(c, (uint32_t)n))
+					return;
+				if (c->len < c->cap)
+					return;
+				continue;
+			}
 			if (c->len < c->parse_at) {
 				if (c->len < c->cap)
 					return;
@@ -409,6 +657,14 @@ conn_read_hello(struct conn *c)
 		}
 		if (n == 0) {
 			/* EOF: nothing at all is not TLS; a cut hello is a bad one. */
+			if ((c->flags & CONN_F_PROXY_IN) && c->len > 0) {
+				conn_close(c, OUTCOME_BAD_PROXY);
+				return;
+			}
+			if (c->http) {
+				conn_close(c, OUTCOME_BAD_REQUEST);
+				return;
+			}
 			conn_close(c, c->len == 0 ? OUTCOME_NOT_TLS :
 			    OUTCOME_BAD_HELLO);
 			return;
@@ -482,15 +738,45 @@ conn_pump_check(struct conn *c, enum pump_result r, const char *dir)
 	return false;
 }
 
-/* Both directions done: the normal end.  Else wait for the next events. */
+/*
+ * The idle bound of the pump: -idle-timeout, or -half-close-timeout once one
+ * direction is done.  Without it a peer that keeps a finished connection
+ * open, or that vanishes without a FIN or RST, would hold two sockets for
+ * ever: enough of them and snid has no descriptor left for anyone.
+ */
+static double
+conn_idle_bound(const struct conn *c)
+{
+	const struct config	*cfg = c->w->cfg;
+
+	if ((pump_dir_done(&c->pump.dir[PUMP_UP]) ||
+	    pump_dir_done(&c->pump.dir[PUMP_DOWN])) &&
+	    cfg->half_close_timeout < cfg->idle_timeout)
+		return cfg->half_close_timeout;
+	return cfg->idle_timeout;
+}
+
+/*
+ * Both directions done: the normal end.  Else note the activity and wait for
+ * the next events.  The idle timer is not re-armed on every event (a heap
+ * update per read would cost more than the splice it guards): it fires at
+ * the bound and checks c->active then.  Only when the bound shrinks (one
+ * side has just finished) is it moved closer.
+ */
 static void
 conn_pump_next(struct conn *c)
 {
+	double	bound;
+
 	if (pump_dir_done(&c->pump.dir[PUMP_UP]) &&
 	    pump_dir_done(&c->pump.dir[PUMP_DOWN])) {
 		conn_close(c, OUTCOME_OK);
 		return;
 	}
+	c->active = ev_now(c->w->loop);
+	bound = conn_idle_bound(c);
+	if (bound < c->timer.repeat || !ev_is_active(&c->timer))
+		conn_timer_arm(c, bound);
 	conn_pump_watch(c);
 }
 
@@ -505,7 +791,7 @@ conn_pump_start(struct conn *c)
 	c->len = c->cap = c->sent = 0;
 	free(c->cand);
 	c->cand = NULL;
-	ev_timer_stop(w->loop, &c->timer);
+	ev_timer_stop(w->loop, &c->timer);	/* conn_pump_next arms the idle bound */
 	c->state = CONN_PUMP;
 	if (c->flags & CONN_F_CLIENT_EOF) {
 		c->pump.dir[PUMP_UP].flags |= PUMP_F_EOF;
@@ -516,12 +802,60 @@ conn_pump_start(struct conn *c)
 	conn_pump_next(c);
 }
 
+/*
+ * -proxy-proto: put the PROXY header in front of the buffered bytes, so the
+ * backend gets it before the first byte of the ClientHello and in the same
+ * send(2) (no backend ever sees a header cut by a segment boundary it did
+ * not expect, and it costs no extra syscall).  Done once, on the first
+ * attempt to write: a failed candidate leaves buf as it was for the next.
+ * The addresses are the client's and the one it connected to, either the
+ * real ones or those an inbound PROXY header carried; a unix: listener's
+ * peer has none, which gives v1 UNKNOWN / v2 LOCAL (the backend then uses
+ * the connection's own addresses).
+ */
+static void
+conn_proxy_prepend(struct conn *c)
+{
+	struct sockaddr_storage	 local;
+	socklen_t		 sl = sizeof(local);
+	uint8_t			 hdr[PROXYPROTO_V1_BUILD_MAX > PROXYPROTO_V2_BUILD_MAX ?
+				    PROXYPROTO_V1_BUILD_MAX : PROXYPROTO_V2_BUILD_MAX];
+	size_t			 n;
+
+	memset(&local, 0, sizeof(local));
+	if (c->local.sa.sa_family != 0)
+		memcpy(&local, &c->local, sizeof(c->local));
+	else if (getsockname(c->cio.fd, (struct sockaddr *)&local, &sl) == -1)
+		local.ss_family = AF_UNSPEC;	/* gives UNKNOWN / LOCAL */
+	if (c->w->cfg->proxy_proto == PROXY_PROTO_V1)
+		n = proxyproto_build_v1(&c->client.sa, (struct sockaddr *)&local,
+		    (char *)hdr, sizeof(hdr));
+	else
+		n = proxyproto_build_v2(&c->client.sa, (struct sockaddr *)&local,
+		    hdr, sizeof(hdr));
+	c->flags |= CONN_F_PROXY_OUT;
+	if (n == 0)			/* cannot happen: the buffer fits both */
+		return;
+	if (c->len + n > c->cap) {
+		c->cap = c->len + (uint32_t)n;
+		c->buf = xrealloc(c->buf, c->cap);
+	}
+	memmove(c->buf + n, c->buf, c->len);
+	memcpy(c->buf, hdr, n);
+	c->len += (uint32_t)n;
+	c->proxy_len = (uint8_t)n;
+}
+
 /* The backend socket is writable in CONNECT or FORWARD: write the buffered bytes. */
 static void
 conn_forward(struct conn *c)
 {
-	ssize_t	n;
+	ssize_t		n;
+	uint32_t	hdr;
 
+	if (c->w->cfg->proxy_proto != PROXY_PROTO_NONE &&
+	    !(c->flags & CONN_F_PROXY_OUT))
+		conn_proxy_prepend(c);
 	n = send(c->bio.fd, c->buf + c->sent, c->len - c->sent, MSG_NOSIGNAL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -556,8 +890,10 @@ conn_forward(struct conn *c)
 		    (c->deadline - c->w->cfg->connect_timeout));
 	c->state = CONN_FORWARD;
 	c->flags |= CONN_F_FORWARDED;
+	/* up counts the client's bytes only, never our PROXY header. */
+	hdr = c->sent < c->proxy_len ? c->proxy_len - c->sent : 0;
+	c->up += (uint64_t)n - ((uint64_t)n < hdr ? (uint64_t)n : hdr);
 	c->sent += (uint32_t)n;
-	c->up += (uint64_t)n;
 	if (c->sent < c->len)
 		return;		/* the rest when the socket is writable again */
 	conn_pump_start(c);
@@ -581,7 +917,8 @@ conn_connect_next(struct conn *c)
 			break;
 		c->backend = c->cand[c->icand];
 		c->flags |= CONN_F_BACKEND;
-		fd = dial_start_from(w->cfg, &c->backend, nat46 ? &src : NULL);
+		fd = dial_start_from(w->cfg, &w->self, &c->backend,
+		    nat46 ? &src : NULL);
 		if (fd == -1) {
 			int	err = errno;
 
@@ -644,8 +981,26 @@ conn_resolved(void *arg, const struct resolver_result *res)
 		return;
 	}
 	c->cand = xmalloc(res->n * sizeof(*c->cand));
-	c->ncand = (uint8_t)dial_candidates(w->cfg, res->addrs, res->n, c->port,
-	    c->cand);
+	if (res->srv) {
+		/*
+		 * SRV: every address keeps its target's port (-backend-port
+		 * does not apply), in SRV order; the allow-list still applies
+		 * to each.
+		 */
+		size_t	k = 0;
+
+		for (size_t i = 0; i < res->n; i++) {
+			const union sockaddr_inet *a = &res->addrs[i];
+
+			k += dial_candidates(w->cfg, &w->self, a, 1, ntohs(a->sa.sa_family ==
+			    AF_INET6 ? a->in6.sin6_port : a->in.sin_port),
+			    &c->cand[k]);
+		}
+		c->ncand = (uint8_t)k;
+	} else
+		c->ncand = (uint8_t)dial_candidates(w->cfg, &w->self,
+		    res->addrs, res->n,
+		    c->port, c->cand);
 	c->icand = 0;
 	if (c->ncand == 0) {
 		conn_close(c, OUTCOME_DENIED);
@@ -739,6 +1094,19 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		/* Connected, but the backend takes not even the first bytes in time. */
 		conn_close(c, OUTCOME_CONNECT_FAILED);
 		return;
+	case CONN_PUMP: {
+		double	idle = ev_now(c->w->loop) - c->active;
+		double	bound = conn_idle_bound(c);
+
+		if (idle >= bound - 0.001) {
+			log_debug("%s: no traffic for %.3g s", c->sni != NULL ?
+			    c->sni : "-", idle);
+			conn_close(c, OUTCOME_IDLE);
+			return;
+		}
+		conn_timer_arm(c, bound - idle);
+		return;
+	}
 	default:
 		ev_timer_stop(c->w->loop, t);
 		return;

@@ -1,17 +1,23 @@
 /*
- * dial: allow-list check and non-blocking connect; the nat46 source
- * address; unix-mode socket paths.
+ * dial: allow-list check (which also refuses snid's own listening
+ * addresses, see struct dial_self) and non-blocking connect; the nat46
+ * source address; unix-mode socket paths.
  */
 #include "snid/dial.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "snid/addrspec.h"
 #include "snid/cidr.h"
 #include "snid/hostname.h"
+#include "snid/log.h"
 
 bool
 dial_allowed(const struct config *cfg, const struct sockaddr *sa)
@@ -20,6 +26,221 @@ dial_allowed(const struct config *cfg, const struct sockaddr *sa)
 		return false;
 	return cidr_list_match(cfg->backend_cidrs, cfg->n_backend_cidrs, sa) &&
 	    !cidr_addr_forbidden(sa);
+}
+
+void
+dial_self_clear(struct dial_self *self)
+{
+	free(self->listen);
+	free(self->local);
+	self->listen = NULL;
+	self->n_listen = 0;
+	self->local = NULL;
+	self->n_local = 0;
+}
+
+/* sa's address only (port 0, no scope), or false when sa is not IP. */
+static bool
+dial_addr_only(const struct sockaddr *sa, union sockaddr_inet *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		out->in.sin_family = AF_INET;
+		out->in.sin_addr = ((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		out->in6.sin6_family = AF_INET6;
+		out->in6.sin6_addr = ((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr;
+	} else
+		return false;
+	return true;
+}
+
+void
+dial_self_add_listen(struct dial_self *self, const struct sockaddr *sa,
+    bool v6only)
+{
+	struct dial_listen	*l;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return;
+	self->listen = xrealloc(self->listen, (self->n_listen + 1) *
+	    sizeof(*self->listen));
+	l = &self->listen[self->n_listen++];
+	memset(l, 0, sizeof(*l));
+	memcpy(&l->addr, sa, util_sockaddr_len(sa));
+	l->v6only = v6only;
+}
+
+int
+dial_self_add_fd(struct dial_self *self, int fd)
+{
+	union sockaddr_inet	a;
+	socklen_t		len = sizeof(a);
+	int			v6only = 0;
+	socklen_t		olen = sizeof(v6only);
+
+	memset(&a, 0, sizeof(a));
+	if (getsockname(fd, &a.sa, &len) == -1)
+		return -1;
+	if (a.sa.sa_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &v6only, &olen) == -1)
+		return -1;
+	dial_self_add_listen(self, &a.sa, v6only != 0);
+	return 0;
+}
+
+void
+dial_self_add_local(struct dial_self *self, const struct sockaddr *sa)
+{
+	union sockaddr_inet	a;
+
+	if (!dial_addr_only(sa, &a))
+		return;
+	self->local = xrealloc(self->local, (self->n_local + 1) *
+	    sizeof(*self->local));
+	self->local[self->n_local++] = a;
+}
+
+int
+dial_self_load_host(struct dial_self *self)
+{
+	struct ifaddrs	*ifa, *i;
+
+	free(self->local);
+	self->local = NULL;
+	self->n_local = 0;
+	if (getifaddrs(&ifa) == -1)
+		return -1;
+	for (i = ifa; i != NULL; i = i->ifa_next)
+		if (i->ifa_addr != NULL)
+			dial_self_add_local(self, i->ifa_addr);
+	freeifaddrs(ifa);
+	return 0;
+}
+
+/*
+ * The address of sa as (family, bytes): an IPv4-mapped IPv6 address as the
+ * IPv4 one, since connect() to ::ffff:a.b.c.d reaches an IPv4 listener.
+ */
+static int
+dial_norm(const struct sockaddr *sa, const uint8_t **bytes)
+{
+	const struct sockaddr_in6	*s6;
+
+	if (sa->sa_family == AF_INET) {
+		*bytes = (const uint8_t *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+		return AF_INET;
+	}
+	s6 = (const struct sockaddr_in6 *)(const void *)sa;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		*bytes = &s6->sin6_addr.s6_addr[12];
+		return AF_INET;
+	}
+	*bytes = s6->sin6_addr.s6_addr;
+	return AF_INET6;
+}
+
+static uint16_t
+dial_port(const struct sockaddr *sa)
+{
+	return ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)
+	    (const void *)sa)->sin_port : ((const struct sockaddr_in6 *)
+	    (const void *)sa)->sin6_port);
+}
+
+/* Whether the address (fam, b) is the host's: loopback, or one getifaddrs named. */
+static bool
+dial_host_has(const struct dial_self *self, int fam, const uint8_t *b)
+{
+	static const uint8_t	v6_loopback[16] = { [15] = 1 };
+	size_t			alen = fam == AF_INET ? 4 : 16;
+
+	if (fam == AF_INET ? b[0] == 127 : memcmp(b, v6_loopback, 16) == 0)
+		return true;
+	for (size_t i = 0; i < self->n_local; i++) {
+		const uint8_t	*lb;
+
+		if (dial_norm(&self->local[i].sa, &lb) == fam &&
+		    memcmp(lb, b, alen) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool
+dial_self_match(const struct dial_self *self, const struct sockaddr *sa)
+{
+	const uint8_t	*b, *lb;
+	int		 fam;
+	uint16_t	 port;
+
+	if (self == NULL || (sa->sa_family != AF_INET &&
+	    sa->sa_family != AF_INET6))
+		return false;
+	fam = dial_norm(sa, &b);
+	port = dial_port(sa);
+	for (size_t i = 0; i < self->n_listen; i++) {
+		const struct dial_listen	*l = &self->listen[i];
+		const struct sockaddr		*la = &l->addr.sa;
+		static const uint8_t		 any[16];
+		int				 lfam;
+
+		if (dial_port(la) != port)
+			continue;
+		lfam = dial_norm(la, &lb);
+		if (memcmp(lb, any, lfam == AF_INET ? 4 : 16) == 0) {
+			/*
+			 * A wildcard listener takes connections to every
+			 * address of the host in its family; an :: socket
+			 * without IPV6_V6ONLY also those to IPv4 ones.
+			 */
+			if (lfam == AF_INET6 && fam == AF_INET && l->v6only)
+				continue;
+			if (lfam == AF_INET && fam != AF_INET)
+				continue;
+			if (dial_host_has(self, fam, b))
+				return true;
+			continue;
+		}
+		if (lfam == fam && memcmp(lb, b, fam == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether sa is one of snid's own listeners; if so, say so (at most one
+ * line a second: every connection for the name would repeat it).
+ */
+static bool
+dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
+{
+	struct timespec	ts;
+	double		now;
+	char		txt[ADDRSPEC_TEXT_MAX];
+
+	if (!dial_self_match(self, sa))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (self->warn_last != 0 && now - self->warn_last < 1.0) {
+		self->warn_suppressed++;
+		return true;
+	}
+	addrspec_format(sa, util_sockaddr_len(sa), txt, sizeof(txt));
+	if (self->warn_suppressed > 0)
+		log_warn("backend %s is snid's own listener: refused, it would "
+		    "connect to itself (%llu more such refusals not logged)", txt,
+		    (unsigned long long)self->warn_suppressed);
+	else
+		log_warn("backend %s is snid's own listener: refused, it would "
+		    "connect to itself", txt);
+	self->warn_last = now;
+	self->warn_suppressed = 0;
+	return true;
 }
 
 /* Same address and port (scope ids are never set on resolved addresses). */
@@ -34,8 +255,9 @@ dial_same(const union sockaddr_inet *a, const union sockaddr_inet *b)
 }
 
 size_t
-dial_candidates(const struct config *cfg, const union sockaddr_inet *in,
-    size_t n, uint16_t port, union sockaddr_inet *out)
+dial_candidates(const struct config *cfg, struct dial_self *self,
+    const union sockaddr_inet *in, size_t n, uint16_t port,
+    union sockaddr_inet *out)
 {
 	size_t	i, j, k = 0;
 
@@ -54,7 +276,7 @@ dial_candidates(const struct config *cfg, const union sockaddr_inet *in,
 		} else
 			continue;
 		/* Checked as built: this is the sockaddr connect() will get. */
-		if (!dial_allowed(cfg, &a.sa))
+		if (!dial_allowed(cfg, &a.sa) || dial_self_refuse(self, &a.sa))
 			continue;
 		for (j = 0; j < k; j++)
 			if (dial_same(&out[j], &a))
@@ -66,9 +288,10 @@ dial_candidates(const struct config *cfg, const union sockaddr_inet *in,
 }
 
 int
-dial_start(const struct config *cfg, const union sockaddr_inet *to)
+dial_start(const struct config *cfg, struct dial_self *self,
+    const union sockaddr_inet *to)
 {
-	return dial_start_from(cfg, to, NULL);
+	return dial_start_from(cfg, self, to, NULL);
 }
 
 bool
@@ -122,13 +345,13 @@ dial_bind_source(int fd, const struct sockaddr_in6 *src)
 }
 
 int
-dial_start_from(const struct config *cfg, const union sockaddr_inet *to,
-    const struct sockaddr_in6 *src)
+dial_start_from(const struct config *cfg, struct dial_self *self,
+    const union sockaddr_inet *to, const struct sockaddr_in6 *src)
 {
 	int	fd, err;
 
 	/* Checked again right before connect(): the one place that decides. */
-	if (!dial_allowed(cfg, &to->sa)) {
+	if (!dial_allowed(cfg, &to->sa) || dial_self_refuse(self, &to->sa)) {
 		errno = EACCES;
 		return -1;
 	}

@@ -34,7 +34,8 @@
 /* How long accepting pauses after EMFILE and the like. */
 #define LISTENER_PAUSE		0.1
 
-static int	listener_check_unix_family(const struct config *, const char *);
+static int	listener_check_unix_family(const struct config *,
+		    const struct listen_spec *);
 
 int
 listener_check(const struct config *cfg)
@@ -43,25 +44,10 @@ listener_check(const struct config *cfg)
 
 	for (i = 0; i < cfg->n_listeners; i++) {
 		const struct listen_spec	*s = &cfg->listeners[i];
-		const char			*what = NULL;
 
-		if (s->proxy)
-			what = "proxy: listeners (inbound PROXY protocol)";
-		else if (s->http)
-			what = "http: listeners";
-		if (what != NULL) {
-			log_error("-listen %s: %s are not supported yet", s->text,
-			    what);
-			return -1;
-		}
 		if (s->kind == LISTEN_UNIX &&
-		    listener_check_unix_family(cfg, s->text) == -1)
+		    listener_check_unix_family(cfg, s) == -1)
 			return -1;
-	}
-	/* Accepted by the parser, but a backend expecting a header must not get none. */
-	if (cfg->proxy_proto != PROXY_PROTO_NONE) {
-		log_error("-proxy-proto is not supported yet");
-		return -1;
 	}
 	return 0;
 }
@@ -344,14 +330,18 @@ listener_open_unix(struct worker *w, const struct listen_spec *s)
  * nat46 needs the client's IPv4 address, which a unix socket peer has not.
  */
 static int
-listener_check_unix_family(const struct config *cfg, const char *text)
+listener_check_unix_family(const struct config *cfg,
+    const struct listen_spec *s)
 {
+	const char	*text = s->text;
+
 	if (cfg->mode == MODE_NAT46) {
 		log_error("-listen %s: -mode nat46 connects from the client's "
 		    "IPv4 address, and a unix socket client has none", text);
 		return -1;
 	}
-	if (cfg->mode != MODE_UNIX && cfg->backend_port == 0) {
+	/* An http: listener's backends get port 80 (see conn_accept). */
+	if (cfg->mode != MODE_UNIX && cfg->backend_port == 0 && !s->http) {
 		log_error("-listen %s: a unix socket has no port to use as the "
 		    "backend port: set -backend-port", text);
 		return -1;
@@ -411,7 +401,7 @@ listener_open_passed(struct worker *w, const struct listen_spec *s,
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		break;
 	case AF_UNIX:
-		if (listener_check_unix_family(w->cfg, s->text) == -1)
+		if (listener_check_unix_family(w->cfg, s) == -1)
 			return -1;
 		break;
 	default:
@@ -495,7 +485,7 @@ listener_open_fdname(struct worker *w, const struct listen_spec *s,
 
 /* Open one spec: one socket, two for tcp:PORT, one per fd for fdname:. */
 static int
-listener_open_spec(struct worker *w, const struct listen_spec *s,
+listener_open_spec_kind(struct worker *w, const struct listen_spec *s,
     struct listener_activation *act)
 {
 	switch (s->kind) {
@@ -525,6 +515,22 @@ listener_open_spec(struct worker *w, const struct listen_spec *s,
 		return listener_open_fdname(w, s, act);
 	}
 	return -1;
+}
+
+/* Open one spec, and mark its sockets with the spec's wrappers. */
+static int
+listener_open_spec(struct worker *w, const struct listen_spec *s,
+    struct listener_activation *act)
+{
+	size_t	first = w->n_listeners;
+	int	rc = listener_open_spec_kind(w, s, act);
+
+	/* The wrappers apply to every socket the spec opened. */
+	for (size_t i = first; i < w->n_listeners; i++) {
+		w->listeners[i].proxy = s->proxy;
+		w->listeners[i].http = s->http;
+	}
+	return rc;
 }
 
 int
@@ -612,7 +618,37 @@ listener_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!w->draining)
+	if (!w->draining && !w->full)
+		listener_start_all(w);
+}
+
+/*
+ * -max-connections reached: stop accepting until a connection closes
+ * (worker_conn_closed resumes).  New clients wait in the kernel's backlog
+ * meanwhile, and past it their SYNs are dropped and retried: the budget of
+ * descriptors stays with the connections already open.
+ */
+static void
+listener_full(struct worker *w)
+{
+	ev_tstamp	now = ev_now(w->loop);
+
+	w->full = true;
+	listener_stop_all(w);
+	if (now - w->full_logged >= 60.0) {
+		log_warn("%zu connections open: -max-connections reached, "
+		    "accepting again when one closes", w->n_conns);
+		w->full_logged = now;
+	}
+}
+
+void
+listener_resume_if_room(struct worker *w)
+{
+	if (!w->full || w->n_conns >= w->max_conns)
+		return;
+	w->full = false;
+	if (!w->draining && !ev_is_active(&w->accept_pause))
 		listener_start_all(w);
 }
 
@@ -655,11 +691,15 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+		if (w->n_conns >= w->max_conns) {
+			listener_full(w);
+			return;
+		}
 		peerlen = sizeof(peer);
 		fd = accept4(l->fd, &peer.sa, &peerlen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_accept(w, fd, &peer.sa, peerlen, l->port);
+			conn_accept(w, fd, &peer.sa, peerlen, l);
 			continue;
 		}
 		switch (errno) {

@@ -253,6 +253,7 @@ main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	worker_self_refresh(&w);
 	listener_start_all(&w);
 
 	/* Type=notify: the listeners are open, the privileges dropped. */

@@ -97,13 +97,13 @@ bool
 pump_dir_wants_read(const struct pump_dir *d)
 {
 	/* Back-pressure: never read while the pipe still holds bytes. */
-	return !(d->flags & PUMP_F_EOF) && d->pending == 0;
+	return !(d->flags & (PUMP_F_EOF | PUMP_F_COPY_WAIT)) && d->pending == 0;
 }
 
 bool
 pump_dir_wants_write(const struct pump_dir *d)
 {
-	return d->pending > 0;
+	return d->pending > 0 || (d->flags & PUMP_F_COPY_WAIT);
 }
 
 bool
@@ -127,6 +127,53 @@ pump_dir_finish(struct worker *w, struct pump_dir *d, int dst)
 		    PUMP_ERROR;
 	d->flags |= PUMP_F_SHUT;
 	return PUMP_DONE;
+}
+
+static enum pump_result	pump_error(int);
+
+/* Bytes moved per call of the copy fallback (on the loop's stack). */
+#define PUMP_COPY_MAX		16384
+
+/*
+ * The fallback when no pipe can be had (EMFILE/ENFILE: the descriptor
+ * budget is spent, typically by many connections moving data at once).
+ * Resetting a healthy transfer for that would be wrong, and a per-conn
+ * buffer would cost memory on every idle connection, so the bytes are
+ * peeked (MSG_PEEK), sent, and only what the destination took is then
+ * consumed from the source: nothing is held in between, nothing is lost.
+ * It costs three syscalls per chunk instead of two splices, and runs only
+ * while pipes are short.
+ */
+static enum pump_result
+pump_dir_copy(struct pump_dir *d, int src, int dst, uint64_t *count)
+{
+	char	buf[PUMP_COPY_MAX];
+	ssize_t	n, k;
+
+	do
+		n = recv(src, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		d->flags |= PUMP_F_EOF;	/* the caller carries it over */
+		return PUMP_DONE;
+	}
+	if (n == -1)
+		return errno == EAGAIN ? PUMP_AGAIN : pump_error(errno);
+	do
+		k = send(dst, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (k == -1 && errno == EINTR);
+	if (k == -1) {
+		if (errno != EAGAIN)
+			return pump_error(errno);
+		k = 0;
+	}
+	/* Consume exactly what was sent: those bytes are already queued, so this cannot block or come short. */
+	if (k > 0 && recv(src, buf, (size_t)k, MSG_DONTWAIT) != k)
+		return PUMP_ERROR;
+	*count += (uint64_t)k;
+	if (k < n)
+		d->flags |= PUMP_F_COPY_WAIT;	/* wait for EPOLLOUT, not for more input */
+	return PUMP_AGAIN;
 }
 
 /* Classify a failed splice: a peer's reset, or something else. */
@@ -155,6 +202,8 @@ pump_dir_run(struct worker *w, struct pump_dir *d, int src, int dst,
 
 	if (d->flags & PUMP_F_SHUT)
 		return PUMP_DONE;
+	/* Called again after the copy fallback filled the destination: try anew. */
+	d->flags &= (uint8_t)~PUMP_F_COPY_WAIT;
 
 	for (int round = 0; round < PUMP_ROUNDS; round++) {
 		/* Drain the pipe into the destination first. */
@@ -208,8 +257,14 @@ pump_dir_run(struct worker *w, struct pump_dir *d, int src, int dst,
 			return PUMP_AGAIN;
 		}
 
-		if (d->pipe[0] == -1 && pipe_pool_get(&w->pipes, d->pipe) == -1)
-			return PUMP_ERROR;
+		if (d->pipe[0] == -1 && pipe_pool_get(&w->pipes, d->pipe) == -1) {
+			enum pump_result r;
+
+			if (errno != EMFILE && errno != ENFILE)
+				return PUMP_ERROR;
+			r = pump_dir_copy(d, src, dst, count);
+			return r == PUMP_DONE ? pump_dir_finish(w, d, dst) : r;
+		}
 		do
 			n = splice(src, NULL, d->pipe[1], NULL, PUMP_READ_MAX,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "snid/config.h"
 #include "snid/hostname.h"
@@ -66,6 +67,7 @@ struct resolver {
 	bool			 retired;
 	struct resolver		*retired_list;	/* current resolver: the retired ones */
 	struct resolver		*prev, *next;	/* retired resolver: its neighbours */
+	uint64_t		 rng;		/* SRV weights: splitmix64 state, seeded once */
 };
 
 /*
@@ -90,6 +92,33 @@ struct lookup {
 	char			 name[HOSTNAME_MAX + 1];	/* for the cache */
 	size_t			 n[2];
 	union sockaddr_inet	 addrs[2][RESOLVER_MAX_ADDRS];
+	/*
+	 * SRV: a parent record (srv set) has one SRV query, then one child
+	 * lookup per target; pending counts whichever is outstanding.  A
+	 * child is internal: it reports to its parent even while the channel
+	 * is destroyed, so the parent always learns that its last child is
+	 * done and frees itself.
+	 */
+	struct lookup_srv	*srv;
+	bool			 internal;
+};
+
+/* One SRV target of a parent lookup: its place in SRV order and its addresses. */
+struct srv_target {
+	struct lookup		*parent;
+	uint16_t		 port;
+	enum resolver_status	 status;
+	bool			 timeout;
+	const char		*detail;
+	size_t			 n;
+	union sockaddr_inet	 addrs[RESOLVER_SRV_TARGET_ADDRS];
+};
+
+struct lookup_srv {
+	int			 status;	/* ARES_* of the SRV query */
+	const char		*detail;	/* why there is no target */
+	size_t			 ntargets;
+	struct srv_target	 t[RESOLVER_SRV_MAX_TARGETS];
 };
 
 #define LOOKUP_AAAA	0
@@ -370,6 +399,10 @@ resolver_make(struct worker *w, const struct config *cfg)
 	}
 	r->timeout_ms = o.timeout;
 	r->tries = o.tries;
+	/* Only SRV weights use it: unpredictable is nice, not vital. */
+	if (getrandom(&r->rng, sizeof(r->rng), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(r->rng))
+		r->rng = (uint64_t)(ev_time() * 1e6) ^ (uint64_t)(uintptr_t)r;
 	log_debug("resolver: %u server(s), %d ms per try, %d round(s)",
 	    nservers, o.timeout, o.tries);
 	return r;
@@ -613,8 +646,11 @@ lookup_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		if (lookup_complete(l) && !l->r->destroying)
 			resolver_cache_put(l->r, l->name, l->want_a, l->ttl,
 			    &res);
-		/* resolver_free: the channel is going, and so are its callers. */
-		if (l->cb != NULL && !l->r->destroying)
+		/*
+		 * resolver_free: the channel is going, and so are its callers;
+		 * an SRV child still tells its parent, which frees itself.
+		 */
+		if (l->cb != NULL && (!l->r->destroying || l->internal))
 			l->cb(l->arg, &res);
 	}
 	/* A retired resolver is freed by its io/timer callback, once out of c-ares. */
@@ -665,6 +701,8 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 	l->n[0] = l->n[1] = 0;
 	l->ttl = INT_MAX;
 	l->want_a = want_a;
+	l->srv = NULL;
+	l->internal = false;
 	strcpy(l->name, name);
 	/* A type not asked for counts as "no data", which never hides the other's answer. */
 	l->status[LOOKUP_AAAA] = l->status[LOOKUP_A] = ARES_ENODATA;
@@ -690,6 +728,294 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 		    res.status;
 		now->detail = res.detail;
 		r->nlookups--;
+		free(l);
+		return NULL;
+	}
+	resolver_timer_update(r);
+	return l;
+}
+
+/* splitmix64: small, fast, and good enough to spread SRV weights. */
+static uint64_t
+resolver_rand(uint64_t *s)
+{
+	uint64_t	z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+resolver_srv_order(struct resolver_srv *recs, size_t n, uint64_t *rng)
+{
+	struct resolver_srv	tmp;
+	size_t			i, j, start, end;
+
+	/*
+	 * Stable insertion sort (n is at most RESOLVER_SRV_MAX_RECORDS) by
+	 * priority, zero weights first within a priority: RFC 2782 puts them
+	 * at the start of the list the running sum walks.
+	 */
+	for (i = 1; i < n; i++) {
+		tmp = recs[i];
+		for (j = i; j > 0 && (recs[j - 1].priority > tmp.priority ||
+		    (recs[j - 1].priority == tmp.priority &&
+		    recs[j - 1].weight != 0 && tmp.weight == 0)); j--)
+			recs[j] = recs[j - 1];
+		recs[j] = tmp;
+	}
+	for (start = 0; start < n; start = end) {
+		for (end = start + 1; end < n &&
+		    recs[end].priority == recs[start].priority; end++)
+			;
+		/*
+		 * RFC 2782: draw a number in [0, sum of the weights left],
+		 * take the first record whose running sum reaches it, repeat
+		 * with the rest.  The picked record moves to position i; the
+		 * others keep their order (zero weights stay in front).
+		 */
+		for (i = start; i + 1 < end; i++) {
+			uint64_t	sum = 0, run = 0, draw;
+
+			for (j = i; j < end; j++)
+				sum += recs[j].weight;
+			draw = resolver_rand(rng) % (sum + 1);
+			for (j = i; j + 1 < end; j++) {
+				run += recs[j].weight;
+				if (run >= draw)
+					break;
+			}
+			tmp = recs[j];
+			memmove(&recs[i + 1], &recs[i], (j - i) * sizeof(*recs));
+			recs[i] = tmp;
+		}
+	}
+}
+
+/* The SRV lookup is over: report it (unless cancelled) and free it. */
+static void
+lookup_srv_finish(struct lookup *l)
+{
+	struct lookup_srv	*s = l->srv;
+	union sockaddr_inet	 addrs[RESOLVER_SRV_MAX_TARGETS *
+				    RESOLVER_SRV_TARGET_ADDRS];
+	struct resolver_result	 res;
+	bool			 error = false, timeout = false;
+	const char		*detail = NULL;
+
+	memset(&res, 0, sizeof(res));
+	res.srv = true;
+	res.addrs = addrs;
+	if (s->status != ARES_SUCCESS) {
+		res.status = resolver_map_status(s->status);
+		res.detail = ares_strerror(s->status);
+		res.timeout = s->status == ARES_ETIMEOUT;
+	} else {
+		/* Targets in SRV order, each target's addresses in its order. */
+		for (size_t i = 0; i < s->ntargets; i++) {
+			const struct srv_target *t = &s->t[i];
+
+			memcpy(&addrs[res.n], t->addrs, t->n * sizeof(addrs[0]));
+			res.n += t->n;
+			if (t->status == RESOLVER_ERROR) {
+				error = true;
+				timeout |= t->timeout;
+				detail = t->detail;
+			}
+		}
+		if (res.n > 0) {
+			res.status = RESOLVER_OK;
+			res.detail = "SRV";
+		} else if (error) {
+			/* Like a plain lookup: a failed part may hide an address. */
+			res.status = RESOLVER_ERROR;
+			res.detail = detail;
+			res.timeout = timeout;
+		} else {
+			res.status = RESOLVER_NXDOMAIN;
+			res.detail = s->ntargets == 0 ? s->detail :
+			    "no SRV target has an address";
+		}
+	}
+	if (l->cb != NULL && !l->r->destroying)
+		l->cb(l->arg, &res);
+	l->r->nlookups--;
+	free(s);
+	free(l);
+}
+
+/* Record one target's addresses, each with the target's port. */
+static void
+srv_target_set(struct srv_target *t, const struct resolver_result *res)
+{
+	t->status = res->status;
+	t->timeout = res->timeout;
+	t->detail = res->detail;
+	t->n = 0;
+	for (size_t i = 0; i < res->n && t->n < RESOLVER_SRV_TARGET_ADDRS; i++) {
+		union sockaddr_inet	*a = &t->addrs[t->n];
+
+		*a = res->addrs[i];
+		if (a->sa.sa_family == AF_INET6)
+			a->in6.sin6_port = htons(t->port);
+		else if (a->sa.sa_family == AF_INET)
+			a->in.sin_port = htons(t->port);
+		else
+			continue;
+		t->n++;
+	}
+}
+
+/* A target's address lookup is done. */
+static void
+srv_target_cb(void *arg, const struct resolver_result *res)
+{
+	struct srv_target	*t = arg;
+	struct lookup		*l = t->parent;
+
+	srv_target_set(t, res);
+	if (--l->pending == 0)
+		lookup_srv_finish(l);
+}
+
+/*
+ * Turn the SRV answer into targets in RFC 2782 order, and look up the
+ * addresses of the first RESOLVER_SRV_MAX_TARGETS of them, all at once:
+ * the whole resolution has one bound (the conn's -dns-timeout), so
+ * targets are not waited for one after the other.
+ */
+static void
+lookup_srv_targets(struct lookup *l, const struct ares_srv_reply *replies)
+{
+	struct lookup_srv		*s = l->srv;
+	struct resolver_srv		 recs[RESOLVER_SRV_MAX_RECORDS];
+	char				 names[RESOLVER_SRV_MAX_RECORDS][HOSTNAME_MAX + 1];
+	const struct ares_srv_reply	*p;
+	size_t				 n = 0, i, j;
+	bool				 dot = false;
+
+	for (p = replies; p != NULL && n < RESOLVER_SRV_MAX_RECORDS; p = p->next) {
+		/*
+		 * RFC 2782: the target "." means the service is decidedly
+		 * not available at this domain (c-ares spells it "").
+		 */
+		if (p->host[0] == '\0' || strcmp(p->host, ".") == 0) {
+			dot = true;
+			continue;
+		}
+		/* A target that is no valid host name (or too long) is skipped. */
+		if (hostname_canonicalize(p->host, strlen(p->host), names[n]) !=
+		    NULL || p->port == 0)
+			continue;
+		/* The same target and port twice would be tried twice. */
+		for (j = 0; j < n; j++)
+			if (recs[j].port == p->port &&
+			    strcmp(recs[j].target, names[n]) == 0)
+				break;
+		if (j < n)
+			continue;
+		recs[n].priority = p->priority;
+		recs[n].weight = p->weight;
+		recs[n].port = p->port;
+		recs[n].target = names[n];
+		n++;
+	}
+	if (n == 0) {
+		s->detail = dot ? "SRV target \".\": service not available" :
+		    "no usable SRV target";
+		return;
+	}
+	resolver_srv_order(recs, n, &l->r->rng);
+	if (n > RESOLVER_SRV_MAX_TARGETS)
+		n = RESOLVER_SRV_MAX_TARGETS;
+	s->ntargets = n;
+	/* Counted before any child starts: a child answered at once must not end l early. */
+	l->pending += (int)n;
+	for (i = 0; i < n; i++) {
+		struct srv_target	*t = &s->t[i];
+		struct resolver_result	 now;
+		struct lookup		*child;
+
+		t->parent = l;
+		t->port = recs[i].port;
+		log_debug("SRV: %s:%u (priority %u, weight %u)", recs[i].target,
+		    recs[i].port, recs[i].priority, recs[i].weight);
+		child = resolver_lookup(l->r, recs[i].target, l->want_a,
+		    srv_target_cb, t, &now);
+		if (child != NULL)
+			child->internal = true;
+		else {
+			/* Cached (now.addrs valid until the next call) or failed at once. */
+			srv_target_set(t, &now);
+			l->pending--;
+		}
+	}
+}
+
+/* The SRV query's answer (or failure). */
+static void
+lookup_srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct lookup		*l = arg;
+	struct ares_srv_reply	*replies = NULL;
+
+	(void)timeouts;
+	l->pending--;
+	if (status == ARES_SUCCESS) {
+		status = ares_parse_srv_reply(abuf, alen, &replies);
+		/* A reply of other records only: no SRV data, like NODATA. */
+		if (status == ARES_SUCCESS && replies == NULL)
+			status = ARES_ENODATA;
+	}
+	l->srv->status = status;
+	/* resolver_lookup_srv reports a failure that came before it returned. */
+	if (l->submitting) {
+		ares_free_data(replies);
+		return;
+	}
+	/* Nobody waits any more, or the channel is going: no need for the targets. */
+	if (status == ARES_SUCCESS && l->cb != NULL && !l->r->destroying)
+		lookup_srv_targets(l, replies);
+	ares_free_data(replies);
+	if (l->pending == 0)
+		lookup_srv_finish(l);
+}
+
+struct lookup *
+resolver_lookup_srv(struct resolver *r, const char *qname, bool want_a,
+    resolver_cb *cb, void *arg, struct resolver_result *now)
+{
+	struct lookup	*l;
+
+	memset(now, 0, sizeof(*now));
+	now->srv = true;
+	if (strlen(qname) > HOSTNAME_MAX) {
+		/* No such record can exist: a DNS name has at most 253 characters. */
+		now->status = RESOLVER_NXDOMAIN;
+		now->detail = "SRV name too long";
+		return NULL;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->srv = xcalloc(1, sizeof(*l->srv));
+	r->nlookups++;
+	l->r = r;
+	l->cb = cb;
+	l->arg = arg;
+	l->want_a = want_a;
+	l->pending = 1;
+	/* As in resolver_lookup: c-ares may call back from inside ares_query. */
+	l->submitting = true;
+	ares_query(r->channel, qname, ns_c_in, ns_t_srv, lookup_srv_cb, l);
+	l->submitting = false;
+	if (l->pending == 0) {
+		now->status = resolver_map_status(l->srv->status);
+		if (now->status == RESOLVER_OK)
+			now->status = RESOLVER_ERROR;
+		now->detail = ares_strerror(l->srv->status);
+		r->nlookups--;
+		free(l->srv);
 		free(l);
 		return NULL;
 	}

@@ -3,9 +3,11 @@
  */
 #include "snid/worker.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "snid/conn.h"
 #include "snid/listener.h"
@@ -36,12 +38,41 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	    cfg->shutdown_timeout > 0 ? cfg->shutdown_timeout : 0., 0.);
 	w->drain_timer.data = w;
 	w->accept_err_last = -1e9;
+	w->full_logged = -1e9;
+	worker_set_limits(w);
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
 		pipe_pool_destroy(&w->pipes);
 		return -1;
 	}
 	return 0;
+}
+
+/* Descriptors kept out of the connection budget: listeners, DNS, logs, metrics. */
+#define WORKER_FD_RESERVE	64
+
+/*
+ * Each connection holds two sockets, and up to four pipe ends while data
+ * moves both ways.  Budgeting three descriptors per connection leaves room
+ * for pipes on a third of them at once; past that, the pump falls back to
+ * copying (see pump.c) instead of failing, so the budget is about memory
+ * and fairness, not correctness.
+ */
+void
+worker_set_limits(struct worker *w)
+{
+	struct rlimit	rl;
+	size_t		n = 1024;
+
+	if (w->cfg->max_connections != 0) {
+		w->max_conns = w->cfg->max_connections;
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = (size_t)rl.rlim_cur;
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		n = 1 << 20;
+	w->max_conns = n > WORKER_FD_RESERVE + 3 ? (n - WORKER_FD_RESERVE) / 3 : 1;
 }
 
 void
@@ -55,6 +86,21 @@ worker_destroy(struct worker *w)
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	pipe_pool_destroy(&w->pipes);
+	dial_self_clear(&w->self);
+}
+
+void
+worker_self_refresh(struct worker *w)
+{
+	dial_self_clear(&w->self);
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].fd != -1 &&
+		    dial_self_add_fd(&w->self, w->listeners[i].fd) == -1)
+			log_warn("listener %s: getsockname: %s",
+			    w->listeners[i].text, strerror(errno));
+	if (dial_self_load_host(&w->self) == -1)
+		log_warn("getifaddrs: %s: only the loopback addresses count as "
+		    "snid's own for wildcard listeners", strerror(errno));
 }
 
 void
@@ -81,6 +127,7 @@ worker_drain(struct worker *w)
 void
 worker_conn_closed(struct worker *w)
 {
+	listener_resume_if_room(w);
 	if (w->draining && w->n_conns == 0) {
 		/* Not when the drain timer itself is closing the rest. */
 		if (ev_is_active(&w->drain_timer)) {
@@ -195,6 +242,9 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 	out->connect_timeout = next->connect_timeout;
 	out->dns_timeout = next->dns_timeout;
 	out->shutdown_timeout = next->shutdown_timeout;
+	out->idle_timeout = next->idle_timeout;
+	out->half_close_timeout = next->half_close_timeout;
+	out->max_connections = next->max_connections;
 	out->log_level = next->log_level;
 
 	/* The combination must be valid by itself (e.g. a mode change it does not follow). */
@@ -232,11 +282,14 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 	}
 	if (out->log_level != cur->log_level)
 		log_init(2, out->log_level);
+	/* The host's addresses may have changed since start-up. */
+	worker_self_refresh(w);
 	/*
 	 * The switch.  No module keeps a pointer into the configuration
 	 * across callbacks (see worker.h), so from the next decision on every
 	 * connection reads the new one, and the caller may free cur.
 	 */
 	w->cfg = out;
+	worker_set_limits(w);
 	return 0;
 }

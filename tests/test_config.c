@@ -29,14 +29,15 @@ static const char *const all_flags[] = {
 	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
 	"user", "log-level", "config", "check", "version", "help",
-	"metrics",
+	"metrics", "idle-timeout", "half-close-timeout", "max-connections",
 };
 /* The ones that are also file settings. */
 static const char *const file_keys[] = {
 	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
 	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level", "metrics",
+	"user", "log-level", "metrics", "idle-timeout", "half-close-timeout",
+	"max-connections",
 };
 
 struct result {
@@ -245,6 +246,9 @@ static bool check_dns(const struct config *c)
 	    s->sin_addr.s_addr == htonl(0x7f000001);
 }
 static bool check_dns_timeout(const struct config *c) { return c->dns_timeout == 0.5; }
+static bool check_idle(const struct config *c) { return c->idle_timeout == 600; }
+static bool check_half_close(const struct config *c) { return c->half_close_timeout == 2.5; }
+static bool check_max_conns(const struct config *c) { return c->max_connections == 20000; }
 static bool check_hello(const struct config *c) { return c->hello_timeout == 7.0; }
 static bool check_connect(const struct config *c) { return c->connect_timeout == 1.25; }
 static bool check_shutdown(const struct config *c) { return c->shutdown_timeout == 86400.0; }
@@ -285,6 +289,9 @@ static const struct flag_case flag_cases[] = {
 	{ "user", "nobody", { BASE }, check_user },
 	{ "log-level", "debug", { BASE }, check_log },
 	{ "metrics", "tcp:127.0.0.1:9199", { BASE }, check_metrics },
+	{ "idle-timeout", "600", { BASE }, check_idle },
+	{ "half-close-timeout", "2.5", { BASE }, check_half_close },
+	{ "max-connections", "20000", { BASE }, check_max_conns },
 };
 
 /* Each flag as -f V, --f V, -f=V and --f=V. */
@@ -522,6 +529,29 @@ test_config_durations(void **state)
 }
 
 static void
+test_config_max_connections_values(void **state)
+{
+	static const char *const bad[] = { "0", "-1", "01", "1000001", "1e3", "", "12x",
+	    "99999999999999999999" };
+	size_t i;
+
+	(void)state;
+	load_run(cfg, WORDS(BASE));
+	assert_int_equal(cfg->max_connections, 0);	/* automatic */
+	load_run(cfg, WORDS(BASE, "-max-connections", "1"));
+	assert_int_equal(cfg->max_connections, 1);
+	load_run(cfg, WORDS(BASE, "-max-connections", "1000000"));
+	assert_int_equal(cfg->max_connections, 1000000);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[256];
+
+		snprintf(want, sizeof(want), "-max-connections %s: must be a number of "
+		    "connections from 1 to 1000000", bad[i]);
+		load_usage_error(WORDS(BASE, "-max-connections", bad[i]), want);
+	}
+}
+
+static void
 test_config_limits_name_the_flag(void **state)
 {
 	const char *words[MAX_ARGS + 1];
@@ -639,6 +669,8 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "hello-timeout 5\n"
 	    "connect-timeout 5\n"
 	    "shutdown-timeout 30\n"
+	    "idle-timeout 3600\n"
+	    "half-close-timeout 60\n"
 	    "log-level info\n");
 	assert_true(cfg->check);
 	result_free(&r);
@@ -690,6 +722,9 @@ assert_print_round_trips(const struct config *c)
 	assert_true(back->connect_timeout == c->connect_timeout);
 	assert_true(back->dns_timeout == c->dns_timeout);
 	assert_true(back->shutdown_timeout == c->shutdown_timeout);
+	assert_true(back->idle_timeout == c->idle_timeout);
+	assert_true(back->half_close_timeout == c->half_close_timeout);
+	assert_int_equal(back->max_connections, c->max_connections);
 	assert_string_equal(back->user, c->user);
 	assert_memory_equal(&back->metrics, &c->metrics, sizeof(c->metrics));
 	assert_int_equal(back->log_level, c->log_level);
@@ -986,6 +1021,7 @@ main(void)
 		cmocka_unit_test(test_config_flag_syntax_errors),
 		cmocka_unit_test(test_config_value_errors_name_the_flag),
 		cmocka_unit_test(test_config_durations),
+		cmocka_unit_test(test_config_max_connections_values),
 		cmocka_unit_test(test_config_limits_name_the_flag),
 		cmocka_unit_test(test_config_too_many_cidrs_in_file),
 		cmocka_unit_test(test_config_validation_errors),

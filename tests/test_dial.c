@@ -3,7 +3,8 @@
  * connect() (IPv4-mapped counts as IPv4, :: / multicast refused inside an
  * allowed prefix), candidate order and de-duplication, and dial_start on
  * real loopback sockets: an allowed address connects, a refused one never
- * reaches connect() (a decoy listener sees nothing); the nat46 source
+ * reaches connect() (a decoy listener sees nothing); snid's own listening
+ * addresses (exact and wildcard, with the port) refused the same way; the nat46 source
  * address; unix-mode paths (exact name, one-level wildcard, a dead socket
  * is not replaced by the wildcard) on real unix sockets.
  */
@@ -132,7 +133,7 @@ test_candidates_order_port_dedup(void **state)
 	in[3] = addr("2001:db8::", 0);		/* inside; not forbidden (only :: is) */
 	in[4] = addr("192.0.2.9", 0);
 	in[5] = addr("198.51.100.1", 0);	/* outside */
-	n = dial_candidates(&cfg, in, 6, 8443, out);
+	n = dial_candidates(&cfg, NULL, in, 6, 8443, out);
 	assert_int_equal(n, 3);
 	inet_ntop(AF_INET6, &out[0].in6.sin6_addr, txt, sizeof(txt));
 	assert_string_equal(txt, "2001:db8::7");
@@ -141,7 +142,7 @@ test_candidates_order_port_dedup(void **state)
 	assert_string_equal(txt, "2001:db8::");
 	assert_int_equal(out[2].sa.sa_family, AF_INET);
 	assert_int_equal(ntohs(out[2].in.sin_port), 8443);
-	assert_int_equal(dial_candidates(&cfg, in, 1, 443, out), 0);
+	assert_int_equal(dial_candidates(&cfg, NULL, in, 1, 443, out), 0);
 }
 
 /* A loopback listener on an ephemeral port. */
@@ -175,7 +176,7 @@ test_start_connects_to_allowed(void **state)
 	allow(p);
 	l = listener("::1", &port);
 	to = addr("::1", port);
-	fd = dial_start(&cfg, &to);
+	fd = dial_start(&cfg, NULL, &to);
 	assert_true(fd >= 0);
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
@@ -203,15 +204,164 @@ test_start_refuses_outside(void **state)
 	l = listener("127.0.0.1", &port);
 	to = addr("127.0.0.1", port);
 	errno = 0;
-	assert_int_equal(dial_start(&cfg, &to), -1);
+	assert_int_equal(dial_start(&cfg, NULL, &to), -1);
 	assert_int_equal(errno, EACCES);
 	to = addr("::ffff:127.0.0.1", port);
-	assert_int_equal(dial_start(&cfg, &to), -1);
+	assert_int_equal(dial_start(&cfg, NULL, &to), -1);
 	assert_int_equal(errno, EACCES);
 	usleep(50000);
 	a = accept(l, NULL, NULL);
 	assert_int_equal(a, -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	close(l);
+}
+
+static bool
+self_has(const struct dial_self *self, const char *a, uint16_t port)
+{
+	union sockaddr_inet s = addr(a, port);
+
+	return dial_self_match(self, &s.sa);
+}
+
+static void
+self_listen(struct dial_self *self, const char *a, uint16_t port, bool v6only)
+{
+	union sockaddr_inet s = addr(a, port);
+
+	dial_self_add_listen(self, &s.sa, v6only);
+}
+
+/* A listener bound to one address: that address (or its mapped form) and port only. */
+static void
+test_self_exact_listener(void **state)
+{
+	struct dial_self self;
+
+	(void)state;
+	memset(&self, 0, sizeof(self));
+	self_listen(&self, "127.0.0.1", 8443, false);
+	self_listen(&self, "2001:db8::5", 443, false);
+	assert_true(self_has(&self, "127.0.0.1", 8443));
+	assert_true(self_has(&self, "::ffff:127.0.0.1", 8443));
+	assert_false(self_has(&self, "127.0.0.1", 8444));	/* another port: fine */
+	assert_false(self_has(&self, "127.0.0.2", 8443));	/* not bound there */
+	assert_false(self_has(&self, "::1", 8443));
+	assert_true(self_has(&self, "2001:db8::5", 443));
+	assert_false(self_has(&self, "2001:db8::6", 443));
+	assert_false(self_has(&self, "2001:db8::5", 8443));
+	assert_false(dial_self_match(NULL, &(union sockaddr_inet){
+	    .in = addr("127.0.0.1", 8443).in }.sa));
+	dial_self_clear(&self);
+	assert_false(self_has(&self, "127.0.0.1", 8443));
+}
+
+/* 0.0.0.0: every IPv4 address of the host, 127/8 always; never IPv6 ones. */
+static void
+test_self_wildcard_v4(void **state)
+{
+	struct dial_self self;
+	union sockaddr_inet l;
+
+	(void)state;
+	memset(&self, 0, sizeof(self));
+	self_listen(&self, "0.0.0.0", 443, false);
+	assert_true(self_has(&self, "127.0.0.1", 443));
+	assert_true(self_has(&self, "127.255.0.9", 443));
+	assert_true(self_has(&self, "::ffff:127.0.0.9", 443));
+	assert_false(self_has(&self, "127.0.0.1", 444));
+	assert_false(self_has(&self, "::1", 443));
+	assert_false(self_has(&self, "192.0.2.1", 443));
+	l = addr("192.0.2.1", 0);
+	dial_self_add_local(&self, &l.sa);
+	l = addr("2001:db8::1", 0);
+	dial_self_add_local(&self, &l.sa);
+	assert_true(self_has(&self, "192.0.2.1", 443));
+	assert_true(self_has(&self, "::ffff:192.0.2.1", 443));
+	assert_false(self_has(&self, "192.0.2.1", 8443));
+	assert_false(self_has(&self, "2001:db8::1", 443));	/* an IPv4 socket */
+	dial_self_clear(&self);
+}
+
+/* ::: the host's IPv6 addresses and ::1, and IPv4 ones unless IPV6_V6ONLY. */
+static void
+test_self_wildcard_v6(void **state)
+{
+	struct dial_self self;
+	union sockaddr_inet l;
+
+	(void)state;
+	memset(&self, 0, sizeof(self));
+	self_listen(&self, "::", 443, false);
+	l = addr("2001:db8::1", 0);
+	dial_self_add_local(&self, &l.sa);
+	assert_true(self_has(&self, "::1", 443));
+	assert_true(self_has(&self, "2001:db8::1", 443));
+	assert_false(self_has(&self, "2001:db8::2", 443));
+	assert_true(self_has(&self, "127.0.0.1", 443));
+	assert_true(self_has(&self, "::ffff:127.0.0.1", 443));
+	assert_false(self_has(&self, "::1", 80));
+	dial_self_clear(&self);
+	self_listen(&self, "::", 443, true);
+	assert_true(self_has(&self, "::1", 443));
+	assert_false(self_has(&self, "127.0.0.1", 443));
+	assert_false(self_has(&self, "::ffff:127.0.0.1", 443));
+	dial_self_clear(&self);
+}
+
+/*
+ * On real sockets: the listener's own address from getsockname, the host's
+ * addresses from getifaddrs; candidates and dial_start leave them out, and
+ * nothing reaches the listener (which stands for snid itself).
+ */
+static void
+test_self_refused_before_connect(void **state)
+{
+	static const char *const p[] = { "127.0.0.0/8", "::/0", NULL };
+	struct dial_self self;
+	union sockaddr_inet in[2], out[2], to, lo;
+	uint16_t port;
+	int l, fd;
+
+	(void)state;
+	allow(p);
+	memset(&self, 0, sizeof(self));
+	l = listener("127.0.0.1", &port);
+	assert_int_equal(dial_self_add_fd(&self, l), 0);
+	assert_int_equal(dial_self_load_host(&self), 0);
+	assert_true(self.n_local >= 1);		/* at least lo's 127.0.0.1 */
+	assert_true(self_has(&self, "127.0.0.1", port));
+	in[0] = addr("127.0.0.1", 0);
+	in[1] = addr("::ffff:127.0.0.1", 0);
+	assert_int_equal(dial_candidates(&cfg, &self, in, 2, port, out), 0);
+	/* Another port of the same address is a backend like any other. */
+	assert_int_equal(dial_candidates(&cfg, &self, in, 1, (uint16_t)(port + 1),
+	    out), 1);
+	to = addr("127.0.0.1", port);
+	errno = 0;
+	assert_int_equal(dial_start(&cfg, &self, &to), -1);
+	assert_int_equal(errno, EACCES);
+	usleep(20000);
+	assert_int_equal(accept(l, NULL, NULL), -1);
+	/* Without the set the same connect goes through: the check is what refused. */
+	fd = dial_start(&cfg, NULL, &to);
+	assert_true(fd >= 0);
+	close(fd);
+	/* A wildcard listener with that port: every address getifaddrs gave. */
+	dial_self_clear(&self);
+	self_listen(&self, "::", port, false);
+	assert_int_equal(dial_self_load_host(&self), 0);
+	for (size_t i = 0; i < self.n_local; i++) {
+		lo = self.local[i];
+		if (lo.sa.sa_family == AF_INET)
+			lo.in.sin_port = htons(port);
+		else {
+			lo.in6.sin6_port = htons(port);
+			lo.in6.sin6_scope_id = 0;
+		}
+		assert_true(dial_self_match(&self, &lo.sa));
+	}
+	dial_self_clear(&self);
 	close(l);
 }
 
@@ -283,7 +433,7 @@ test_start_from_source_needs_ipv6_backend(void **state)
 	l = listener("127.0.0.1", &port);
 	to = addr("127.0.0.1", port);
 	errno = 0;
-	assert_int_equal(dial_start_from(&cfg, &to, &src), -1);
+	assert_int_equal(dial_start_from(&cfg, NULL, &to, &src), -1);
 	assert_int_equal(errno, EAFNOSUPPORT);
 	usleep(20000);
 	assert_int_equal(accept(l, NULL, NULL), -1);
@@ -402,6 +552,10 @@ main(void)
 		cmocka_unit_test(test_candidates_order_port_dedup),
 		cmocka_unit_test(test_start_connects_to_allowed),
 		cmocka_unit_test(test_start_refuses_outside),
+		cmocka_unit_test(test_self_exact_listener),
+		cmocka_unit_test(test_self_wildcard_v4),
+		cmocka_unit_test(test_self_wildcard_v6),
+		cmocka_unit_test(test_self_refused_before_connect),
 		cmocka_unit_test(test_try_next_errors),
 		cmocka_unit_test(test_nat46_source),
 		cmocka_unit_test(test_start_from_source_needs_ipv6_backend),

@@ -1,7 +1,8 @@
 /*
  * Unit tests for log: the exact access-line format the test harness parses,
  * SNI sanitizing (escapes, truncation never splitting an escape), level
- * filtering, journal detection and the RFC 3339 prefix, through a real pipe.
+ * filtering, journal detection and the RFC 3339 prefix, through a real pipe;
+ * a full stderr (pipe, stream socket) never blocks and is counted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -287,6 +289,89 @@ test_long_line_truncated(void **state)
 	close(p[1]);
 }
 
+/*
+ * A stderr nobody reads: logging goes on without waiting (the pipe or
+ * socket is blocking, as a shell's pipe or the journal stream is), lines
+ * that do not fit are counted, and once there is room the count comes
+ * first, then the next line.  Every line read is whole.  The shared file
+ * description is left blocking.  A hang here is killed by alarm().
+ */
+static void
+check_full_stderr(int rfd, int wfd)
+{
+	static char	buf[1 << 20];
+	size_t		got = 0, lines = 0, total = 3000, dropped;
+	ssize_t		r;
+	char		*p, *nl, *s;
+	int		fl;
+
+	unsetenv("JOURNAL_STREAM");
+	alarm(10);
+	log_init(wfd, LOG_LEVEL_INFO);
+	for (size_t i = 0; i < total; i++)
+		log_info("line %05zu of a stderr nobody reads", i);
+	alarm(0);
+	fl = fcntl(wfd, F_GETFL);
+	assert_true(fl != -1 && !(fl & O_NONBLOCK));
+	assert_int_equal(fcntl(rfd, F_SETFL, O_NONBLOCK), 0);
+	while ((r = read(rfd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)r;
+	buf[got] = '\0';
+	assert_true(got > 0);
+	for (p = buf; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		assert_non_null(strstr(p, " info: line "));
+		assert_true(nl - p > 40);
+		lines++;
+	}
+	/* The last line may be partly sent (a socket); its rest comes next. */
+	log_info("after");
+	s = drain(rfd);
+	if (*p != '\0') {
+		assert_true(strlen(p) < 60);
+		assert_non_null(strstr(s, " of a stderr nobody reads\n"));
+		lines++;
+		s = strchr(s, '\n') + 1;
+	}
+	assert_int_equal(sscanf(s, "%*s warning: %zu log lines dropped (stderr "
+	    "was full)\n", &dropped), 1);
+	assert_int_equal(dropped, total - lines);
+	assert_true(dropped > 0);
+	s = strchr(s, '\n') + 1;
+	assert_non_null(strstr(s, " info: after\n"));
+	/* Written: no notice again. */
+	log_info("later");
+	s = drain(rfd);
+	assert_null(strstr(s, "dropped"));
+	assert_non_null(strstr(s, "info: later\n"));
+}
+
+static void
+test_full_pipe_drops_and_counts(void **state)
+{
+	int	p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	check_full_stderr(p[0], p[1]);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The journal's kind of stderr: a stream socket, which may take part of a line. */
+static void
+test_full_socket_drops_and_counts(void **state)
+{
+	int	sv[2], small = 4096;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small,
+	    sizeof(small)), 0);
+	check_full_stderr(sv[0], sv[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -300,6 +385,8 @@ main(void)
 		cmocka_unit_test(test_levels_and_prefix),
 		cmocka_unit_test(test_journal_prefix),
 		cmocka_unit_test(test_long_line_truncated),
+		cmocka_unit_test(test_full_pipe_drops_and_counts),
+		cmocka_unit_test(test_full_socket_drops_and_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

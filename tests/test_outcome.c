@@ -29,8 +29,11 @@ test_words(void **state)
 		[OUTCOME_NOT_TLS] = "not-tls",
 		[OUTCOME_RESET] = "reset",
 		[OUTCOME_SHUTDOWN] = "shutdown",
+		[OUTCOME_IDLE] = "idle",
 		[OUTCOME_IPV6_CLIENT] = "ipv6-client",
 		[OUTCOME_NO_SOCKET] = "no-socket",
+		[OUTCOME_BAD_REQUEST] = "bad-request",
+		[OUTCOME_BAD_PROXY] = "bad-proxy",
 	};
 
 	(void)state;
@@ -73,8 +76,11 @@ test_alerts(void **state)
 	assert_int_equal(outcome_alert(OUTCOME_NOT_TLS, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_RESET, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_SHUTDOWN, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_IDLE, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_IPV6_CLIENT, 0), 112);
 	assert_int_equal(outcome_alert(OUTCOME_NO_SOCKET, 0), 112);
+	assert_int_equal(outcome_alert(OUTCOME_BAD_PROXY, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_PROXY, 0), OUTCOME_NO_HTTP);
 	assert_int_equal(outcome_alert(OUTCOME_COUNT, 50), OUTCOME_NO_ALERT);
 }
 
@@ -90,6 +96,55 @@ test_bad_hello_alert_from_parser(void **state)
 	/* Only bad-hello listens to the parser. */
 	assert_int_equal(outcome_alert(OUTCOME_DENIED, 47), 112);
 	assert_int_equal(outcome_alert(OUTCOME_OK, 47), OUTCOME_NO_ALERT);
+}
+
+/*
+ * http: listeners: 421 where TLS says unrecognized_name, 502 where it says
+ * internal_error, nothing where it says nothing, 400 for a bad name.
+ */
+static void
+test_http_status_mirrors_alerts(void **state)
+{
+	(void)state;
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		int	a = outcome_alert((enum outcome)o, 0);
+		int	h = outcome_http_status((enum outcome)o, 0);
+
+		if (o == OUTCOME_NO_SNI || o == OUTCOME_BAD_NAME)
+			assert_int_equal(h, 400);
+		else if (a == TLS_ALERT_UNRECOGNIZED_NAME)
+			assert_int_equal(h, 421);
+		else if (a == TLS_ALERT_INTERNAL_ERROR)
+			assert_int_equal(h, 502);
+		else if (o == OUTCOME_BAD_REQUEST)
+			assert_int_equal(h, 400);
+		else
+			assert_int_equal(h, OUTCOME_NO_HTTP);
+	}
+	assert_int_equal(outcome_http_status(OUTCOME_NXDOMAIN, 0), 421);
+	assert_int_equal(outcome_http_status(OUTCOME_DENIED, 0), 421);
+	assert_int_equal(outcome_http_status(OUTCOME_NO_SOCKET, 0), 421);
+	assert_int_equal(outcome_http_status(OUTCOME_DNS_ERROR, 0), 502);
+	assert_int_equal(outcome_http_status(OUTCOME_CONNECT_FAILED, 0), 502);
+	assert_int_equal(outcome_http_status(OUTCOME_TIMEOUT, 0), OUTCOME_NO_HTTP);
+	assert_int_equal(outcome_http_status(OUTCOME_COUNT, 400), OUTCOME_NO_HTTP);
+	/* A bad TLS hello sent to an http: listener ends as bad-request, never bad-hello. */
+	assert_int_equal(outcome_alert(OUTCOME_BAD_REQUEST, 0), OUTCOME_NO_ALERT);
+}
+
+/* bad-request answers what the parser chose; 400 when it chose nothing sensible. */
+static void
+test_bad_request_status_from_parser(void **state)
+{
+	(void)state;
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 431), 431);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 414), 414);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 505), 505);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 0), 400);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 200), 400);
+	assert_int_equal(outcome_http_status(OUTCOME_BAD_REQUEST, 600), 400);
+	/* Only bad-request listens to the parser. */
+	assert_int_equal(outcome_http_status(OUTCOME_DENIED, 431), 421);
 }
 
 static void
@@ -116,6 +171,8 @@ main(void)
 		cmocka_unit_test(test_words_are_tokens),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_bad_hello_alert_from_parser),
+		cmocka_unit_test(test_http_status_mirrors_alerts),
+		cmocka_unit_test(test_bad_request_status_from_parser),
 		cmocka_unit_test(test_alert_record),
 	};
 

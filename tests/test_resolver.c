@@ -6,7 +6,9 @@
  * (TTL honoured, failures never kept), and cancellation:
  * a cancelled lookup's callback never runs, even when its answer arrives
  * afterwards (run under valgrind/ASan, a touch of the freed caller would
- * show).
+ * show).  SRV: RFC 2782 ordering (priority, weight-random with a fixed
+ * seed, zero weights), SRV then targets with their ports, "." and missing
+ * records, cancellation and freeing at each stage, and a reload meanwhile.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +81,7 @@ struct fake {
 	enum fake_mode	mode;
 	double		delay_s;
 	uint8_t		ttl;		/* 0: the default, 60 s */
+	bool		srv_dot;	/* SRV: the one record "." (service not available) */
 	int		queries, answered;
 	/* queries held back while delaying */
 	uint8_t		q[8][512];
@@ -115,7 +118,35 @@ fake_reply(const struct fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
 	out[2] = 0x81;		/* QR, RD */
 	out[3] = (uint8_t)(0x80 | rcode);	/* RA */
 	n = i;
-	if (f->mode == FAKE_ANSWER) {
+	if (f->mode == FAKE_ANSWER && qtype == 33) {
+		/*
+		 * SRV: t1.test:5223 (priority 10) and t2.test:5224
+		 * (priority 20), listed in the wrong order; or ".".
+		 */
+		static const uint8_t t2[] = { 0, 20, 0, 5, 0x14, 0x68,
+		    2, 't', '2', 4, 't', 'e', 's', 't', 0 };
+		static const uint8_t t1[] = { 0, 10, 0, 5, 0x14, 0x67,
+		    2, 't', '1', 4, 't', 'e', 's', 't', 0 };
+		static const uint8_t dot[] = { 0, 0, 0, 0, 0, 0, 0 };
+		const uint8_t *rr[2] = { t2, t1 };
+		size_t rlen[2] = { sizeof(t2), sizeof(t1) };
+
+		if (f->srv_dot) {
+			rr[0] = dot;
+			rlen[0] = sizeof(dot);
+			an = 1;
+		} else
+			an = 2;
+		for (int k = 0; k < an; k++) {
+			const uint8_t hdr[] = { 0xc0, 0x0c, 0, 33, 0, 1,
+			    0, 0, 0, 60, 0, (uint8_t)rlen[k] };
+
+			memcpy(out + n, hdr, sizeof(hdr));
+			n += sizeof(hdr);
+			memcpy(out + n, rr[k], rlen[k]);
+			n += rlen[k];
+		}
+	} else if (f->mode == FAKE_ANSWER) {
 		static const uint8_t aaaa1[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
 		static const uint8_t aaaa2[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 2 };
 		static const uint8_t a1[4] = { 192, 0, 2, 1 };
@@ -248,6 +279,7 @@ struct got {
 	size_t			n;
 	union sockaddr_inet	addrs[8];
 	struct ev_loop		*loop;
+	bool			srv;
 };
 
 static void
@@ -256,6 +288,7 @@ got_cb(void *arg, const struct resolver_result *res)
 	struct got *g = arg;
 
 	g->calls++;
+	g->srv = res->srv;
 	g->status = res->status;
 	g->n = res->n < 8 ? res->n : 8;
 	memcpy(g->addrs, res->addrs, g->n * sizeof(g->addrs[0]));
@@ -535,12 +568,300 @@ test_failures_not_cached(void **state)
 	assert_int_equal(fx->fake.queries, 2);
 }
 
+/* ---- SRV (XMPP by ALPN) ---- */
+
+/* Lower priorities always come first, whatever the weights. */
+static void
+test_srv_order_priority_first(void **state)
+{
+	uint64_t	rng = 42;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		struct resolver_srv r[6] = {
+			{ 30, 1, 1, "a" }, { 10, 0, 2, "b" }, { 20, 50, 3, "c" },
+			{ 10, 65535, 4, "d" }, { 0, 0, 5, "e" }, { 20, 1, 6, "f" },
+		};
+
+		resolver_srv_order(r, 6, &rng);
+		assert_int_equal(r[0].priority, 0);
+		for (int i = 1; i < 6; i++)
+			assert_true(r[i - 1].priority <= r[i].priority);
+		assert_int_equal(r[5].port, 1);
+		/* Each record exactly once. */
+		for (uint16_t p = 1; p <= 6; p++) {
+			int seen = 0;
+
+			for (int i = 0; i < 6; i++)
+				seen += r[i].port == p;
+			assert_int_equal(seen, 1);
+		}
+	}
+}
+
+/* Within a priority, the first pick follows the weights (fixed seed: reproducible). */
+static void
+test_srv_order_weight_distribution(void **state)
+{
+	const int	N = 20000;
+	int		first[3] = { 0, 0, 0 };
+	uint64_t	rng = 12345;
+
+	(void)state;
+	for (int round = 0; round < N; round++) {
+		struct resolver_srv r[3] = {
+			{ 5, 10, 0, "a" }, { 5, 30, 1, "b" }, { 5, 60, 2, "c" },
+		};
+
+		resolver_srv_order(r, 3, &rng);
+		first[r[0].port]++;
+	}
+	/* Expected 10/30/60 % (RFC 2782's draw in [0, sum] gives the first one 11/101). */
+	assert_in_range(first[0], N * 9 / 100, N * 13 / 100);
+	assert_in_range(first[1], N * 27 / 100, N * 33 / 100);
+	assert_in_range(first[2], N * 56 / 100, N * 63 / 100);
+}
+
+/* RFC 2782: weight 0 is picked only when the draw is 0; all zero keeps the given order. */
+static void
+test_srv_order_zero_weights(void **state)
+{
+	const int	N = 10000;
+	int		zero_first = 0;
+	uint64_t	rng = 7;
+
+	(void)state;
+	for (int round = 0; round < N; round++) {
+		struct resolver_srv r[2] = { { 1, 100, 1, "w" }, { 1, 0, 2, "z" } };
+
+		resolver_srv_order(r, 2, &rng);
+		zero_first += r[0].port == 2;
+	}
+	/* 1 draw in 101: about 99 of 10000. */
+	assert_in_range(zero_first, 40, 200);
+	for (int round = 0; round < 100; round++) {
+		struct resolver_srv r[3] = {
+			{ 1, 0, 1, "x" }, { 1, 0, 2, "y" }, { 1, 0, 3, "z" },
+		};
+
+		resolver_srv_order(r, 3, &rng);
+		assert_int_equal(r[0].port, 1);
+		assert_int_equal(r[1].port, 2);
+		assert_int_equal(r[2].port, 3);
+	}
+	resolver_srv_order(NULL, 0, &rng);	/* nothing to do, no crash */
+}
+
+static struct lookup *
+start_srv(struct fixture *fx, const char *qname, struct got *g)
+{
+	struct resolver_result now;
+	struct lookup *l;
+
+	memset(g, 0, sizeof(*g));
+	g->loop = fx->loop;
+	if (fx->w.resolver == NULL)
+		fx->w.resolver = resolver_new(&fx->w);
+	assert_non_null(fx->w.resolver);
+	l = resolver_lookup_srv(fx->w.resolver, qname, false, got_cb, g, &now);
+	assert_non_null(l);
+	assert_int_equal(g->calls, 0);
+	return l;
+}
+
+static uint16_t
+port_of(const union sockaddr_inet *a)
+{
+	return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port :
+	    a->in.sin_port);
+}
+
+/* SRV, then both targets' AAAA: addresses in priority order, each with its port. */
+static void
+test_srv_targets_in_order_with_ports(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_true(g.srv);
+	assert_int_equal(g.status, RESOLVER_OK);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(port_of(&g.addrs[0]), 5223);
+	assert_int_equal(port_of(&g.addrs[1]), 5223);
+	assert_int_equal(port_of(&g.addrs[2]), 5224);
+	assert_int_equal(port_of(&g.addrs[3]), 5224);
+	assert_int_equal(g.addrs[0].sa.sa_family, AF_INET6);
+	assert_int_equal(fx->fake.queries, 3);	/* SRV, t1 AAAA, t2 AAAA */
+	/* The targets' addresses are cached; the SRV answer is not. */
+	start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(fx->fake.queries, 4);
+}
+
+/* RFC 2782: the target "." means "decidedly not available": like no record. */
+static void
+test_srv_dot_target_is_nxdomain(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.srv_dot = true;
+	start_srv(fx, "_xmpps-server._tcp.chat.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(fx->fake.queries, 1);
+}
+
+static void
+test_srv_nxdomain_nodata_servfail(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_NXDOMAIN;
+	start_srv(fx, "_xmpps-client._tcp.none.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+	fx->fake.mode = FAKE_NODATA;
+	start_srv(fx, "_xmpps-client._tcp.none.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_NXDOMAIN);
+	fx->fake.mode = FAKE_SERVFAIL;
+	start_srv(fx, "_xmpps-client._tcp.none.test", &g);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_ERROR);
+}
+
+/* Cancelled while the SRV answer is on its way: never called back, nothing leaks. */
+static void
+test_srv_cancelled_is_never_called_back(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+	struct lookup	*l;
+
+	fx->fake.delay_s = 0.2;
+	l = start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	run_until(fx->loop, 0.05);
+	resolver_cancel(l);
+	run_until(fx->loop, 1.5);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(fx->fake.answered, 1);
+	/* No target was looked up for nobody. */
+	assert_int_equal(fx->fake.queries, 1);
+}
+
+/* Cancelled while the targets' lookups run, then the resolver freed with them in flight. */
+static void
+test_srv_cancel_and_free_during_targets(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+	struct lookup	*l;
+
+	l = start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	/* Answer the SRV query at once, then hold the AAAA queries back. */
+	while (fx->fake.answered == 0 && fx->fake.queries < 10)
+		ev_run(fx->loop, EVRUN_ONCE);
+	fx->fake.mode = FAKE_SILENT;
+	run_until(fx->loop, 0.1);
+	assert_int_equal(fx->fake.queries, 3);
+	resolver_cancel(l);
+	resolver_free(fx->w.resolver);
+	fx->w.resolver = NULL;
+	assert_int_equal(g.calls, 0);
+}
+
+/* Freeing the resolver with an SRV query in flight: no callback, no leak. */
+static void
+test_srv_free_while_pending(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 g;
+
+	fx->fake.mode = FAKE_SILENT;
+	start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	run_until(fx->loop, 0.05);
+	resolver_free(fx->w.resolver);
+	fx->w.resolver = NULL;
+	assert_int_equal(g.calls, 0);
+}
+
+/* Reload while an SRV lookup runs: it finishes on the retired resolver, targets included. */
+static void
+test_srv_survives_reconfigure(void **state)
+{
+	struct fixture	*fx = *state;
+	struct config	 cfg2;
+	struct resolver	*old;
+	struct got	 g;
+
+	fx->fake.delay_s = 0.2;
+	start_srv(fx, "_xmpps-client._tcp.chat.test", &g);
+	old = fx->w.resolver;
+	cfg2 = fx->cfg;
+	cfg2.dns_timeout = 2;		/* another schedule: a new resolver */
+	assert_int_equal(resolver_reconfigure(&fx->w.resolver, &cfg2), 0);
+	assert_ptr_not_equal(fx->w.resolver, old);
+	run_until(fx->loop, 3);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, RESOLVER_OK);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(port_of(&g.addrs[0]), 5223);
+	assert_int_equal(port_of(&g.addrs[3]), 5224);
+}
+
+static void
+test_srv_name_too_long(void **state)
+{
+	struct fixture		*fx = *state;
+	struct resolver_result	 now;
+	char			 name[300];
+
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	fx->w.resolver = resolver_new(&fx->w);
+	assert_null(resolver_lookup_srv(fx->w.resolver, name, false, got_cb,
+	    NULL, &now));
+	assert_int_equal(now.status, RESOLVER_NXDOMAIN);
+	assert_true(now.srv);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schedule_fits_budget),
 		cmocka_unit_test(test_schedule_values),
+		cmocka_unit_test(test_srv_order_priority_first),
+		cmocka_unit_test(test_srv_order_weight_distribution),
+		cmocka_unit_test(test_srv_order_zero_weights),
+		cmocka_unit_test_setup_teardown(test_srv_targets_in_order_with_ports,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_dot_target_is_nxdomain,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_nxdomain_nodata_servfail,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_cancelled_is_never_called_back,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_cancel_and_free_during_targets,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_free_while_pending,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_survives_reconfigure,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srv_name_too_long,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aaaa_then_a, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aaaa_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nxdomain, setup, teardown),

@@ -27,6 +27,7 @@
 #define CONFIG_MAX_CIDRS	64
 #define CONFIG_MAX_DNS_SERVERS	8
 #define CONFIG_USER_MAX		64
+#define CONFIG_MAX_CONNECTIONS	1000000
 
 enum snid_mode { MODE_TCP, MODE_NAT46, MODE_UNIX };
 enum proxy_proto { PROXY_PROTO_NONE, PROXY_PROTO_V1, PROXY_PROTO_V2 };
@@ -52,6 +53,9 @@ struct config {
 	double			connect_timeout;
 	double			dns_timeout;
 	double			shutdown_timeout;
+	double			idle_timeout;		/* pump: no traffic for this long */
+	double			half_close_timeout;	/* pump: idle bound once one side is done */
+	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;

@@ -1,10 +1,13 @@
 /*
  * conn: one client connection, one state machine, one way out.
  *
- *   HELLO    read the ClientHello (-hello-timeout for the whole state)
+ *   HELLO    read the ClientHello (-hello-timeout for the whole state), or
+ *            on an http: listener the request head, routed by its Host;
+ *            on a proxy: listener a PROXY header first, cut off
  *   RESOLVE  AAAA (and A) lookup of the SNI (-dns-timeout)
  *   CONNECT  try the allowed addresses in order (-connect-timeout in all),
- *            then write every byte received so far, unchanged
+ *            then write every byte received so far, unchanged (after
+ *            the PROXY header, with -proxy-proto, in the same write)
  *   PUMP     splice both ways until both directions are done
  *
  * conn_close() is the only exit: it stops every watcher, detaches the
@@ -21,13 +24,15 @@
 
 struct worker;
 struct conn;
+struct listener;
 
 /*
- * Take over the accepted socket fd from peer, accepted on local port
- * local_port (the backend port unless -backend-port is set).
+ * Take over the socket fd from peer, accepted on listener l (its port is
+ * the backend port unless -backend-port is set; its wrappers say what comes
+ * before the ClientHello).
  */
 void	conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
-	    socklen_t peerlen, uint16_t local_port);
+	    socklen_t peerlen, const struct listener *l);
 
 /* End c with outcome o (see conn.h's banner). */
 void	conn_close(struct conn *c, enum outcome o);

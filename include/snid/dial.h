@@ -23,26 +23,84 @@
 bool	dial_allowed(const struct config *cfg, const struct sockaddr *sa);
 
 /*
- * Copy the allowed addresses of in[0..n), in order and without duplicates,
- * into out (room for n) with port set (host byte order).  Returns how many.
+ * What snid itself listens on, so that it never connects to itself: a name
+ * that resolves to one of its own addresses, with the backend port equal to
+ * a listening port (the default), would make every connection open another
+ * one to snid, until it runs out of descriptors.
+ *
+ * The listeners' addresses come from getsockname() of the listening
+ * sockets.  A wildcard listener (0.0.0.0 or ::) is reached through every
+ * address of the host: those are taken from getifaddrs() when the set is
+ * built (start-up and each SIGHUP reload, never per connection), so an
+ * address added to the host later is known only after the next reload;
+ * 127.0.0.0/8 and ::1 always count as the host's.  IPv4-mapped IPv6
+ * addresses count as IPv4.  The port must match too: a backend on another
+ * port of the same host is legitimate.
  */
-size_t	dial_candidates(const struct config *cfg, const union sockaddr_inet *in,
-	    size_t n, uint16_t port, union sockaddr_inet *out);
+struct dial_listen {
+	union sockaddr_inet	addr;		/* port set; may be the wildcard */
+	bool			v6only;		/* an :: listener that takes no IPv4 */
+};
+
+struct dial_self {
+	struct dial_listen	*listen;
+	size_t			 n_listen;
+	union sockaddr_inet	*local;		/* the host's addresses; port 0 */
+	size_t			 n_local;
+	double			 warn_last;	/* CLOCK_MONOTONIC, s: rate limit */
+	uint64_t		 warn_suppressed;
+};
+
+/* Empty the set (freeing what it holds); also makes a zeroed struct usable. */
+void	dial_self_clear(struct dial_self *self);
+
+/*
+ * Add the address of listening socket fd (getsockname; IPV6_V6ONLY).
+ * Non-IP sockets (unix) are skipped.  Returns 0, or -1 with errno set.
+ */
+int	dial_self_add_fd(struct dial_self *self, int fd);
+
+/* Add a listening address directly (what dial_self_add_fd adds). */
+void	dial_self_add_listen(struct dial_self *self, const struct sockaddr *sa,
+	    bool v6only);
+
+/* Add one address of the host (what dial_self_load_host adds). */
+void	dial_self_add_local(struct dial_self *self, const struct sockaddr *sa);
+
+/*
+ * Replace the host's addresses with those of getifaddrs().  Returns 0, or
+ * -1 with errno set (the loopback addresses still count).
+ */
+int	dial_self_load_host(struct dial_self *self);
+
+/* Whether connecting to sa (address and port) would reach one of snid's listeners. */
+bool	dial_self_match(const struct dial_self *self, const struct sockaddr *sa);
+
+/*
+ * Copy the allowed addresses of in[0..n), in order and without duplicates,
+ * into out (room for n) with port set (host byte order).  An address that
+ * is one of snid's own listeners (self; NULL: no such check) is left out,
+ * with a warning (at most one a second).  Returns how many.
+ */
+size_t	dial_candidates(const struct config *cfg, struct dial_self *self,
+	    const union sockaddr_inet *in, size_t n, uint16_t port,
+	    union sockaddr_inet *out);
 
 /*
  * Start a non-blocking connect to *to.  Returns the socket (connected or
  * connecting: wait for it to be writable), or -1 with errno set; EACCES if
- * *to is not allowed.
+ * *to is not allowed or is one of snid's listeners (self, as above).
  */
-int	dial_start(const struct config *cfg, const union sockaddr_inet *to);
+int	dial_start(const struct config *cfg, struct dial_self *self,
+	    const union sockaddr_inet *to);
 
 /*
  * dial_start, from source address src when it is not NULL (nat46): the
  * socket is bound to src before connect(), with IP_FREEBIND so the address
  * need not be configured on an interface.
  */
-int	dial_start_from(const struct config *cfg, const union sockaddr_inet *to,
-	    const struct sockaddr_in6 *src);
+int	dial_start_from(const struct config *cfg, struct dial_self *self,
+	    const union sockaddr_inet *to, const struct sockaddr_in6 *src);
 
 /*
  * nat46: the source address for a connection from client: the first 12

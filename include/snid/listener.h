@@ -1,12 +1,14 @@
 /*
  * listener: the listening sockets of -listen, and accepting on them: tcp:,
- * unix:, and fd:/fdname: (systemd socket activation).  The proxy: and http:
- * wrappers are refused at start-up (not implemented yet).
+ * unix:, and fd:/fdname: (systemd socket activation).  The wrappers are
+ * marked on each listener for conn to act on (http: route by Host;
+ * proxy: read a PROXY header first).
  */
 #ifndef SNID_LISTENER_H
 #define SNID_LISTENER_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +21,8 @@ struct listener {
 	struct worker	*w;
 	int		 fd;
 	uint16_t	 port;		/* local port, host order: the default backend port; 0: unix */
+	bool		 proxy;		/* proxy: wrapper: a PROXY header comes first */
+	bool		 http;		/* http: wrapper: route by the Host header */
 	char		 text[2 * ADDRSPEC_TEXT_MAX + 32];	/* "tcp:0.0.0.0:443", for logs */
 	char		*unix_path;	/* unix: the socket file we bound, removed on close */
 	dev_t		 unix_dev;	/* ... if it is still that file */
@@ -45,5 +49,8 @@ void	listener_start_all(struct worker *w);
 
 /* Stop accepting and close every listening socket. */
 void	listener_close_all(struct worker *w);
+
+/* After a connection closed: accept again if -max-connections had stopped it. */
+void	listener_resume_if_room(struct worker *w);
 
 #endif

@@ -6,6 +6,13 @@
  * and no timestamp (the journal adds its own); otherwise each line starts
  * with an RFC 3339 UTC timestamp.  Every line goes out in a single write(2)
  * so lines from several processes or threads never interleave.
+ *
+ * Logging never blocks the event loop: a stderr nobody drains (a full pipe,
+ * a stalled journal stream, a terminal stopped with ^S) would otherwise
+ * freeze every connection, and clients decide how many lines are written.
+ * A line that cannot be written at once is dropped and counted; before the
+ * next line that can be written comes "warning: N log lines dropped (stderr
+ * was full)".  (How, per kind of stderr: see log_init in log.c.)
  */
 #ifndef SNID_LOG_H
 #define SNID_LOG_H
@@ -24,9 +31,15 @@
 #define LOG_SNI_MAX	200
 
 /*
- * Set the destination fd (normally 2) and the threshold.  Called once at
- * start-up, before any other thread or loop exists: the log settings are the
- * only process-wide state outside main, and they never change afterwards.
+ * Set the destination fd (normally 2) and the threshold.  Called at
+ * start-up, and again on a reload (SIGHUP) to change the threshold; only
+ * ever from the thread that runs the loop, between callbacks (there is one
+ * loop).  For a pipe or a terminal it opens a private non-blocking fd for
+ * the same file, kept while fd stays the same file (a reload, after the
+ * privileges are dropped, could not open it again).  The settings are the
+ * only process-wide state outside main; the per-line state (dropped count,
+ * a partly written line) is behind a lock held only around non-blocking
+ * calls.
  */
 void	log_init(int fd, enum log_level level);
 

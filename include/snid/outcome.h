@@ -1,8 +1,8 @@
 /*
  * outcome: how a connection ended.  One table maps each outcome to the word
- * in the access log and to the TLS alert sent before closing (if any), so
- * that layers return outcomes, never errno, and the wording lives in one
- * place.
+ * in the access log, to the TLS alert sent before closing (if any) and to
+ * the HTTP status answered on an http: listener (if any), so that layers
+ * return outcomes, never errno, and the wording lives in one place.
  */
 #ifndef SNID_OUTCOME_H
 #define SNID_OUTCOME_H
@@ -20,8 +20,11 @@ enum outcome {
 	OUTCOME_NOT_TLS,	/* the first byte is not a TLS handshake record */
 	OUTCOME_RESET,		/* one side reset the connection (or a socket error) */
 	OUTCOME_SHUTDOWN,	/* still open when -shutdown-timeout expired */
+	OUTCOME_IDLE,		/* no traffic for -idle-timeout (-half-close-timeout) */
 	OUTCOME_IPV6_CLIENT,	/* nat46 mode: the client has no IPv4 address to map */
 	OUTCOME_NO_SOCKET,	/* unix mode: neither DIR/NAME nor DIR/_.PARENT exists */
+	OUTCOME_BAD_REQUEST,	/* http: listener: malformed or cut request head */
+	OUTCOME_BAD_PROXY,	/* proxy: listener: invalid or cut PROXY header */
 	OUTCOME_COUNT
 };
 
@@ -37,6 +40,17 @@ const char	*outcome_word(enum outcome o);
  * (decode_error when it is 0).
  */
 int		 outcome_alert(enum outcome o, int hello_alert);
+
+/* No HTTP response is sent (outcome_http_status's answer). */
+#define OUTCOME_NO_HTTP		0
+
+/*
+ * The HTTP status to answer with before closing a connection of an http:
+ * listener, or OUTCOME_NO_HTTP.  For OUTCOME_BAD_REQUEST the request-head
+ * parser decides: parser_status is returned (400 when it is not a 4xx or
+ * 5xx code).
+ */
+int		 outcome_http_status(enum outcome o, int parser_status);
 
 /*
  * Fill buf (at least OUTCOME_ALERT_LEN bytes) with the one TLS record that

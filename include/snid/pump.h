@@ -40,6 +40,7 @@ void	pipe_pool_destroy(struct pipe_pool *pp);
 #define PUMP_F_EOF		0x01	/* the source said EOF */
 #define PUMP_F_SHUT		0x02	/* the destination was shut down: direction done */
 #define PUMP_F_WAIT_WRITE	0x04	/* the destination's send buffer was full */
+#define PUMP_F_COPY_WAIT	0x08	/* copy fallback: the destination was full */
 
 struct pump_dir {
 	int		pipe[2];	/* -1 when no pipe is held */

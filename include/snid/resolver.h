@@ -1,5 +1,6 @@
 /*
- * resolver: asynchronous AAAA (and A) lookups with c-ares, driven by the
+ * resolver: asynchronous AAAA (and A) lookups, and SRV lookups followed by
+ * their targets' AAAA (and A), with c-ares, driven by the
  * worker's libev loop: c-ares' sockets are watched with ev_io through
  * ARES_OPT_SOCK_STATE_CB and its retransmission schedule with one ev_timer
  * from ares_timeout().  One c-ares channel per worker, and a small cache of
@@ -10,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "snid/util.h"
 
@@ -34,6 +36,7 @@ struct resolver_result {
 	bool			 timeout;	/* RESOLVER_ERROR because no server answered in time */
 	size_t			 n;
 	const union sockaddr_inet *addrs;	/* AAAA answers first, then A; port 0 */
+	bool			 srv;		/* resolver_lookup_srv: each address carries its SRV port */
 };
 
 /* Called once per lookup, unless it was cancelled; res is valid during the call only. */
@@ -71,6 +74,44 @@ void		 resolver_free(struct resolver *r);
 struct lookup	*resolver_lookup(struct resolver *r, const char *name,
 		    bool want_a, resolver_cb *cb, void *arg,
 		    struct resolver_result *now);
+
+/*
+ * SRV by ALPN (XMPP over TLS, XEP-0368): look up the SRV records of qname
+ * (e.g. "_xmpps-client._tcp.chat.example"), order them as RFC 2782 says
+ * (priority, then weight-random within a priority), then the AAAA (and A
+ * when want_a) of at most RESOLVER_SRV_MAX_TARGETS targets, in parallel.
+ * The result lists the targets' addresses in SRV order, each with its
+ * target's port (res->srv is set).  No SRV record (NXDOMAIN, NODATA), or
+ * only the target "." (service decidedly not available), is
+ * RESOLVER_NXDOMAIN; targets without any address too.  SRV answers are not
+ * cached (the targets' addresses are, like any lookup's).  Same contract as
+ * resolver_lookup: cb once, later, unless resolver_cancel() comes first;
+ * NULL with *now set for an immediate failure (never RESOLVER_OK).
+ */
+#define RESOLVER_SRV_MAX_RECORDS	32	/* SRV records considered from one answer */
+#define RESOLVER_SRV_MAX_TARGETS	8	/* targets whose addresses are looked up */
+#define RESOLVER_SRV_TARGET_ADDRS	4	/* addresses kept per target */
+
+struct lookup	*resolver_lookup_srv(struct resolver *r, const char *qname,
+		    bool want_a, resolver_cb *cb, void *arg,
+		    struct resolver_result *now);
+
+/* One SRV record, for resolver_srv_order. */
+struct resolver_srv {
+	uint16_t	 priority, weight, port;
+	const char	*target;
+};
+
+/*
+ * Order recs[0..n) as RFC 2782 says: ascending priority; within a
+ * priority, repeatedly pick one of the records left with probability
+ * proportional to its weight (zero weights first in the running sum, so
+ * they are picked only when the draw is 0, or in the given order when all
+ * weights are 0).  *rng is the state of a splitmix64 generator.  Pure;
+ * exposed for tests.
+ */
+void		 resolver_srv_order(struct resolver_srv *recs, size_t n,
+		    uint64_t *rng);
 
 /*
  * Forget the caller: cb will never be called for this lookup and arg is

@@ -13,6 +13,7 @@
 
 #include "snid/clienthello.h"
 #include "snid/config.h"
+#include "snid/dial.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
 #include "snid/pump.h"
@@ -52,8 +53,13 @@ struct worker {
 	ev_timer		 accept_pause;	/* resumes accepting after EMFILE & co */
 	ev_tstamp		 accept_err_last;	/* when the last accept error was logged */
 	uint64_t		 accept_err_suppressed;
+	/* What the listeners listen on: never a backend (worker_self_refresh). */
+	struct dial_self	 self;
 
 	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
+	size_t			 max_conns;	/* -max-connections, or from RLIMIT_NOFILE */
+	bool			 full;		/* accepting stopped at max_conns */
+	ev_tstamp		 full_logged;	/* when "limit reached" was last logged */
 	ev_timer		 drain_timer;	/* -shutdown-timeout */
 
 	/* Scratch for clienthello_parse: 2.4 KiB that no conn needs to keep. */
@@ -81,6 +87,16 @@ void	worker_destroy(struct worker *w);
  * the time is up.
  */
 void	worker_drain(struct worker *w);
+
+/* Set max_conns from cfg->max_connections or the open-file limit. */
+void	worker_set_limits(struct worker *w);
+
+/*
+ * (Re)build w->self from the open listeners and the host's addresses
+ * (getifaddrs): after the listeners are opened, and on each reload, so an
+ * address added to the host is known from the next reload on.
+ */
+void	worker_self_refresh(struct worker *w);
 
 /* Called by conn_close after a connection is gone: ends a drain when it was the last. */
 void	worker_conn_closed(struct worker *w);

@@ -688,9 +688,11 @@ class DnsResponder:
 
 
 class Dnsmasq:
-    def __init__(self, case, records, port=None, netns=None, addr="127.0.0.1"):
+    def __init__(self, case, records, port=None, netns=None, addr="127.0.0.1",
+                 extra=()):
         """records: {name: [addr, ...]}; names under .test not listed get
-        NXDOMAIN (--local=/test/), nothing is forwarded anywhere."""
+        NXDOMAIN (--local=/test/), nothing is forwarded anywhere; extra:
+        more dnsmasq options (e.g. --srv-host=...)."""
         self.port = port or free_port(("127.0.0.1",))
         self.addr = addr
         d = case.dir
@@ -705,6 +707,7 @@ class Dnsmasq:
                 "--user=" + pwd.getpwuid(os.geteuid()).pw_name]
         for name, addrs in records.items():
             argv.append("--host-record=%s,%s" % (name, ",".join(addrs)))
+        argv += list(extra)
         if netns:
             argv = ["ip", "netns", "exec", netns] + argv
         self.p = case.spawn("dnsmasq", argv, stdout=subprocess.DEVNULL,

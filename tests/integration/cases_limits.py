@@ -1,0 +1,183 @@
+"""Bounds that keep one peer from holding snid's resources for ever: the idle
+and half-close timeouts of the pump, -max-connections, and the copy fallback
+when no pipe can be had.  Layout as in cases.py."""
+
+import hashlib
+import resource
+import socket
+import threading
+import time
+
+from snidtest import (Fail, check, client_hello, connect, gen_sha, read_all,
+                      read_line, wait_until, SLOW, VALGRIND)
+from cases import ADDR, world, good_client
+
+
+def _raw_hello_then(w, name, command):
+    s = connect("127.0.0.1", w.L, 5 * SLOW)
+    s.sendall(client_hello(name + ".test") + command)
+    line = read_line(s, 5 * SLOW)
+    check(line.startswith("backend=" + name), "not routed: %r" % line)
+    return s
+
+
+def test_idle_connection_closed_at_idle_timeout(case):
+    """A spliced connection on which nothing moves is closed at -idle-timeout
+    (outcome idle), not kept for ever."""
+    w = world(case, ("alpha",), extra=["-idle-timeout", "1"])
+    s = _raw_hello_then(w, "alpha", b"hold\n")
+    cport = s.getsockname()[1]
+    t0 = time.monotonic()
+    data, how = read_all(s, 5 * SLOW)
+    took = time.monotonic() - t0
+    s.close()
+    check(how in ("eof", "reset"), "connection still open %.1fs after -idle-timeout 1: %s" % (took, how))
+    check(0.8 <= took <= 2.5 * SLOW, "closed after %.2fs of silence with -idle-timeout 1" % took)
+    c = w.snid.conn_for(cport)
+    check(c["outcome"] == "idle", "outcome %s, want idle: %s" % (c["outcome"], c["line"]))
+
+
+def test_traffic_keeps_connection_past_idle_timeout(case):
+    """The bound is on silence, not on age: a transfer that keeps moving runs
+    well past -idle-timeout."""
+    w = world(case, ("alpha",), extra=["-idle-timeout", "1"])
+    down = 400000
+    s = _raw_hello_then(w, "alpha", b"slow %d 3\n" % down)
+    got = 0
+    h = hashlib.sha256()
+    deadline = time.monotonic() + 10 * SLOW
+    s.settimeout(1)
+    while got < down and time.monotonic() < deadline:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        h.update(b)
+        got += len(b)
+    s.shutdown(socket.SHUT_WR)
+    rest, how = read_all(s, 5 * SLOW)
+    s.close()
+    check(got == down, "a 3 s transfer with -idle-timeout 1 got %d of %d bytes" % (got, down))
+    check(h.hexdigest() == gen_sha(7, down), "bytes differ")
+    check(rest.startswith(b"recv=0 "), "end of transfer: %r (%s)" % (rest[:40], how))
+
+
+def test_half_closed_connection_closed_at_half_close_timeout(case):
+    """The backend answers and closes; the client keeps its half open and
+    says nothing.  Once one side is done, the other gets -half-close-timeout
+    of silence, not the whole -idle-timeout: a peer cannot pin two sockets by
+    never closing a finished connection."""
+    w = world(case, (), extra=["-idle-timeout", "60", "-half-close-timeout", "1"])
+    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((ADDR["alpha"], w.B))
+    ls.listen(8)
+    ls.settimeout(5 * SLOW)
+
+    def backend():
+        try:
+            c, _ = ls.accept()
+            c.settimeout(5 * SLOW)
+            c.recv(65536)
+            c.sendall(b"bye\n")
+            c.close()
+        except OSError:
+            pass
+    t = threading.Thread(target=backend, daemon=True)
+    t.start()
+    try:
+        s = connect("127.0.0.1", w.L, 5 * SLOW)
+        cport = s.getsockname()[1]
+        s.sendall(client_hello("alpha.test"))
+        data, how = read_all(s, 5 * SLOW)
+        check(data == b"bye\n" and how == "eof", "client got %r (%s)" % (data, how))
+        t0 = time.monotonic()
+        # The client keeps its write side open and silent.
+        c = w.snid.conn_for(cport, timeout=6)
+        took = time.monotonic() - t0
+        s.close()
+        check(c["outcome"] == "idle", "outcome %s, want idle: %s" % (c["outcome"], c["line"]))
+        check(took <= 3 * SLOW, "half-closed connection held %.1fs with -half-close-timeout 1" % took)
+    finally:
+        ls.close()
+        t.join(5)
+
+
+def test_max_connections_stops_accepting_until_one_closes(case):
+    """At -max-connections snid stops accepting: the next client waits in the
+    kernel's backlog and is served as soon as a connection closes."""
+    w = world(case, ("alpha",), extra=["-max-connections", "2"])
+    a = _raw_hello_then(w, "alpha", b"hold\n")
+    b = _raw_hello_then(w, "alpha", b"hold\n")
+    third = connect("127.0.0.1", w.L, 5 * SLOW)   # completes in the backlog
+    third.sendall(client_hello("alpha.test"))
+    third.settimeout(1.0)
+    try:
+        early = third.recv(100)
+    except socket.timeout:
+        early = None
+    check(early is None, "a third connection was served at -max-connections 2: %r" % early)
+    n_acc = len(w.backends["alpha"].accepts())
+    check(n_acc == 2, "backend saw %d connections, want 2" % n_acc)
+    check("-max-connections reached" in w.snid.text(), "no log line about the limit: %s" % w.snid.tail())
+    a.close()
+    line = read_line(third, 5 * SLOW)
+    check(line.startswith("backend=alpha"), "third client not served after one closed: %r" % line)
+    b.close()
+    third.close()
+
+
+def test_pipe_exhaustion_falls_back_to_copy(case):
+    """With too few descriptors for a pipe per transfer, transfers must still
+    complete byte for byte (copy fallback), never be reset."""
+    limit = 48 if not VALGRIND else 64
+    n = 12
+    down = 4000000
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    w = world(case, ("alpha",), start_snid=False, extra=["-max-connections", "100"])
+    orig = case.spawn
+
+    def spawn_low(name, argv, **kw):
+        kw["preexec_fn"] = low_fd_limit
+        return orig(name, argv, **kw)
+    case.spawn = spawn_low
+    try:
+        w.snid = case.snid(w.args)
+    finally:
+        case.spawn = orig
+    socks = [_raw_hello_then(w, "alpha", b"bulk 0 %d %d\n" % (down, 11)) for _ in range(n)]
+    results = [None] * n
+
+    def drain(i, s):
+        h = hashlib.sha256()
+        got = 0
+        s.settimeout(20 * SLOW)
+        try:
+            while got < down:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                take = b[:down - got]
+                h.update(take)
+                got += len(take)
+        except OSError as e:
+            results[i] = "error %s after %d bytes" % (e, got)
+            return
+        results[i] = (got, h.hexdigest())
+    threads = [threading.Thread(target=drain, args=(i, s), daemon=True) for i, s in enumerate(socks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30 * SLOW)
+    for s in socks:
+        s.close()
+    want = gen_sha(11, down)
+    bad = [r for r in results if r != (down, want)]
+    check(not bad, "%d of %d transfers damaged with %d descriptors: %s; log: %s"
+          % (len(bad), n, limit, bad[:3], w.snid.tail()))
+    check("Too many open files" not in w.snid.text(),
+          "snid logged EMFILE for a transfer: %s" % w.snid.tail())
