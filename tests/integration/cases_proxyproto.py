@@ -653,8 +653,13 @@ def test_proxy_out_header_and_hello_in_one_send(case):
     p = case.spawn("strace", ["strace", "-p", str(w.snid.p.pid), "-e", "trace=sendto,sendmsg,write",
                               "-xx", "-s", "16", "-o", out],
                    stdout=subprocess.DEVNULL, stderr=open(out + ".err", "wb"))
-    time.sleep(0.5)         # let it attach (it says nothing on its own with -o)
-    check(p.poll() is None, "strace could not attach: %s" % open(out + ".err").read()[-300:])
+    def attached():
+        # TracerPid in /proc says when strace really holds snid (with -o it
+        # prints nothing on its own); a fixed sleep is not enough under load.
+        with open("/proc/%d/status" % w.snid.p.pid) as f:
+            return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
+    check(wait_until(attached, 10 * SLOW) and p.poll() is None,
+          "strace could not attach: %s" % open(out + ".err").read()[-300:])
     hello = client_hello("alpha.test")
     hello_through("127.0.0.1", w.L, hello, "alpha")
     time.sleep(0.2)
