@@ -86,6 +86,24 @@ def backend_field(name, port):
     return {"%s:%d" % (a, port), "[::ffff:%s]:%d" % (a, port)}
 
 
+def start_snid_with_nofile(case, w, limit):
+    """Start w's snid with RLIMIT_NOFILE soft and hard at limit."""
+    import resource
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    orig = case.spawn
+
+    def spawn_low(name, argv, **kw):
+        kw["preexec_fn"] = low_fd_limit
+        return orig(name, argv, **kw)
+    case.spawn = spawn_low
+    try:
+        w.snid = case.snid(w.args)
+    finally:
+        case.spawn = orig
+
+
 def good_client(w, name="alpha", sni=None, host="127.0.0.1", port=None):
     """A raw client whose hello names `sni` must reach backend `name`, which
     must receive the hello byte for byte.  Returns the client's port."""
@@ -663,23 +681,10 @@ def test_fd_exhaustion_does_not_spin_and_recovers(case):
     """With RLIMIT_NOFILE low, extra clients make accept() fail with EMFILE:
     snid must not spin on it (CPU stays low), must not flood its log, and
     must serve clients again once descriptors are free."""
-    import resource
     limit = 64 if not VALGRIND else 80
-
-    def low_fd_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
     # -max-connections above the limit: what is tested here is EMFILE itself.
     w = world(case, ("alpha",), start_snid=False, extra=["-max-connections", "1000"])
-    orig = case.spawn
-
-    def spawn_low(name, argv, **kw):
-        kw["preexec_fn"] = low_fd_limit
-        return orig(name, argv, **kw)
-    case.spawn = spawn_low
-    try:
-        w.snid = case.snid(w.args)
-    finally:
-        case.spawn = orig
+    start_snid_with_nofile(case, w, limit)
     good_client(w, "alpha")
     # Idle clients that never send a hello hold descriptors until the hello
     # timeout (5 s); twice the limit is more than snid can accept.

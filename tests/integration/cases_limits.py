@@ -3,14 +3,13 @@ and half-close timeouts of the pump, -max-connections, and the copy fallback
 when no pipe can be had.  Layout as in cases.py."""
 
 import hashlib
-import resource
 import socket
 import threading
 import time
 
-from snidtest import (Fail, check, client_hello, connect, gen_sha, read_all,
-                      read_line, wait_until, SLOW, VALGRIND)
-from cases import ADDR, world, good_client
+from snidtest import (check, client_hello, connect, gen_sha, read_all,
+                      read_line, SLOW, VALGRIND)
+from cases import ADDR, world, start_snid_with_nofile
 
 
 def _raw_hello_then(w, name, command):
@@ -135,20 +134,8 @@ def test_pipe_exhaustion_falls_back_to_copy(case):
     limit = 48 if not VALGRIND else 64
     n = 12
     down = 4000000
-
-    def low_fd_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
     w = world(case, ("alpha",), start_snid=False, extra=["-max-connections", "100"])
-    orig = case.spawn
-
-    def spawn_low(name, argv, **kw):
-        kw["preexec_fn"] = low_fd_limit
-        return orig(name, argv, **kw)
-    case.spawn = spawn_low
-    try:
-        w.snid = case.snid(w.args)
-    finally:
-        case.spawn = orig
+    start_snid_with_nofile(case, w, limit)
     socks = [_raw_hello_then(w, "alpha", b"bulk 0 %d %d\n" % (down, 11)) for _ in range(n)]
     results = [None] * n
 
