@@ -266,9 +266,6 @@ privs_drop_caps(bool root)
 	const char	*what = "";
 	bool		 bound = false;
 
-	if (root)
-		log_warn("running as root: consider -user; every capability "
-		    "is dropped all the same");
 	if (privs_have_setpcap()) {
 		if (privs_drop_bound() == -1)
 			log_warn("emptying the capability bounding set: %s",
@@ -289,6 +286,10 @@ privs_drop_caps(bool root)
 		    what);
 		return -1;
 	}
+	/* Logged once done, so that the line means what it says. */
+	if (root)
+		log_warn("running as root: consider -user; every capability "
+		    "is dropped all the same");
 	log_debug("capabilities dropped%s", bound ? ", bounding set too" : "");
 	return 0;
 }

@@ -283,12 +283,20 @@ def wait_until(pred, timeout, step=0.02):
 
 
 def free_port(hosts=("127.0.0.1", "::1", "127.0.0.2")):
-    """A TCP port free on every host given (and UDP on 127.0.0.1)."""
+    """A TCP port free on every host given (and UDP on 127.0.0.1).
+
+    Drawn below the kernel's ephemeral range (ip_local_port_range), not
+    from it: a port the kernel handed out once can be handed out again to
+    any outgoing connection (snid's to a backend, a client's) before the
+    test binds it, which made "Address already in use" flakes under load."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    hi = max(low, 11000)
     for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = random.randrange(10000, hi)
         ok = True
         for h in hosts:
             for st in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
