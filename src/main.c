@@ -256,7 +256,12 @@ main(int argc, char **argv)
 	worker_self_refresh(&w);
 	listener_start_all(&w);
 
-	/* Type=notify: the listeners are open, the privileges dropped. */
+	/*
+	 * Type=notify: the listeners are open, the privileges dropped.  The
+	 * log says so too: "listening on" lines come one listener at a time,
+	 * "ready" once all of them take clients.
+	 */
+	log_info("ready: %zu listening socket(s)", w.n_listeners);
 	{
 		char	err[160];
 

@@ -123,8 +123,8 @@ echo "   $SNID ${ARGS[*]}"
 "${NSX[@]}" "$SNID" "${ARGS[@]}" 2>"$TMP/snid.log" &
 SNID_PID=$!
 PIDS+=($SNID_PID)
-for _ in $(seq 50); do grep -q "listening on" "$TMP/snid.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "listening on" "$TMP/snid.log" || { echo "demo: snid did not start:"; cat "$TMP/snid.log"; exit 1; }
+for _ in $(seq 50); do grep -q "info: ready: " "$TMP/snid.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "info: ready: " "$TMP/snid.log" || { echo "demo: snid did not start:"; cat "$TMP/snid.log"; exit 1; }
 
 fail=0
 say "4. curl through snid: each name reaches its own service"

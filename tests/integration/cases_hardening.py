@@ -48,7 +48,7 @@ class PipeSnid(Snid):
         fd = self.p.stderr.fileno()
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         ok = wait_until(lambda: self.drain() is None and
-                        ("listening on" in self.text() or self.p.poll() is not None),
+                        ("info: ready: " in self.text() or self.p.poll() is not None),
                         10 * SLOW)
         check(ok and self.p.poll() is None, "snid did not start (rc=%s): %s" %
               (self.p.poll(), self.tail()))

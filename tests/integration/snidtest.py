@@ -509,7 +509,7 @@ class Snid:
         self.p = case.spawn(name, argv, stdout=self.f, stderr=self.f, env=env)
         self.stopped = False
         self.rc = None
-        ok = wait_until(lambda: "listening on" in self.text() or
+        ok = wait_until(lambda: "info: ready: " in self.text() or
                         self.p.poll() is not None, 10 * SLOW)
         if self.p.poll() is not None or not ok:
             raise Fail("snid did not start (rc=%s): %s" %
