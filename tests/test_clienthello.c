@@ -17,19 +17,11 @@
 #include <string.h>
 
 #include "snid/clienthello.h"
+#include "testutil.h"
 
 #define DATA_DIR	"tests/data/clienthello/"
 
 /* ---- helpers ---- */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	assert_non_null(p);
-	return p;
-}
 
 /* Parse a copy of exactly n bytes, so that a read past the end is caught. */
 static enum clienthello_status
@@ -48,24 +40,7 @@ parse(const uint8_t *b, size_t n, struct clienthello *r)
 static uint8_t *
 load(const char *name, size_t *len)
 {
-	char path[256];
-	uint8_t *b;
-	FILE *f;
-	long n;
-
-	snprintf(path, sizeof(path), DATA_DIR "%s", name);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s (run the tests from the repository root)", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	b = xmalloc((size_t)n);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
+	return load_data_in(DATA_DIR, name, len);
 }
 
 static void

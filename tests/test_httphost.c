@@ -18,19 +18,11 @@
 #include <string.h>
 
 #include "snid/httphost.h"
+#include "testutil.h"
 
 #define DATA_DIR	"tests/data/httphost/"
 
 /* ---- helpers ---- */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	assert_non_null(p);
-	return p;
-}
 
 /* Parse a copy of exactly n bytes, so that a read past the end is caught. */
 static enum httphost_status
@@ -53,33 +45,9 @@ parse_str(const char *s, struct httphost *r)
 }
 
 static uint8_t *
-load(const char *path, size_t *len)
-{
-	uint8_t *b;
-	FILE *f;
-	long n;
-
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s (run the tests from the repository root)", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	b = xmalloc((size_t)n);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static uint8_t *
 load_data(const char *name, size_t *len)
 {
-	char path[256];
-
-	snprintf(path, sizeof(path), DATA_DIR "%s", name);
-	return load(path, len);
+	return load_data_in(DATA_DIR, name, len);
 }
 
 static void
@@ -640,7 +608,7 @@ test_tls_hello_refused_at_once(void **state)
 	size_t len;
 
 	(void)state;
-	b = load("tests/data/clienthello/curl.bin", &len);
+	b = load_path("tests/data/clienthello/curl.bin", &len);
 	assert_int_equal(parse(b, 0, &r), HTTPHOST_NEED_MORE);
 	assert_int_equal(parse(b, 1, &r), HTTPHOST_ERROR);
 	assert_int_equal(r.status, 400);

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 
 #include "snid/proxyproto.h"
+#include "testutil.h"
 
 #define DATA_DIR	"tests/data/proxyproto/"
 #define PAYLOAD		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
@@ -30,15 +31,6 @@ static const uint8_t sig[12] = {
 };
 
 /* ---- helpers ---- */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	assert_non_null(p);
-	return p;
-}
 
 /* Parse a copy of exactly n bytes, so that a read past the end is caught. */
 static enum proxyproto_status
@@ -57,24 +49,7 @@ parse(const void *b, size_t n, struct proxyproto *r)
 static uint8_t *
 load(const char *name, size_t *len)
 {
-	char path[256];
-	uint8_t *b;
-	FILE *f;
-	long n;
-
-	snprintf(path, sizeof(path), DATA_DIR "%s", name);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s (run the tests from the repository root)", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	b = xmalloc((size_t)n);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
+	return load_data_in(DATA_DIR, name, len);
 }
 
 static void
