@@ -493,6 +493,12 @@ class Snid:
 
     def __init__(self, case, args, netns=None, name="snid", env=None):
         self.case, self.args, self.netns = case, args, netns
+        # A second snid in the same case gets files of its own: reopening the
+        # first one's log would truncate it under the running process.
+        n, base = 1, name
+        while os.path.exists(os.path.join(case.dir, name + ".log")):
+            n += 1
+            name = "%s-%d" % (base, n)
         self.log = os.path.join(case.dir, name + ".log")
         self.vglog = os.path.join(case.dir, name + ".valgrind.log")
         if not os.access(SNID, os.X_OK):
