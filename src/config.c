@@ -40,6 +40,8 @@ enum config_opt {
 	OPT_UNIX_DIRECTORY,
 	OPT_DNS_SERVER,
 	OPT_DNS_TIMEOUT,
+	OPT_DNS_STALE,
+	OPT_DNS_CACHE_SIZE,
 	OPT_HELLO_TIMEOUT,
 	OPT_CONNECT_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
@@ -100,6 +102,12 @@ static const struct config_flag config_flags[] = {
 	{ "dns-timeout", required_argument, OPT_DNS_TIMEOUT, 0, "SEC",
 	  "bound on a whole DNS lookup, retries included\n"
 	  "(default 2)" },
+	{ "dns-stale", required_argument, OPT_DNS_STALE, 0, "SEC",
+	  "serve an answer up to SEC past its TTL while the DNS\n"
+	  "server fails or is slow; 0: never (default 3600)" },
+	{ "dns-cache-size", required_argument, OPT_DNS_CACHE_SIZE, 0, "N",
+	  "DNS answers cached per worker, 16 to 1000000\n"
+	  "(default 10000)" },
 	{ "hello-timeout", required_argument, OPT_HELLO_TIMEOUT, 0, "SEC",
 	  "bound on receiving the ClientHello (default 5)" },
 	{ "connect-timeout", required_argument, OPT_CONNECT_TIMEOUT, 0, "SEC",
@@ -181,6 +189,8 @@ config_defaults(struct config *cfg)
 	cfg->hello_timeout = 5;
 	cfg->connect_timeout = 5;
 	cfg->dns_timeout = 2;
+	cfg->dns_stale = 3600;
+	cfg->dns_cache_size = 10000;
 	cfg->shutdown_timeout = 30;
 	cfg->idle_timeout = 3600;
 	cfg->half_close_timeout = 60;
@@ -446,6 +456,26 @@ config_set(struct config *cfg, int id, const char *v, char *err, size_t errlen)
 			cfg->half_close_timeout = d;
 		else
 			cfg->shutdown_timeout = d;
+		return 0;
+	}
+	case OPT_DNS_STALE:
+	case OPT_DNS_CACHE_SIZE: {
+		unsigned long num = 0, lo = id == OPT_DNS_STALE ? 0 : 16;
+		unsigned long hi = id == OPT_DNS_STALE ? 86400 : 1000000;
+		const char *p;
+
+		/* Decimal, no sign: lo..hi. */
+		for (p = v; *p >= '0' && *p <= '9' && num <= hi; p++)
+			num = num * 10 + (unsigned long)(*p - '0');
+		if (p == v || *p != '\0' || num < lo || num > hi) {
+			config_errf(err, errlen, "%s: must be a number from %lu to %lu",
+			    v, lo, hi);
+			return -1;
+		}
+		if (id == OPT_DNS_STALE)
+			cfg->dns_stale = (double)num;
+		else
+			cfg->dns_cache_size = (size_t)num;
 		return 0;
 	}
 	case OPT_MAX_CONNECTIONS: {
@@ -739,6 +769,8 @@ config_print(const struct config *cfg, FILE *out)
 		fprintf(out, "dns-server %s\n", buf);
 	}
 	config_print_duration(out, "dns-timeout", cfg->dns_timeout);
+	fprintf(out, "dns-stale %.0f\n", cfg->dns_stale);
+	fprintf(out, "dns-cache-size %zu\n", cfg->dns_cache_size);
 	config_print_duration(out, "hello-timeout", cfg->hello_timeout);
 	config_print_duration(out, "connect-timeout", cfg->connect_timeout);
 	config_print_duration(out, "shutdown-timeout", cfg->shutdown_timeout);

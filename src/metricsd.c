@@ -26,6 +26,7 @@
 #include "snid/conn.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
+#include "snid/resolver.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -121,6 +122,7 @@ static char *
 metricsd_scrape(struct worker *w, size_t *len)
 {
 	struct metrics_snapshot	 s;
+	struct resolver_stats	 rs;
 	uint64_t		 up, down;
 	size_t			 cap = METRICSD_BODY_INITIAL, n;
 	char			*body;
@@ -139,6 +141,10 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.dns_seconds = w->metrics.dns_seconds;
 	s.connect_seconds = w->metrics.connect_seconds;
 	s.open_fds = metricsd_open_fds();
+	resolver_stats(w->resolver, &rs);
+	s.dns_queries = rs.queries;
+	for (size_t k = 0; k < DNSCACHE_KINDS && k < 3; k++)
+		s.dns_cache[k] = rs.cache[k];
 
 	body = xmalloc(cap);
 	n = metrics_render(&s, body, cap);

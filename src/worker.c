@@ -241,6 +241,8 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 	out->hello_timeout = next->hello_timeout;
 	out->connect_timeout = next->connect_timeout;
 	out->dns_timeout = next->dns_timeout;
+	out->dns_stale = next->dns_stale;
+	out->dns_cache_size = next->dns_cache_size;
 	out->shutdown_timeout = next->shutdown_timeout;
 	out->idle_timeout = next->idle_timeout;
 	out->half_close_timeout = next->half_close_timeout;

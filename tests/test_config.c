@@ -30,6 +30,7 @@ static const char *const all_flags[] = {
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
 	"user", "log-level", "config", "check", "version", "help",
 	"metrics", "idle-timeout", "half-close-timeout", "max-connections",
+	"dns-stale", "dns-cache-size",
 };
 /* The ones that are also file settings. */
 static const char *const file_keys[] = {
@@ -37,7 +38,7 @@ static const char *const file_keys[] = {
 	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
 	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
 	"user", "log-level", "metrics", "idle-timeout", "half-close-timeout",
-	"max-connections",
+	"max-connections", "dns-stale", "dns-cache-size",
 };
 
 struct result {
@@ -246,6 +247,8 @@ static bool check_dns(const struct config *c)
 	    s->sin_addr.s_addr == htonl(0x7f000001);
 }
 static bool check_dns_timeout(const struct config *c) { return c->dns_timeout == 0.5; }
+static bool check_dns_stale(const struct config *c) { return c->dns_stale == 0; }
+static bool check_dns_cache(const struct config *c) { return c->dns_cache_size == 500; }
 static bool check_idle(const struct config *c) { return c->idle_timeout == 600; }
 static bool check_half_close(const struct config *c) { return c->half_close_timeout == 2.5; }
 static bool check_max_conns(const struct config *c) { return c->max_connections == 20000; }
@@ -283,6 +286,8 @@ static const struct flag_case flag_cases[] = {
 	{ "unix-directory", "/run/snid/b/", { "-listen", "tcp:443", "-mode", "unix" }, check_unixdir },
 	{ "dns-server", "127.0.0.1:5353", { BASE }, check_dns },
 	{ "dns-timeout", "0.5", { BASE }, check_dns_timeout },
+	{ "dns-stale", "0", { BASE }, check_dns_stale },
+	{ "dns-cache-size", "500", { BASE }, check_dns_cache },
 	{ "hello-timeout", "7", { BASE }, check_hello },
 	{ "connect-timeout", "1.25", { BASE }, check_connect },
 	{ "shutdown-timeout", "86400", { BASE }, check_shutdown },
@@ -528,6 +533,32 @@ test_config_durations(void **state)
 	}
 }
 
+/* -dns-stale 0..86400 (0: off), -dns-cache-size 16..1000000, plain decimals. */
+static void
+test_config_dns_cache_values(void **state)
+{
+	static const char *const bad_stale[] = { "-1", "86401", "1e3", "", "2s", "+5" };
+	static const char *const bad_size[] = { "0", "15", "1000001", "x", "" };
+	char		 want[256];
+	size_t		 i;
+
+	(void)state;
+	load_run(cfg, WORDS(BASE, "-dns-stale", "86400", "-dns-cache-size", "16"));
+	assert_true(cfg->dns_stale == 86400);
+	assert_int_equal(cfg->dns_cache_size, 16);
+	for (i = 0; i < sizeof(bad_stale) / sizeof(bad_stale[0]); i++) {
+		snprintf(want, sizeof(want), "-dns-stale %s: must be a number "
+		    "from 0 to 86400", bad_stale[i]);
+		load_usage_error(WORDS(BASE, "-dns-stale", bad_stale[i]), want);
+	}
+	for (i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
+		snprintf(want, sizeof(want), "-dns-cache-size %s: must be a "
+		    "number from 16 to 1000000", bad_size[i]);
+		load_usage_error(WORDS(BASE, "-dns-cache-size", bad_size[i]),
+		    want);
+	}
+}
+
 static void
 test_config_max_connections_values(void **state)
 {
@@ -666,6 +697,8 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "mode tcp\n"
 	    "backend-cidr 2001:db8:1:2:3::/80\n"
 	    "dns-timeout 2\n"
+	    "dns-stale 3600\n"
+	    "dns-cache-size 10000\n"
 	    "hello-timeout 5\n"
 	    "connect-timeout 5\n"
 	    "shutdown-timeout 30\n"
@@ -1021,6 +1054,7 @@ main(void)
 		cmocka_unit_test(test_config_flag_syntax_errors),
 		cmocka_unit_test(test_config_value_errors_name_the_flag),
 		cmocka_unit_test(test_config_durations),
+		cmocka_unit_test(test_config_dns_cache_values),
 		cmocka_unit_test(test_config_max_connections_values),
 		cmocka_unit_test(test_config_limits_name_the_flag),
 		cmocka_unit_test(test_config_too_many_cidrs_in_file),
