@@ -175,14 +175,16 @@ def test_srv_client_gone_during_lookup(case):
     for i in range(4):
         s = connect("127.0.0.1", w.L)
         s.sendall(client_hello("slow.test", alpn=["xmpp-client"]))
+        # One SRV query for all of them (merged).
         ok = wait_until(lambda: sum(e["ev"] == "query" and e["qtype"] == 33
-                                    for e in dns.events()) >= i + 1, 3 * SLOW)
+                                    for e in dns.events()) >= 1, 3 * SLOW)
         check(ok, "snid did not ask for the SRV record: %s" % dns.events())
+        time.sleep(0.05)
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     ok = wait_until(lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
-                                for e in dns.events()) >= len(ports), 5 * SLOW)
+                                for e in dns.events()) >= 1, 5 * SLOW)
     check(ok, "responder did not answer the slow SRV queries")
     time.sleep(0.5 * SLOW)
     w.snid.check_alive()
