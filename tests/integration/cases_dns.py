@@ -181,7 +181,7 @@ def test_dns_served_stale_while_server_down(case):
     address: after the failure backoff snid asks again and follows it."""
     records = {"stale.test": ["::1"], "alpha.test": ["::1"]}
     dns = case.dnsmasq(records, extra=["--local-ttl=1"])
-    w = with_metrics(case, ("alpha", "beta"), dns, extra=["-dns-stale", "60"])
+    w = with_metrics(case, ("alpha", "beta"), dns)  # -dns-stale: the default
     routed(w, client_hello("stale.test"), "alpha", w.B, "first lookup")
     dns.p.terminate()
     dns.p.wait(5)
