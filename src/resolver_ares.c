@@ -137,9 +137,9 @@ static void
 rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
     const ares_dns_record_t *rec)
 {
-	struct rq_ctx	*x = arg;
-	struct rq_srv	 srv[RESOLVER_SRV_MAX_RECORDS];
-	struct rq_answer a;
+	struct rq_ctx		*x = arg;
+	struct rq_srv		 srv[RESOLVER_SRV_MAX_RECORDS];
+	struct rq_answer	a;
 
 	(void)timeouts;
 	memset(&a, 0, sizeof(a));
@@ -216,9 +216,9 @@ rq_parse(struct rq_answer *a, int type, const unsigned char *abuf, int alen)
 static void
 rq_abuf_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-	struct rq_ctx	*x = arg;
-	struct rq_srv	 srv[RESOLVER_SRV_MAX_RECORDS];
-	struct rq_answer a;
+	struct rq_ctx		*x = arg;
+	struct rq_srv		 srv[RESOLVER_SRV_MAX_RECORDS];
+	struct rq_answer	a;
 
 	(void)timeouts;
 	memset(&a, 0, sizeof(a));

@@ -32,15 +32,15 @@ struct rq_srv {
  * version (resolver_ares.c hides which API parsed it).
  */
 struct rq_answer {
-	int		 type;		/* RQ_AAAA, RQ_A or RQ_SRV: the question */
-	int		 status;	/* ARES_*; SUCCESS only with n or nsrv > 0 */
-	unsigned	 ttl;		/* SUCCESS: the smallest TTL of the records */
-	bool		 has_soa;	/* ENODATA/ENOTFOUND: an SOA in authority */
-	uint32_t	 soa_ttl, soa_min;
-	size_t		 n;
-	union sockaddr_inet addrs[RESOLVER_MAX_ADDRS];
-	size_t		 nsrv;
-	struct rq_srv	*srv;		/* RESOLVER_SRV_MAX_RECORDS, SRV queries only */
+	int			 type;		/* RQ_AAAA, RQ_A or RQ_SRV: the question */
+	int			 status;	/* ARES_*; SUCCESS only with n or nsrv > 0 */
+	unsigned		 ttl;		/* SUCCESS: the smallest TTL of the records */
+	bool			 has_soa;	/* ENODATA/ENOTFOUND: an SOA in authority */
+	uint32_t		 soa_ttl, soa_min;
+	size_t			 n;
+	union sockaddr_inet	addrs[RESOLVER_MAX_ADDRS];
+	size_t			 nsrv;
+	struct rq_srv		*srv;		/* RESOLVER_SRV_MAX_RECORDS, SRV queries only */
 };
 
 typedef void rq_cb(void *arg, const struct rq_answer *a);
@@ -144,13 +144,13 @@ struct query	*resolver_query_find(struct resolver *r, const char *name,
 struct query	*resolver_query_start(struct resolver *r, const char *name,
 		    bool want_a, int type);
 bool		 resolver_query_done(const struct query *q);
-const struct rq_answer *resolver_query_srv_answer(const struct query *q);
+const struct rq_answer	*resolver_query_srv_answer(const struct query *q);
 void		 resolver_query_free(struct query *q);
 void		 resolver_query_attach(struct query *q, struct lookup *l);
 void		 resolver_query_detach(struct lookup *l);
 bool		 resolver_destroying(const struct resolver *r);
 uint64_t	*resolver_rng(struct resolver *r);
-union sockaddr_inet *resolver_now_addrs(struct resolver *r);
+union sockaddr_inet	*resolver_now_addrs(struct resolver *r);
 void		 resolver_timer_touch(struct resolver *r);
 
 /* An SRV query's answer for a waiting SRV parent (resolver_srv.c). */

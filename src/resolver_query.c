@@ -386,11 +386,11 @@ struct lookup *
 resolver_lookup(struct resolver *r, const char *name, bool want_a,
     resolver_cb *cb, void *arg, struct resolver_result *now)
 {
-	const struct dnscache_entry *e;
-	enum dnscache_hit	 hit;
-	struct query		*q;
-	struct lookup		*l;
-	bool			 merged;
+	const struct dnscache_entry	*e;
+	enum dnscache_hit		 hit;
+	struct query			*q;
+	struct lookup			*l;
+	bool				 merged;
 
 	memset(now, 0, sizeof(*now));
 	if (strlen(name) > HOSTNAME_MAX) {

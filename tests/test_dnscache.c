@@ -252,7 +252,7 @@ test_find_soa(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_positive_keeps_every_address_for_its_ttl),
 		cmocka_unit_test(test_negative_ttl_rfc2308),
 		cmocka_unit_test(test_negative_entry_expires),

@@ -53,7 +53,7 @@ enum dnscache_hit {
 struct dnscache_entry {
 	enum dnscache_kind	 kind;
 	double			 expires;	/* end of the TTL */
-	double			 retry_after;	/* stale positive: a refresh failed, ask again after this */
+	double			 retry_after;	/* a refresh failed: ask again after this */
 	const char		*detail;	/* negative/error: why (a static string) */
 	bool			 timeout;	/* error: no server answered in time */
 	size_t			 n;
@@ -81,7 +81,7 @@ void		 dnscache_clear(struct dnscache *c);
  * stale (stale 0: never).  A hit makes the entry the most recently used.
  * The entry is valid until the next call that changes the cache.
  */
-const struct dnscache_entry *dnscache_get(struct dnscache *c,
+const struct dnscache_entry	*dnscache_get(struct dnscache *c,
 		    const char *name, bool want_a, double now, double stale,
 		    enum dnscache_hit *hit);
 

@@ -60,13 +60,13 @@ enum resolver_via {
 };
 
 struct resolver_result {
-	enum resolver_status	 status;
-	enum resolver_via	 via;
-	const char		*detail;	/* c-ares' reason, for debug logs */
-	bool			 timeout;	/* RESOLVER_ERROR because no server answered in time */
-	size_t			 n;
-	const union sockaddr_inet *addrs;	/* AAAA answers first, then A; port 0 */
-	bool			 srv;		/* resolver_lookup_srv: each address carries its SRV port */
+	enum resolver_status		 status;
+	enum resolver_via		 via;
+	const char			*detail;	/* c-ares' reason, for debug logs */
+	bool				 timeout;	/* ERROR: no server answered in time */
+	size_t				 n;
+	const union sockaddr_inet	*addrs;		/* AAAA answers first, then A; port 0 */
+	bool				 srv;		/* SRV: each address has its SRV port */
 };
 
 /* Called once per lookup, unless it was cancelled; res is valid during the call only. */
@@ -162,7 +162,7 @@ void		 resolver_stats(const struct resolver *r,
 		    struct resolver_stats *st);
 
 /* The snid_dns_lookups_total{result} of a lookup's answer. */
-enum metrics_dns resolver_metric(const struct resolver_result *res);
+enum metrics_dns	resolver_metric(const struct resolver_result *res);
 
 /*
  * c-ares 1.18's per-try timeout (ms) and number of tries (rounds over the
