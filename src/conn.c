@@ -962,7 +962,7 @@ conn_resolved(void *arg, const struct resolver_result *res)
 
 	/* c->lookup is still set when the answer came later, NULL when at once. */
 	conn_count_lookup(c, resolver_metric(res));
-	c->lookup = NULL;	/* a pending record frees itself after this call */
+	c->lookup = NULL;	/* the resolver has freed the record already */
 	if (res->status != RESOLVER_OK) {
 		log_debug("lookup %s: %s", c->sni != NULL ? c->sni : "-",
 		    res->detail);
