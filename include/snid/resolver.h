@@ -40,7 +40,7 @@ struct lookup;
  * new queries per second at most (a bucket of RESOLVER_MAX_QUERIES).
  */
 #define RESOLVER_MAX_QUERIES	256
-#define RESOLVER_QUERY_RATE	500
+#define RESOLVER_QUERY_RATE	1000
 #define RESOLVER_CACHE_SIZE	10000	/* -dns-cache-size default, per worker */
 #define RESOLVER_STALE		3600	/* -dns-stale default (s) */
 
