@@ -40,7 +40,7 @@ DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 	    systemd systemd-container man-db groff-base haproxy strace
 
 .PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
-	clean install uninstall
+	clean install uninstall style
 
 all: snid
 
@@ -82,6 +82,11 @@ check:
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory system
+
+# style(9) as tests/style/check states it; `tests/style/check --fix` mends
+# what is mechanical (white space, declarations, definitions).
+style:
+	@tests/style/check
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail

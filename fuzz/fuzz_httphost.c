@@ -19,16 +19,16 @@
 #include "snid/hostname.h"
 #include "snid/httphost.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
 
 static void
 check_result(enum httphost_status st, const struct httphost *r, const uint8_t *buf, size_t size)
 {
-	char canon[HOSTNAME_MAX + 1];
-	const char *why;
-	size_t i;
+	char		canon[HOSTNAME_MAX + 1];
+	const char	*why;
+	size_t		i;
 
 	switch (st) {
 	case HTTPHOST_NEED_MORE:
@@ -90,9 +90,9 @@ static void
 check_prefix(const uint8_t *data, size_t cut, enum httphost_status st,
     const struct httphost *whole)
 {
-	uint8_t *p = malloc(cut ? cut : 1);
-	enum httphost_status pst;
-	struct httphost r;
+	uint8_t			*p = malloc(cut ? cut : 1);
+	enum httphost_status	pst;
+	struct httphost		r;
 
 	CHECK(p != NULL);
 	if (cut > 0)
@@ -111,10 +111,10 @@ check_prefix(const uint8_t *data, size_t cut, enum httphost_status st,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	enum httphost_status st;
-	struct httphost whole, r;
-	uint32_t h = 2166136261u;
-	size_t i;
+	enum httphost_status	st;
+	struct httphost		whole, r;
+	uint32_t		h = 2166136261u;
+	size_t			i;
 
 	st = httphost_parse(data, size, &whole);
 	check_result(st, &whole, data, size);

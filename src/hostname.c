@@ -6,12 +6,12 @@
  * what makes "DIR/<name>" safe in unix mode: no '/', no empty label (so no
  * "." or ".." path component), no NUL, nothing outside printable ASCII.
  */
+#include "snid/hostname.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
-
-#include "snid/hostname.h"
 
 #define HOSTNAME_LABEL_MAX	63
 
@@ -31,8 +31,8 @@ hostname_label_char(unsigned char c)
 static bool
 hostname_is_ipv6_literal(const char *in, size_t len)
 {
-	char buf[INET6_ADDRSTRLEN + 2];
-	struct in6_addr a;
+	char		buf[INET6_ADDRSTRLEN + 2];
+	struct in6_addr	a;
 
 	if (len >= 2 && in[0] == '[' && in[len - 1] == ']') {
 		in++;
@@ -48,9 +48,9 @@ hostname_is_ipv6_literal(const char *in, size_t len)
 const char *
 hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
 {
-	size_t i, label = 0, last = 0;
-	struct in_addr a4;
-	bool digits_only;
+	size_t		i, label = 0, last = 0;
+	struct in_addr	a4;
+	bool		digits_only;
 
 	out[0] = '\0';
 	if (len == 0)

@@ -13,9 +13,9 @@
  * differently (bare LF, obs-fold, space before a colon, two Host fields)
  * is refused rather than guessed at (RFC 9112 11.2, request smuggling).
  */
-#include <string.h>
-
 #include "snid/httphost.h"
+
+#include <string.h>
 
 #define HH_PORT_MAX_DIGITS	5
 
@@ -70,7 +70,7 @@ hh_peek(struct hh_scan *s, uint8_t *c)
 static enum hh_step
 hh_next(struct hh_scan *s, uint8_t *c)
 {
-	enum hh_step st = hh_peek(s, c);
+	enum hh_step	st = hh_peek(s, c);
 
 	if (st == HH_OK)
 		s->pos++;
@@ -81,8 +81,8 @@ hh_next(struct hh_scan *s, uint8_t *c)
 static enum hh_step
 hh_lf(struct hh_scan *s)
 {
-	enum hh_step st;
-	uint8_t c;
+	enum hh_step	st;
+	uint8_t		c;
 
 	if ((st = hh_next(s, &c)) != HH_OK)
 		return st;
@@ -119,7 +119,7 @@ hh_lower(uint8_t c)
 static bool
 hh_span_is(const uint8_t *buf, struct hh_span sp, const char *w)
 {
-	size_t i;
+	size_t	i;
 
 	if (sp.len != strlen(w))
 		return false;
@@ -141,21 +141,26 @@ static enum hh_step
 hh_host_syntax(struct hh_scan *s, struct hh_span v, struct hh_span *host, bool *ip_literal,
     const char *what)
 {
-	const uint8_t *p = s->buf + v.off;
-	size_t i = 0, digits;
+	const uint8_t	*p = s->buf + v.off;
+	size_t		i = 0, digits;
 
 	*ip_literal = false;
 	if (v.len == 0)
 		return hh_bad(s, what);
-	/* RFC 9110 4.2.4: userinfo in an http(s) URI is an error; look before splitting off a port. */
+	/*
+	 * RFC 9110 4.2.4: userinfo in an http(s) URI is an error; look
+	 * before splitting off a port.
+	 */
 	if (memchr(p, '@', v.len) != NULL)
 		return hh_bad(s, "Host has userinfo (\"user@\")");
 	if (p[0] == '[') {
 		/* IPv6 only: IPvFuture ("[v1.x]") names nothing snid could route. */
 		for (i = 1; i < v.len && p[i] != ']'; i++)
-			if (!((p[i] >= '0' && p[i] <= '9') || (hh_lower(p[i]) >= 'a' && hh_lower(p[i]) <= 'f') ||
+			if (!((p[i] >= '0' && p[i] <= '9') ||
+			    (hh_lower(p[i]) >= 'a' && hh_lower(p[i]) <= 'f') ||
 			    p[i] == ':' || p[i] == '.'))
-				return hh_bad(s, "Host IP literal has a character not in an IPv6 address");
+				return hh_bad(s, "Host IP literal has a "
+				    "character not in an IPv6 address");
 		if (i == v.len)
 			return hh_bad(s, "Host IP literal has no closing bracket");
 		i++;
@@ -191,9 +196,9 @@ hh_host_syntax(struct hh_scan *s, struct hh_span v, struct hh_span *host, bool *
 static enum hh_step
 hh_absolute_form(struct hh_scan *s, struct hh_span t, bool *is_abs, struct hh_span *auth)
 {
-	const uint8_t *p = s->buf + t.off;
-	struct hh_span scheme = { t.off, 0 };
-	size_t i, a;
+	const uint8_t	*p = s->buf + t.off;
+	struct hh_span	scheme = { t.off, 0 };
+	size_t		i, a;
 
 	*is_abs = false;
 	if (t.len == 0 || !((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))
@@ -226,10 +231,10 @@ hh_absolute_form(struct hh_scan *s, struct hh_span t, bool *is_abs, struct hh_sp
 static enum hh_step
 hh_request_line(struct hh_scan *s, struct hh_span *method, struct hh_span *target, int *minor)
 {
-	static const char name[] = "HTTP/";
-	enum hh_step st;
-	uint8_t c, major = 0;
-	size_t i;
+	static const char	name[] = "HTTP/";
+	enum hh_step		st;
+	uint8_t			c, major = 0;
+	size_t			i;
 
 	s->in_request_line = true;
 	/* RFC 9112 2.2: a server SHOULD ignore empty lines before the request line. */
@@ -313,8 +318,8 @@ hh_request_line(struct hh_scan *s, struct hh_span *method, struct hh_span *targe
 static enum hh_step
 hh_field_line(struct hh_scan *s, bool *end, struct hh_span *name, struct hh_span *value)
 {
-	enum hh_step st;
-	uint8_t c;
+	enum hh_step	st;
+	uint8_t		c;
 
 	*end = false;
 	if ((st = hh_next(s, &c)) != HH_OK)
@@ -388,10 +393,10 @@ hh_set_host(struct httphost *out, const uint8_t *buf, struct hh_span host, bool 
 static enum hh_step
 hh_head(struct hh_scan *s, struct httphost *out)
 {
-	struct hh_span method, target, auth = { 0, 0 }, hfield = { 0, 0 }, thost = { 0, 0 };
-	bool is_abs = false, have_hfield = false, lit = false, tlit = false;
-	enum hh_step st;
-	int minor = 0;
+	struct hh_span	method, target, auth = { 0, 0 }, hfield = { 0, 0 }, thost = { 0, 0 };
+	bool		is_abs = false, have_hfield = false, lit = false, tlit = false;
+	enum hh_step	st;
+	int		minor = 0;
 
 	if ((st = hh_request_line(s, &method, &target, &minor)) != HH_OK)
 		return st;
@@ -437,8 +442,8 @@ hh_head(struct hh_scan *s, struct httphost *out)
 enum httphost_status
 httphost_parse(const uint8_t *buf, size_t len, struct httphost *out)
 {
-	struct hh_scan s = { buf, len, 0, false, 0, NULL };
-	enum hh_step st;
+	struct hh_scan	s = { buf, len, 0, false, 0, NULL };
+	enum hh_step	st;
 
 	memset(out, 0, sizeof(*out));
 	st = hh_head(&s, out);

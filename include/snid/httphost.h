@@ -29,7 +29,8 @@
 
 /* The status codes the parser answers with on ERROR. */
 #define HTTPHOST_STATUS_BAD_REQUEST		400
-#define HTTPHOST_STATUS_URI_TOO_LONG		414	/* request line not ended within the bound */
+/* The request line did not end within the bound. */
+#define HTTPHOST_STATUS_URI_TOO_LONG		414
 #define HTTPHOST_STATUS_FIELDS_TOO_LARGE	431	/* RFC 6585 5: header section too large */
 #define HTTPHOST_STATUS_VERSION_NOT_SUPPORTED	505	/* well-formed HTTP/x.y, not 1.0 or 1.1 */
 
@@ -50,9 +51,13 @@ struct httphost {
 	 * uses -default-hostname or answers 400.
 	 */
 	bool		 has_host;
-	bool		 from_target;	/* the host comes from an absolute-form target (RFC 9112 3.2.2) */
+	/* The host comes from an absolute-form target (RFC 9112 3.2.2). */
+	bool		 from_target;
 	bool		 ip_literal;	/* "[...]" IPv6 literal (IPv4 ones show in name_error) */
-	/* The host as sent, port removed (brackets of an IP literal kept): buf[host_off..+host_len). */
+	/*
+	 * The host as sent, port removed (brackets of an IP literal kept):
+	 * buf[host_off..+host_len).
+	 */
 	size_t		 host_off;
 	size_t		 host_len;
 	/*
@@ -87,13 +92,13 @@ struct httphost {
  * - a head not complete within HTTPHOST_MAX_HEAD bytes is 414 if the
  *   request line is not finished, else 431.
  */
-enum httphost_status httphost_parse(const uint8_t *buf, size_t len,
+enum httphost_status	httphost_parse(const uint8_t *buf, size_t len,
     struct httphost *out);
 
 /* Short name of a status, for logs and tests. */
-const char *httphost_status_str(enum httphost_status st);
+const char	*httphost_status_str(enum httphost_status st);
 
 /* The reason phrase for a status code snid answers with ("Bad Request"), or "Error". */
-const char *httphost_reason_phrase(int status);
+const char	*httphost_reason_phrase(int status);
 
 #endif
