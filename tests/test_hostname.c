@@ -102,7 +102,26 @@ test_hostname_underscore_and_hyphen(void **state)
 	assert_valid("_xmpps-client._tcp.example.com", "_xmpps-client._tcp.example.com");
 	assert_valid("_.example.com", "_.example.com");
 	assert_valid("a-b.c_d.example", "a-b.c_d.example");
-	assert_valid("-leading.example", "-leading.example");
+	assert_valid("a--b.example", "a--b.example");
+	assert_valid("xn--bcher-kva.example", "xn--bcher-kva.example");
+}
+
+/* RFC 952 / 1123: no label starts or ends with '-'. */
+static void
+test_hostname_hyphen_at_label_edge(void **state)
+{
+	const char	*why = "label starts or ends with '-'";
+
+	(void)state;
+	assert_refused("-leading.example", why);
+	assert_refused("trailing-.example", why);
+	assert_refused("a.-b.example", why);
+	assert_refused("a.b-.example", why);
+	assert_refused("example.-zz", why);
+	assert_refused("example.zz-", why);
+	assert_refused("example.zz-.", why);
+	assert_refused("-", why);
+	assert_refused("-zz.test", why);
 }
 
 static void
@@ -250,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_hostname_lower_case),
 		cmocka_unit_test(test_hostname_one_trailing_dot_removed),
 		cmocka_unit_test(test_hostname_underscore_and_hyphen),
+		cmocka_unit_test(test_hostname_hyphen_at_label_edge),
 		cmocka_unit_test(test_hostname_empty),
 		cmocka_unit_test(test_hostname_empty_labels),
 		cmocka_unit_test(test_hostname_label_63_ok_64_refused),
