@@ -295,6 +295,109 @@ test_bytes_after_head_untouched(void **state)
 	}
 }
 
+/* ---- resuming a growing buffer ---- */
+
+/*
+ * Feed b[0..len) into one growing buffer in segments of seg bytes (0: a
+ * pseudo-random 1..17), resuming every time, and compare each answer with
+ * the stateless parse of the same prefix.  Returns the bytes scanned.
+ */
+static size_t
+resume_feed(const uint8_t *b, size_t len, size_t seg)
+{
+	struct httphost_resume	rs;
+	struct httphost		got, want;
+	uint8_t			*acc = xmalloc(len + 1);
+	size_t			n = 0, step;
+	unsigned		rnd = 7;
+
+	memset(&rs, 0, sizeof(rs));
+	while (n < len) {
+		enum httphost_status st, wst;
+
+		rnd = rnd * 1103515245u + 12345u;
+		step = seg != 0 ? seg : 1 + (rnd >> 16) % 17;
+		if (step > len - n)
+			step = len - n;
+		memcpy(acc + n, b + n, step);
+		n += step;
+		st = httphost_parse_resume(acc, n, &rs, &got);
+		wst = httphost_parse(acc, n, &want);
+		assert_int_equal(st, wst);
+		assert_same_result(&want, &got);
+		if (st != HTTPHOST_NEED_MORE)
+			break;
+	}
+	free(acc);
+	return rs.scanned;
+}
+
+/* Resuming answers exactly what a parse from byte 0 answers, prefix by prefix. */
+static void
+test_resume_matches_stateless(void **state)
+{
+	static const char *const heads[] = {
+		"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: 1\r\nHost : a.example\r\n\r\n",
+		"\r\n\r\n\r\nGET http://T.example:8/x HTTP/1.1\r\nHost: h\r\n\r\n",
+		"\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"\r\n\n",
+		"GET / HTTP/1.1\r\nA: b\r\n\tfold\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: [::1]\r\nA: \x01\r\n\r\n",
+		"GET / HTTP/1.1\r\nA: b\r\nHost: 192.0.2.1\r\n\r\n",
+	};
+	size_t	i, seg, len;
+
+	(void)state;
+	for (i = 0; i < NCAPTURES; i++) {
+		uint8_t *b = load_data(captures[i].file, &len);
+
+		for (seg = 0; seg <= 9; seg++)
+			resume_feed(b, len, seg);
+		free(b);
+	}
+	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
+		for (seg = 0; seg <= 9; seg++)
+			resume_feed((const uint8_t *)heads[i], strlen(heads[i]), seg);
+}
+
+/*
+ * A head trickled in one short line per segment, and a run of empty lines
+ * before the request line two bytes at a time: resuming scans each byte
+ * about once, where parsing from byte 0 on every segment (what snid did
+ * before) scans the head ~n/line times.
+ */
+static void
+test_resume_linear_in_trickled_head(void **state)
+{
+	char	head[HTTPHOST_MAX_HEAD];
+	size_t	len = 0, n, quadratic = 0, scanned;
+	int	i;
+
+	(void)state;
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "GET / HTTP/1.1\r\n");
+	for (i = 0; i < 900; i++)
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "X: %d\r\n", i % 10);
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "Host: a.example\r\n\r\n");
+	assert_true(len < sizeof(head));
+	for (n = 6; n <= len; n += 6)
+		quadratic += n;
+	scanned = resume_feed((const uint8_t *)head, len, 6);
+	print_message("  %zu-byte head, 6 per segment: scanned %zu (from byte 0: %zu)\n",
+	    len, scanned, quadratic);
+	assert_true(scanned <= 2 * len);
+	assert_true(quadratic > 100 * len);
+
+	len = 0;
+	for (i = 0; i < 3000; i++)
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "\r\n");
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "GET / HTTP/1.0\r\n\r\n");
+	scanned = resume_feed((const uint8_t *)head, len, 2);
+	print_message("  3000 empty lines, 2 bytes per segment: scanned %zu of %zu\n",
+	    scanned, len);
+	assert_true(scanned <= 2 * len);
+}
+
 /* ---- Host ---- */
 
 static void
@@ -757,6 +860,8 @@ main(void)
 		cmocka_unit_test(test_truncated_at_every_offset),
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_bytes_after_head_untouched),
+		cmocka_unit_test(test_resume_matches_stateless),
+		cmocka_unit_test(test_resume_linear_in_trickled_head),
 		cmocka_unit_test(test_host_field_name_case_insensitive),
 		cmocka_unit_test(test_host_port_and_whitespace),
 		cmocka_unit_test(test_host_not_a_name),

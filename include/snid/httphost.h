@@ -95,6 +95,34 @@ struct httphost {
 enum httphost_status	httphost_parse(const uint8_t *buf, size_t len,
     struct httphost *out);
 
+/*
+ * Where a scan of a growing buffer can pick up again: the state at the
+ * start of the first field line not yet complete.  Zero it before the
+ * first call; the offsets are into the caller's buffer, which must only
+ * ever grow at its end between calls.
+ */
+struct httphost_resume {
+	size_t		pos;		/* where the next scan starts */
+	size_t		target_host_off, target_host_len;
+	size_t		field_host_off, field_host_len;
+	size_t		scanned;	/* bytes examined over all calls (tests) */
+	uint8_t		minor;
+	bool		started;	/* the request line is complete */
+	bool		is_abs;
+	bool		target_literal;
+	bool		have_host_field;
+	bool		field_literal;
+};
+
+/*
+ * httphost_parse() for a buffer that grows between calls: the same answer
+ * for the same bytes, but each call scans only from the start of the line
+ * it stopped in, so a head that arrives one line per segment costs O(n),
+ * not O(n^2).  r must be the one passed with the shorter buffer before.
+ */
+enum httphost_status	httphost_parse_resume(const uint8_t *buf, size_t len,
+    struct httphost_resume *r, struct httphost *out);
+
 /* Short name of a status, for logs and tests. */
 const char	*httphost_status_str(enum httphost_status st);
 
