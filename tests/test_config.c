@@ -395,7 +395,7 @@ test_config_version_and_help(void **state)
 	assert_string_equal(r.err, "");
 	result_free(&r);
 	r = load_words(cfg, WORDS("--version"));
-	assert_string_equal(r.out, "snid 0.1.0\n");
+	assert_string_equal(r.out, "snid " SNID_VERSION "\n");
 	result_free(&r);
 
 	/* -help wins over a missing -config file and needs nothing else. */
@@ -661,7 +661,7 @@ test_config_check_prints_and_exits_ok(void **state)
 	assert_int_equal(r.status, CONFIG_EXIT_OK);
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out,
-	    "# snid 0.1.0: effective configuration\n"
+	    "# snid " SNID_VERSION ": effective configuration\n"
 	    "listen tcp:0.0.0.0:443\n"
 	    "mode tcp\n"
 	    "backend-cidr 2001:db8:1:2:3::/80\n"
