@@ -232,7 +232,7 @@ conn_close(struct conn *c, enum outcome o)
 	ev_timer_stop(w->loop, &c->timer);
 	resolver_cancel(c->lookup);
 	c->lookup = NULL;
-	pump_release(w, &c->pump);
+	pump_release(&w->pipes, &c->pump);
 	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
 	if (o == OUTCOME_RESET) {
 		util_close_reset(cfd);
@@ -795,7 +795,7 @@ conn_pump_start(struct conn *c)
 	c->state = CONN_PUMP;
 	if (c->flags & CONN_F_CLIENT_EOF) {
 		c->pump.dir[PUMP_UP].flags |= PUMP_F_EOF;
-		if (!conn_pump_check(c, pump_dir_run(w, &c->pump.dir[PUMP_UP],
+		if (!conn_pump_check(c, pump_dir_run(&w->pipes, &c->pump.dir[PUMP_UP],
 		    c->cio.fd, c->bio.fd, &c->up), "client->backend"))
 			return;
 	}
@@ -1031,11 +1031,11 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	default:
 		break;
 	}
-	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(w,
+	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(&w->pipes,
 	    &c->pump.dir[PUMP_UP], c->cio.fd, c->bio.fd, &c->up),
 	    "client->backend"))
 		return;
-	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(w,
+	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(&w->pipes,
 	    &c->pump.dir[PUMP_DOWN], c->bio.fd, c->cio.fd, &c->down),
 	    "backend->client"))
 		return;
@@ -1054,11 +1054,11 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 			conn_forward(c);
 		return;
 	}
-	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(w,
+	if ((revents & EV_READ) && !conn_pump_check(c, pump_dir_run(&w->pipes,
 	    &c->pump.dir[PUMP_DOWN], c->bio.fd, c->cio.fd, &c->down),
 	    "backend->client"))
 		return;
-	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(w,
+	if ((revents & EV_WRITE) && !conn_pump_check(c, pump_dir_run(&w->pipes,
 	    &c->pump.dir[PUMP_UP], c->cio.fd, c->bio.fd, &c->up),
 	    "client->backend"))
 		return;

@@ -16,7 +16,7 @@
 #include "snid/dial.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
-#include "snid/pump.h"
+#include "snid/pipepool.h"
 
 struct conn;
 struct listener;
