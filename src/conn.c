@@ -1,8 +1,8 @@
 /*
- * conn: the life of a connection (see conn.h): accept, the one state
- * setter, the dispatch of its watchers and its timer by state, and the
- * single close path.  The states' work is in conn_hello.c and
- * conn_backend.c; conn_int.h says what the three share.
+ * conn: the life of a connection (see conn.h): accept, the dispatch of
+ * its watchers and its timer by state, and the single close path.  The
+ * states' work is in conn_hello.c and conn_backend.c; conn_int.h says what
+ * the three share.
  */
 #include "snid/conn.h"
 
@@ -24,27 +24,6 @@
 
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
-
-/*
- * The one place a state is entered, so that when it began is always known:
- * the metrics time RESOLVE and CONNECT from here (a start derived from the
- * bound, deadline - timeout, would be wrong once a reload changed the
- * timeout in between).
- */
-void
-conn_set_state(struct conn *c, enum conn_state s)
-{
-	c->state = (uint8_t)s;
-	c->since = ev_now(c->w->loop);
-}
-
-/* (Re)arm the state's bound to fire in secs. */
-void
-conn_timer_arm(struct conn *c, double secs)
-{
-	c->timer.repeat = secs > 0 ? secs : 0.001;
-	ev_timer_again(c->w->loop, &c->timer);
-}
 
 void
 conn_accept(struct worker *w, int fd, const struct sockaddr *peer,

@@ -2,8 +2,9 @@
  * conn_int: what the three files of the conn module share, and nothing
  * for any other module (their interface is conn.h).
  *
- *   conn.c          the life of a connection: accept, the state setter,
- *                   the watchers' and the timer's dispatch by state, close
+ *   conn.c          the life of a connection: accept, the watchers' and
+ *                   the timer's dispatch by state, close
+ *   (here)          the one state setter and the timer, inline
  *   conn_hello.c    the reading phases (PROXY_HDR, HTTP_HEAD, HELLO) and
  *                   the routing of the name they yield
  *   conn_backend.c  the way to the backend (RESOLVE, CONNECT, FORWARD)
@@ -27,6 +28,7 @@
 #include "snid/metrics.h"
 #include "snid/pump.h"
 #include "snid/util.h"
+#include "snid/worker.h"
 
 struct resolver_result;
 
@@ -84,13 +86,26 @@ struct conn {
 	struct pump		 pump;
 };
 
-/* conn.c */
-
-/* Enter state s, which begins now (the metrics time states from here). */
-void	conn_set_state(struct conn *c, enum conn_state s);
+/*
+ * The one way into a state, so that when it began is always known: the
+ * metrics time RESOLVE and CONNECT from c->since (a start derived from the
+ * bound, deadline - timeout, would be wrong once a reload changed the
+ * timeout in between).  Inline: it runs on every step of every connection.
+ */
+static inline void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	c->state = (uint8_t)s;
+	c->since = ev_now(c->w->loop);
+}
 
 /* (Re)arm the state's bound to fire in secs. */
-void	conn_timer_arm(struct conn *c, double secs);
+static inline void
+conn_timer_arm(struct conn *c, double secs)
+{
+	c->timer.repeat = secs > 0 ? secs : 0.001;
+	ev_timer_again(c->w->loop, &c->timer);
+}
 
 /* conn_hello.c */
 

@@ -32,13 +32,9 @@ pipe_pool_destroy(struct pipe_pool *pp)
 }
 
 int
-pipe_pool_get(struct pipe_pool *pp, int fds[2])
+pipe_pool_make(struct pipe_pool *pp, int fds[2])
 {
-	if (pp->n > 0) {
-		pp->n--;
-		fds[0] = pp->pipes[pp->n][0];
-		fds[1] = pp->pipes[pp->n][1];
-	} else if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
 		/* "No pipe held" must stay true: valgrind writes fds it then refuses. */
 		fds[0] = fds[1] = -1;
 		return -1;
@@ -48,16 +44,10 @@ pipe_pool_get(struct pipe_pool *pp, int fds[2])
 }
 
 void
-pipe_pool_put(struct pipe_pool *pp, int fds[2], bool empty)
+pipe_pool_close(struct pipe_pool *pp, int fds[2])
 {
 	pp->in_use--;
-	if (empty && pp->n < pp->cap) {
-		pp->pipes[pp->n][0] = fds[0];
-		pp->pipes[pp->n][1] = fds[1];
-		pp->n++;
-	} else {
-		util_close(fds[0]);
-		util_close(fds[1]);
-	}
+	util_close(fds[0]);
+	util_close(fds[1]);
 	fds[0] = fds[1] = -1;
 }
