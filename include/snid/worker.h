@@ -1,7 +1,8 @@
 /*
  * worker: the context of one event loop.  Every I/O module takes a
- * struct worker *, so running one loop per thread (SO_REUSEPORT) later means
- * creating several of these, with nothing shared but the read-only config.
+ * struct worker * (pump only the worker's pipe pool), so running one loop
+ * per thread (SO_REUSEPORT) later means creating several of these, with
+ * nothing shared but the read-only config.
  */
 #ifndef SNID_WORKER_H
 #define SNID_WORKER_H
@@ -16,7 +17,7 @@
 #include "snid/dial.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
-#include "snid/pump.h"
+#include "snid/pipepool.h"
 
 struct conn;
 struct listener;
