@@ -189,6 +189,7 @@ conn_close(struct conn *c, enum outcome o)
 	w->n_conns--;
 	free(c->buf);
 	free(c->cand);
+	free(c->http_resume);
 	free(c->sni);
 	free(c->unix_backend);
 	free(c);

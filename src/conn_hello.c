@@ -198,24 +198,34 @@ conn_http_head(struct conn *c, uint32_t fresh)
 	char			 s[LOG_SNI_MAX + 1];
 	const char		*name;
 
+	enum httphost_status	 st;
+
 	/*
-	 * The parser starts from byte 0 each time, so a head trickled in
-	 * one byte per segment would cost O(n^2).  So parse the first bytes
-	 * at once (a TLS ClientHello is refused on its first byte), then
-	 * only when a LF arrived or at the size bound: a head completes only
-	 * at a LF, and a refusal is delayed at most to the end of its line
-	 * (or the hello timeout, for a client that never ends it).
+	 * The parser resumes at the start of the line it stopped in
+	 * (c->http_resume), so the head costs O(n) however it is cut up; and
+	 * it runs on the first bytes at once (a TLS ClientHello is refused on
+	 * its first byte), then only when a LF arrived or at the size bound,
+	 * so that a line trickled byte by byte is not rescanned per byte
+	 * either.  A head completes only at a LF, and a refusal is delayed at
+	 * most to the end of its line (or the hello timeout, for a client
+	 * that never ends it).
 	 */
 	if (fresh > c->len)
 		fresh = c->len;
 	if (fresh < c->len && c->len < HTTPHOST_MAX_HEAD &&
 	    memchr(c->buf + c->len - fresh, '\n', fresh) == NULL)
 		return false;
-	switch (httphost_parse(c->buf, c->len, &h)) {
-	case HTTPHOST_NEED_MORE:
+	if (c->http_resume == NULL)
+		c->http_resume = xcalloc(1, sizeof(*c->http_resume));
+	st = httphost_parse_resume(c->buf, c->len, c->http_resume, &h);
+	if (st == HTTPHOST_NEED_MORE)
 		return false;
+	free(c->http_resume);
+	c->http_resume = NULL;
+	switch (st) {
 	case HTTPHOST_DONE:
 		break;
+	case HTTPHOST_NEED_MORE:
 	case HTTPHOST_ERROR:
 	default:
 		c->http_status = (uint16_t)h.status;

@@ -50,6 +50,8 @@ enum conn_state {
 #define CONN_F_HTTP		0x08	/* http: listener: a request head, routed by Host */
 #define CONN_F_PROXY_OUT	0x10	/* -proxy-proto: the header is at the start of buf */
 
+struct httphost_resume;
+
 struct conn {
 	struct worker		*w;
 	struct conn		*prev, *next;	/* w->conns */
@@ -68,6 +70,7 @@ struct conn {
 	uint32_t		 len, cap;
 	uint32_t		 sent;		/* bytes of buf written to the backend */
 	uint32_t		 parse_at;	/* parse again once len reaches this */
+	struct httphost_resume	*http_resume;	/* HTTP_HEAD: where the parse goes on */
 	struct lookup		*lookup;	/* RESOLVE: the pending lookup */
 	union sockaddr_inet	*cand;		/* CONNECT: the allowed addresses */
 	uint8_t			 ncand, icand;
