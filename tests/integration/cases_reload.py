@@ -14,13 +14,13 @@ import time
 from snidtest import (Fail, Skip, check, client_hello, connect,
                       gen_chunks, gen_sha, read_all, read_line, wait_until,
                       SLOW)
-from cases import world, good_client, refused
+from fixtures import world, good_client, refused
 
 
 def _write_conf(w, cidrs=("::1/128", "127.0.0.2/32"), dns_port=None, more=(),
                 listen=None):
     lines = ["# written by %s" % __name__,
-             "listen %s" % (listen or "tcp:127.0.0.1:%d" % w.L),
+             "listen %s" % (listen or w.listen_spec),
              "backend-port %d" % w.B,
              "dns-server 127.0.0.1:%d" % (dns_port or w.dns_port),
              "log-level debug"]
@@ -35,6 +35,9 @@ def _write_conf(w, cidrs=("::1/128", "127.0.0.2/32"), dns_port=None, more=(),
 def conf_world(case, backends=("alpha",), dns=None, env=None, **kw):
     w = world(case, backends, dns=dns, start_snid=False)
     w.conf = os.path.join(case.dir, "snid.conf")
+    # Port 0 while snid is down; the same text on every reload (a changed
+    # listener would be a warning).
+    w.listen_spec = "tcp:127.0.0.1:%d" % w.L
     _write_conf(w, **kw)
     w.snid = case.snid(["-config", w.conf], env=env)
     return w
