@@ -23,7 +23,8 @@ from snidtest import (Fail, Skip, check, client_hello, connect, describe, dns_qu
 # import world and its kin from here.
 from fixtures import (ADDR, RECORDS, STD_CIDRS, World, backend_field,  # noqa: F401
                       good_client, ip, no_accepts, probe_from, refused,
-                      start_decoy, start_snid_with_nofile, topology, world)
+                      NotifySocket, recv_stream, start_decoy, start_snid_with_nofile,
+                      topology, world)
 from servers import listen, recv_hello
 
 # --- routing with real clients ----------------------------------------------
@@ -182,12 +183,7 @@ def test_hello_size_bound(case):
     bound, so in two records) is refused with an alert, never forwarded."""
     w = world(case, ("alpha",))
     big = frame(hello_message("alpha.test", pad=15000))
-    s = connect("127.0.0.1", w.L)
-    s.sendall(big)
-    line = read_line(s, 5 * SLOW)
-    s.close()
-    check(line.startswith("backend=alpha hello_sha256=%s" % hashlib.sha256(big).hexdigest()),
-          "15 KiB hello: backend said %r" % line)
+    good_client(w, "alpha", hello=big)
     huge = frame(hello_message("alpha.test", pad=20000), 16384)
     s = connect("127.0.0.1", w.L)
     cport = s.getsockname()[1]
@@ -244,30 +240,29 @@ def test_denied_outside_prefix(case):
     good_client(w, "alpha")
 
 
-def test_loopback_mapped_and_link_local_refused_when_not_allowed(case):
-    w = world(case, (), cidrs=("2001:db8:ffff::/48",))
-    d6 = start_decoy(case, "::1", w.B)
-    d4 = start_decoy(case, "127.0.0.1", w.B)
-    refused(w, client_hello("loop.test"), 112, "denied", "loop.test (::1)")
-    refused(w, client_hello("mapped.test"), 112, "denied", "mapped.test (::ffff:127.0.0.1)")
-    refused(w, client_hello("linklocal.test"), 112, "denied", "linklocal.test (fe80::1)")
+def _denied_past_decoys(case, cidrs, names):
+    """Each of names ({name: its address}) is refused as denied; decoys on
+    [::1]:B and 127.0.0.1:B see nothing but their control connection."""
+    w = world(case, (), cidrs=cidrs)
+    decoys = {"[::1]": start_decoy(case, "::1", w.B),
+              "127.0.0.1": start_decoy(case, "127.0.0.1", w.B)}
+    for name, addr in names.items():
+        refused(w, client_hello(name), 112, "denied", "%s (%s)" % (name, addr))
     time.sleep(0.3)
-    check(len(d6.accepts()) == 1, "[::1] decoy contacted: %s" % d6.accepts()[1:])
-    check(len(d4.accepts()) == 1, "127.0.0.1 decoy contacted: %s" % d4.accepts()[1:])
+    for where, d in decoys.items():
+        check(len(d.accepts()) == 1, "%s decoy contacted: %s" % (where, d.accepts()[1:]))
+
+
+def test_loopback_mapped_and_link_local_refused_when_not_allowed(case):
+    _denied_past_decoys(case, ("2001:db8:ffff::/48",), {
+        "loop.test": "::1", "mapped.test": "::ffff:127.0.0.1", "linklocal.test": "fe80::1"})
 
 
 def test_unspecified_and_multicast_refused_inside_allowed_prefix(case):
     # connect() to :: or 0.0.0.0 reaches the local host on Linux: decoys on
     # [::1]:B and 127.0.0.1:B would see it.
-    w = world(case, (), cidrs=("::/0", "0.0.0.0/0"))
-    d6 = start_decoy(case, "::1", w.B)
-    d4 = start_decoy(case, "127.0.0.1", w.B)
-    refused(w, client_hello("unspec.test"), 112, "denied", "unspec.test (::)")
-    refused(w, client_hello("zero4.test"), 112, "denied", "zero4.test (0.0.0.0)")
-    refused(w, client_hello("mcast.test"), 112, "denied", "mcast.test (ff02::1)")
-    time.sleep(0.3)
-    check(len(d6.accepts()) == 1, "[::1] decoy contacted: %s" % d6.accepts()[1:])
-    check(len(d4.accepts()) == 1, "127.0.0.1 decoy contacted: %s" % d4.accepts()[1:])
+    _denied_past_decoys(case, ("::/0", "0.0.0.0/0"), {
+        "unspec.test": "::", "zero4.test": "0.0.0.0", "mcast.test": "ff02::1"})
 
 
 def test_next_address_tried_when_first_refuses(case):
@@ -300,13 +295,7 @@ def test_no_sni_refused_without_default_hostname(case):
 
 def test_no_sni_routed_to_default_hostname(case):
     w = world(case, ("alpha",), extra=["-default-hostname", "alpha.test"])
-    hello = client_hello(None)
-    s = connect("127.0.0.1", w.L)
-    s.sendall(hello)
-    line = read_line(s, 5 * SLOW)
-    s.close()
-    check(line.startswith("backend=alpha hello_sha256=%s" % hashlib.sha256(hello).hexdigest()),
-          "no-SNI hello with -default-hostname: backend said %r" % line)
+    good_client(w, "alpha", hello=client_hello(None))     # no SNI
     wt = world(case, ("alpha",), tls=True, dns=w.dns, extra=["-default-hostname", "alpha.test"])
     rc, out, err = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % wt.L,
                         "-noservername", "-CAfile", wt.backends["alpha"].cert,
@@ -822,18 +811,7 @@ def test_sigterm_lets_transfer_finish(case):
             return False
     check(wait_until(refused_now, 1.0 * SLOW, 0.05),
           "new connections still accepted %.1fs after SIGTERM" % (1.0 * SLOW))
-    h = hashlib.sha256(first)
-    got = len(first)
-    data = b""
-    while got < down:
-        try:
-            b = s.recv(min(1 << 20, down - got))
-        except socket.timeout:
-            raise Fail("transfer stalled after SIGTERM at %d of %d bytes" % (got, down))
-        check(b, "transfer cut after SIGTERM at %d of %d bytes" % (got, down))
-        h.update(b)
-        got += len(b)
-    check(h.hexdigest() == gen_sha(7, down), "bytes after SIGTERM differ")
+    recv_stream(s, first, down, 7, "transfer after SIGTERM")
     s.shutdown(socket.SHUT_WR)
     rest, how = read_all(s, 5 * SLOW)
     s.close()
@@ -969,19 +947,9 @@ def test_sd_notify_ready_watchdog_status_stopping(case):
     """Type=notify: READY=1 once listening, WATCHDOG=1 at half of
     WATCHDOG_USEC, STATUS= lines, STOPPING=1 on SIGTERM, all as datagrams on
     NOTIFY_SOCKET (an abstract name here, as systemd may hand out)."""
-    name = "snid-test-notify-%d" % os.getpid()
-    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.bind("\0" + name)
-    rx.settimeout(0.2)
-    env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="400000")
-    got = []
-
-    def drain():
-        while True:
-            try:
-                got.append(rx.recv(4096).decode())
-            except socket.timeout:
-                return
+    n = NotifySocket("notify")
+    rx, got, drain = n.rx, n.got, n.drain
+    env = dict(n.env, WATCHDOG_USEC="400000")
     try:
         w = world(case, ("alpha",), extra=(), start_snid=False)
         w.snid = case.snid(w.args, env=env)

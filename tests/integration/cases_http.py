@@ -19,7 +19,7 @@ import socket
 import time
 
 from snidtest import (check, client_hello, connect, describe, ok_body,
-                      read_all, run, wait_until, SLOW, SNID)
+                      read_all, run, talk, wait_until, SLOW, SNID)
 from fixtures import http_world, req, world
 
 
@@ -33,13 +33,7 @@ def response(status, phrase):
 def http_send(w, data, timeout=5.0):
     """Send data, read until snid or the backend closes: (reply, how, secs, client port)."""
     t0 = time.monotonic()
-    s = connect("127.0.0.1", w.L, timeout * SLOW)
-    try:
-        cport = s.getsockname()[1]
-        s.sendall(data)
-        got, how = read_all(s, timeout * SLOW)
-    finally:
-        s.close()
+    got, how, cport = talk("127.0.0.1", w.L, data, timeout * SLOW)
     return got, how, time.monotonic() - t0, cport
 
 

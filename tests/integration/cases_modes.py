@@ -16,10 +16,10 @@ import time
 
 from snidtest import (Fail, Skip, Snid, UnixBackend, check, check_alert,
                       client_hello, connect, describe, free_port, read_all,
-                      read_line, run, valgrind_argv, wait_until, want_reply,
+                      run, talk, valgrind_argv, wait_until, want_reply,
                       SLOW, VALGRIND, PY, SNID)
-from fixtures import (good_client, ip, no_accepts, probe_from, refused,
-                      topology, world)
+from fixtures import (good_client, nat46_routes, no_accepts, probe_from,
+                      refused, topology, world)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -39,14 +39,7 @@ def unix_exchange(path, hello, timeout=5.0):
 
 def client_over(host, port, sni):
     """Raw client over TCP: (reply bytes, how, client port)."""
-    s = connect(host, port, 5 * SLOW)
-    try:
-        cport = s.getsockname()[1]
-        s.sendall(client_hello(sni))
-        got, how = read_all(s, 5 * SLOW)
-    finally:
-        s.close()
-    return got, how, cport
+    return talk(host, port, client_hello(sni), 5 * SLOW)
 
 
 def snid_fails(args, words, rc_want=(1, 2), env=None, pass_fds=()):
@@ -94,14 +87,7 @@ def test_unix_mode_exact_name_then_wildcard(case):
                             ("ALPHA.test.", "alpha", "alpha.test"),
                             ("www.wild.test", "wild", "_.wild.test"),
                             ("exact.wild.test", "exact", "exact.wild.test")):
-        hello = client_hello(sni)
-        s = connect("127.0.0.1", L, 5 * SLOW)
-        cport = s.getsockname()[1]
-        s.sendall(hello)
-        line = read_line(s, 5 * SLOW)
-        s.close()
-        check(line == want_reply(name, hello), "sni %s: reply %r, want %r" %
-              (sni, line, want_reply(name, hello)))
+        cport = good_client(None, name, sni=sni, port=L)
         c = snid.conn_for(cport)
         check(c["backend"] == "unix:%s/%s" % (d, path) and c["outcome"] == "ok",
               "sni %s: %s" % (sni, c["line"]))
@@ -128,11 +114,7 @@ def test_unix_mode_dead_socket_not_sent_to_wildcard(case):
     c = snid.conn_for(cport)
     check(c["outcome"] == "connect-failed" and c["backend"] == "unix:%s/alpha.test" % d, c["line"])
     check(not wild.accepts(), "the wildcard backend got the dead service's client")
-    hello = client_hello("beta.test")
-    s = connect("127.0.0.1", L)
-    s.sendall(hello)
-    check(read_line(s, 5 * SLOW) == want_reply("wild", hello), "beta.test not sent to _.test")
-    s.close()
+    good_client(None, "wild", sni="beta.test", port=L)     # beta.test: to _.test
 
 
 def test_unix_mode_path_escape_names_refused(case):
@@ -156,11 +138,7 @@ def test_unix_mode_path_escape_names_refused(case):
     for rel, b in list(traps.items()) + [("_.test", catch_all)]:
         check(not b.accepts(), "the socket at %s was reached" % rel)
     # The traps are live: a valid name does reach the catch-all.
-    hello = client_hello("ok.test")
-    s = connect("127.0.0.1", L)
-    s.sendall(hello)
-    check(read_line(s, 5 * SLOW) == want_reply("catchall", hello), "ok.test not routed")
-    s.close()
+    good_client(None, "catchall", sni="ok.test", port=L)
 
 
 # --- nat46 -------------------------------------------------------------------
@@ -189,11 +167,7 @@ def test_nat46_backend_sees_prefix_plus_client_ipv4(case):
     if os.geteuid() != 0:
         raise Skip("needs root (creates network namespaces)")
     vps, home, cli = topology("snidn")
-    ip("addr", "add", "2001:db8:0:1:1::10/128", "dev", "lo", ns=home)
-    # What the README tells the operator: the whole /96 is local on the VPS...
-    ip("-6", "route", "add", "local", "64:ff9b:1::/96", "dev", "lo", ns=vps)
-    # ...and the home side routes it back over the tunnel (here: the veth).
-    ip("-6", "route", "add", "64:ff9b:1::/96", "via", "2001:db8:1::1", ns=home)
+    nat46_routes(vps, home)
     case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
     backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
     snid = case.snid(["-listen", "tcp:192.0.2.1:443", "-mode", "nat46",

@@ -21,7 +21,7 @@ import time
 from snidtest import (HERE, PPBackend, Skip, check, client_hello, connect,
                       describe, free_port, ok_body, read_all, read_line,
                       wait_until, want_reply, SLOW, PY)
-from fixtures import good_client, http_world, ip, req, topology, world
+from fixtures import good_client, http_world, nat46_routes, req, topology, world
 from servers import V2_SIG
 
 
@@ -412,9 +412,7 @@ def test_proxy_in_nat46_source_from_carried_client(case):
                            stderr=subprocess.PIPE, timeout=15 * SLOW)
         return r.stdout.decode().strip() + r.stderr.decode()[-300:]
 
-    ip("addr", "add", "2001:db8:0:1:1::10/128", "dev", "lo", ns=home)
-    ip("-6", "route", "add", "local", "64:ff9b:1::/96", "dev", "lo", ns=vps)
-    ip("-6", "route", "add", "64:ff9b:1::/96", "via", "2001:db8:1::1", ns=home)
+    nat46_routes(vps, home)
     case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
     backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
     snid = case.snid(["-listen", "proxy:tcp:127.0.0.1:443", "-mode", "nat46",

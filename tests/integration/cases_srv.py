@@ -164,6 +164,17 @@ def test_srv_weights_spread_within_a_priority(case):
     check(seen == {"backend=xmpp", "backend=s2s"}, "only %s used" % seen)
 
 
+def _gone_after_answer(w, ports, answered, why):
+    """Once the late answer came (answered()), snid is alive and each gone
+    client (by its port) has an access line that is not ok."""
+    check(wait_until(answered, 5 * SLOW), why)
+    time.sleep(0.5 * SLOW)
+    w.snid.check_alive()
+    for p in ports:
+        c = w.snid.conn_for(p)
+        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+
+
 def test_srv_client_gone_during_lookup(case):
     """The SRV answer comes 1.5 s late (NODATA); clients leave first (RST):
     the late answer must not touch them (under valgrind: no invalid access),
@@ -181,14 +192,9 @@ def test_srv_client_gone_during_lookup(case):
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    ok = wait_until(lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
-                                for e in dns.events()) >= len(ports), 5 * SLOW)
-    check(ok, "responder did not answer the slow SRV queries")
-    time.sleep(0.5 * SLOW)
-    w.snid.check_alive()
-    for p in ports:
-        c = w.snid.conn_for(p)
-        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+    _gone_after_answer(w, ports, lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
+                                             for e in dns.events()) >= len(ports),
+                       "responder did not answer the slow SRV queries")
     check(not w.backends["alpha"].accepts(), "backend reached: %s" %
           w.backends["alpha"].accepts())
     refused(w, client_hello("slow.test", alpn=["xmpp-client"]), 112, "nxdomain",
@@ -255,12 +261,7 @@ def test_srv_client_gone_during_target_lookup(case):
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    ok = wait_until(lambda: any(e["ev"] == "answered" for e in dns.events()), 5 * SLOW)
-    check(ok, "responder did not answer")
-    time.sleep(0.5 * SLOW)
-    w.snid.check_alive()
-    for p in ports:
-        c = w.snid.conn_for(p)
-        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+    _gone_after_answer(w, ports, lambda: any(e["ev"] == "answered" for e in dns.events()),
+                       "responder did not answer")
     routed(w, client_hello("slowsrv.test", alpn=["xmpp-client"]), "xmpp", w.P,
            "waiting client")

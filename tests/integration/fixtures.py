@@ -20,13 +20,16 @@ line; B, and L where a case must name it before snid starts, come from
 free_port, which holds them.
 """
 
+import hashlib
+import os
 import re
+import socket
 import subprocess
 import time
 
-from snidtest import (HttpBackend, REGISTRY, SLOW, check, check_alert,
+from snidtest import (HttpBackend, REGISTRY, SLOW, Fail, check, check_alert,
                       client_hello, connect, describe, exchange, free_port,
-                      read_all, read_line, run, wait_until, want_reply)
+                      gen_sha, read_line, run, talk, wait_until, want_reply)
 
 RECORDS = {
     "alpha.test": ["::1"],
@@ -116,10 +119,11 @@ def start_snid_with_nofile(case, w, limit):
     return w.start_snid(case, preexec_fn=low_fd_limit)
 
 
-def good_client(w, name="alpha", sni=None, host="127.0.0.1", port=None):
-    """A raw client whose hello names `sni` must reach backend `name`, which
-    must receive the hello byte for byte.  Returns the client's port."""
-    hello = client_hello(sni or name + ".test")
+def good_client(w, name="alpha", sni=None, host="127.0.0.1", port=None, hello=None):
+    """A raw client whose hello names `sni` (or the given hello) must reach
+    backend `name`, which must receive the hello byte for byte.  Returns
+    the client's port.  (w only gives the default port, w.L.)"""
+    hello = hello or client_hello(sni or name + ".test")
     s = connect(host, port or w.L, 5 * SLOW)
     try:
         cport = s.getsockname()[1]
@@ -135,13 +139,7 @@ def good_client(w, name="alpha", sni=None, host="127.0.0.1", port=None):
 def refused(w, hello, desc, outcome, what, timeout=5.0):
     """Send hello; expect exactly the alert `desc` then close, and one access
     line with `outcome` (a word or a set of words)."""
-    s = connect("127.0.0.1", w.L, 5 * SLOW)
-    try:
-        cport = s.getsockname()[1]
-        s.sendall(hello)
-        got, how = read_all(s, timeout * SLOW)
-    finally:
-        s.close()
+    got, how, cport = talk("127.0.0.1", w.L, hello, timeout * SLOW)
     check(not got.startswith(b"backend="), "%s: routed to a backend, which said %r"
           % (what, got.split(b"\n")[0].decode(errors="replace")))
     check(how in ("eof", "reset"), "%s: connection not closed within %.0fs (got %s)"
@@ -160,6 +158,44 @@ def no_accepts(w, what, settle=0.3):
         if hasattr(b, "accepts"):
             check(not b.accepts(), "%s: backend %s saw a connection: %s" %
                   (what, name, b.accepts()))
+
+
+def recv_stream(s, first, down, seed, what):
+    """Read the rest of a download of `down` bytes of gen(seed) (`first`
+    already read) and check that it arrived whole and unchanged."""
+    h = hashlib.sha256(first)
+    got = len(first)
+    while got < down:
+        try:
+            b = s.recv(min(1 << 20, down - got))
+        except socket.timeout:
+            raise Fail("%s: stalled at %d of %d bytes" % (what, got, down))
+        check(b, "%s: cut at %d of %d bytes" % (what, got, down))
+        h.update(b)
+        got += len(b)
+    check(h.hexdigest() == gen_sha(seed, down), "%s: the bytes differ" % what)
+
+
+class NotifySocket:
+    """systemd's NOTIFY_SOCKET, played by a datagram socket with an abstract
+    name (as systemd may hand out): what snid sends piles up in .got; .env
+    is the environment that names it."""
+
+    def __init__(self, tag):
+        name = "snid-test-%s-%d" % (tag, os.getpid())
+        self.rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.rx.bind("\0" + name)
+        self.rx.settimeout(0.2)
+        self.env = dict(os.environ, NOTIFY_SOCKET="@" + name)
+        self.got = []
+
+    def drain(self):
+        """Take what came, waiting 0.2 s for more; None (for wait_until)."""
+        for _ in range(10000):
+            try:
+                self.got.append(self.rx.recv(4096).decode())
+            except socket.timeout:
+                return
 
 
 def start_decoy(case, addr, port):
@@ -339,6 +375,15 @@ def topology(tag, client=True):
         ip("link", "set", db, "up", ns=b)
     ip("-6", "route", "add", "2001:db8:0:1::/64", "via", "2001:db8:1::2", ns=vps)
     return vps, home, cli
+
+
+def nat46_routes(vps, home):
+    """The nat46 routes the README tells the operator to add: the whole /96
+    is local on the VPS, and the home side routes it back over the tunnel
+    (here: the veth); the service 2001:db8:0:1:1::10 is on home's lo."""
+    ip("addr", "add", "2001:db8:0:1:1::10/128", "dev", "lo", ns=home)
+    ip("-6", "route", "add", "local", "64:ff9b:1::/96", "dev", "lo", ns=vps)
+    ip("-6", "route", "add", "64:ff9b:1::/96", "via", "2001:db8:1::1", ns=home)
 
 
 def probe_from(ns, addr, port, timeout=10):

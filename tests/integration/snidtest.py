@@ -458,6 +458,19 @@ def read_line(s, timeout):
     return data.decode(errors="replace").strip()
 
 
+def talk(host, port, data, timeout=5.0):
+    """Send data, read until the peer closes (or timeout): (reply, how,
+    the client's own port, to find its access line)."""
+    s = connect(host, port, timeout)
+    try:
+        cport = s.getsockname()[1]
+        s.sendall(data)
+        got, how = read_all(s, timeout)
+    finally:
+        s.close()
+    return got, how, cport
+
+
 def exchange(host, port, data, timeout=5.0, shut_wr=False):
     """Send data, read to EOF; returns (reply, how, seconds)."""
     t0 = time.monotonic()
