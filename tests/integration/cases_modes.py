@@ -10,15 +10,16 @@ a JSON line.
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
 
-from snidtest import (Fail, Skip, Snid, UnixBackend, check, check_alert,
+from snidtest import (Fail, PortInUse, Skip, Snid, UnixBackend, check, check_alert,
                       client_hello, connect, describe, free_port, read_all,
                       run, talk, valgrind_argv, wait_until, want_reply,
                       SLOW, VALGRIND, PY, SNID)
-from fixtures import (good_client, nat46_routes, no_accepts, probe_from,
+from fixtures import (RECORDS, good_client, nat46_routes, no_accepts, probe_from,
                       refused, topology, world)
 
 
@@ -247,6 +248,43 @@ def test_ipv4_and_ipv6_listeners_share_a_port(case):
     got = sorted(c["client"] for c in conns)
     want = sorted(("[%s]:%d" % (h, p)) if ":" in h else "%s:%d" % (h, p) for h, p in clients)
     check(got == want, "clients logged as %s, want %s" % (got, want))
+
+
+def test_port_zero_listeners_named_in_ready_line(case):
+    """-listen tcp:ADDR:0 takes any free port: the ready line names every
+    socket as bound, in -listen order (as does the -metrics line), and the
+    picked port is that listener's default backend port.  tcp:0 is refused:
+    its two sockets would get two ports."""
+    dns = case.dnsmasq(RECORDS)
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-listen", "tcp:[::1]:0",
+                      "-metrics", "tcp:127.0.0.1:0", "-backend-cidr", "::1/128",
+                      "-dns-server", "127.0.0.1:%d" % dns.port])
+    m = re.search(r"info: ready: 2 listening socket\(s\): 127\.0\.0\.1:(\d+) "
+                  r"\[::1\]:(\d+)$", snid.text(), re.M)
+    check(m, "ready line does not name both sockets: %s" % snid.tail())
+    P, Q = int(m.group(1)), int(m.group(2))
+    check(P > 0 and Q > 0, "port 0 in the ready line: %s" % m.group(0))
+    mm = re.search(r"metrics: serving /metrics on tcp:127\.0\.0\.1:0 \(127\.0\.0\.1:(\d+)\)",
+                   snid.text())
+    check(mm and int(mm.group(1)) > 0, "metrics line names no port: %s" % snid.tail())
+    connect("127.0.0.1", int(mm.group(1)), 5 * SLOW).close()
+    try:
+        backend = case.raw_backend("alpha", "::1", P)
+    except PortInUse:
+        raise Skip("port %d, picked on 127.0.0.1, is taken on ::1" % P)
+    c = snid.conn_for(good_client(None, "alpha", port=P))
+    check(c["outcome"] == "ok" and c["backend"] == "[::1]:%d" % P,
+          "client on 127.0.0.1:%d: want ok via [::1]:%d: %s" % (P, P, c["line"]))
+    # On [::1]:Q the default backend, [::1]:Q, is snid itself: refused so.
+    got, how, cport = talk("::1", Q, client_hello("alpha.test"), 5 * SLOW)
+    check_alert(got, 112, "client on [::1]:%d" % Q)
+    c = snid.conn_for(cport)
+    check(c["outcome"] == "denied", "client on [::1]:%d: %s" % (Q, c["line"]))
+    check("backend [::1]:%d is snid's own listener" % Q in snid.text(),
+          "no own-listener line for [::1]:%d: %s" % (Q, snid.tail()))
+    check(len(backend.accepts()) == 1, "backend accepts: %s" % backend.accepts())
+    snid_fails(["-listen", "tcp:0", "-backend-cidr", "::1/128"],
+               ["tcp:0: port must be a number 1..65535"])
 
 
 def _launcher(case, fds, env_fix, argv):

@@ -121,9 +121,8 @@ def test_user_switch_without_root_refused(case):
         raise Skip("no setpriv (util-linux)")
     pw, _ = _target()
     other = "daemon" if TARGET_USER != "daemon" else "bin"
-    port = snidtest.free_port(("127.0.0.1",))
     rc, out, err = run(["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
-                        "--clear-groups", SNID, "-listen", "tcp:127.0.0.1:%d" % port,
+                        "--clear-groups", SNID, "-listen", "tcp:127.0.0.1:0",
                         "-backend-cidr", "::1/128", "-dns-server", "127.0.0.1:9",
                         "-user", other], timeout=10 * SLOW)
     check(rc == 1 and "needs root" in err and "listening on" not in err,

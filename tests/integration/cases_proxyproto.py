@@ -169,10 +169,11 @@ TLVS = b"\x01\x00\x02h2" + b"\x02\x00\x0aalpha.test"
 
 
 def _in_world(case, extra=(), backends=("alpha",)):
-    """world() plus a proxy: listener on 127.0.0.1:P (w.P)."""
+    """world() plus a proxy: listener on 127.0.0.1:P (w.P, picked by snid:
+    the second listener on 127.0.0.1)."""
     w = world(case, backends=backends, extra=extra, start_snid=False)
-    w.P = free_port()
-    w.args += ["-listen", "proxy:tcp:127.0.0.1:%d" % w.P]
+    w.picked["P"] = ("127.0.0.1", 1)
+    w.args += ["-listen", "proxy:tcp:127.0.0.1:0"]
     return w
 
 
@@ -355,14 +356,11 @@ def test_proxy_in_hello_timeout_covers_header(case):
 def test_proxy_in_carried_port_is_default_backend_port(case):
     """Without -backend-port the backend port is the port the client
     connected to, which the header carries (the balancer's, not snid's)."""
-    w = world(case, backends=(), backend_port=True, start_snid=False)
-    P = free_port()
+    w = _in_world(case, backends=())
     args = [a for a in w.args]
     i = args.index("-backend-port")
     del args[i:i + 2]
-    args += ["-listen", "proxy:tcp:127.0.0.1:%d" % P]
     w.backends = {"alpha": case.raw_backend("alpha", "::1", w.B)}
-    w.P = P
     w.snid = case.snid(args)
     through_proxy_listener(w, v2(src="203.0.113.7", dst="198.51.100.1", sport=40001, dport=w.B))
     c = conn_with_client(w, "203.0.113.7:40001")

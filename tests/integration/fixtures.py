@@ -51,21 +51,26 @@ STD_CIDRS = ("::1/128", "127.0.0.2/32")
 class World:
     """What world() built: w.dns, w.backends, w.args, w.snid, and the
     ports w.L (snid's 127.0.0.1 listener), w.B (the backends), w.dns_port.
-    L is 0 until snid is up when it listens on port 0: then it is the port
-    its ready line names."""
+    A port of snid's that it picks (a -listen on port 0) is named in
+    w.picked: {attribute: (host, n)}, the n-th listener on host in the
+    ready line; it reads 0 until snid is up."""
 
     snid = None
-    _L = 0
 
-    @property
-    def L(self):
-        if self._L == 0 and self.snid is not None:
-            self._L = self.snid.port_of("127.0.0.1")
-        return self._L
+    def __init__(self):
+        self.picked = {}
 
-    @L.setter
-    def L(self, port):
-        self._L = port
+    def __getattr__(self, name):
+        picked = self.__dict__.get("picked", {})
+        if name not in picked:
+            raise AttributeError(name)
+        if self.snid is None:
+            return 0
+        host, n = picked[name]
+        ports = self.snid.ports_of(host)
+        check(len(ports) > n, "snid's ready line names no listener %d on %s: %s"
+              % (n, host, self.snid.addrs))
+        return ports[n]
 
     def start_snid(self, case, **kw):
         """Start snid with w.args."""
@@ -80,7 +85,10 @@ def world(case, backends=("alpha",), tls=False, cidrs=STD_CIDRS, extra=(),
     must know L before snid starts (hold_listen, or backend_port=False: the
     backends listen on L too), L is held by free_port."""
     w = World()
-    w.L = 0 if backend_port and not hold_listen else free_port()
+    if backend_port and not hold_listen:
+        w.picked["L"] = ("127.0.0.1", 0)
+    else:
+        w.L = free_port()
     w.B = free_port() if backend_port else w.L
     w.dns = dns or case.dnsmasq(RECORDS)
     w.dns_port = w.dns.port

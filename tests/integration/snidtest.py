@@ -674,12 +674,16 @@ class Snid(Proc):
         m = self.up or re.search(self.ready, self.text(), re.M)
         return m.group(2).split() if m else []
 
+    def ports_of(self, host="127.0.0.1"):
+        """The ports of the listeners on host, in the ready line's order
+        (the order of the -listen flags)."""
+        return [int(a.rpartition(":")[2]) for a in self.addrs
+                if a.rpartition(":")[0].strip("[]") == host]
+
     def port_of(self, host="127.0.0.1"):
-        for a in self.addrs:
-            h, _, port = a.rpartition(":")
-            if h.strip("[]") == host:
-                return int(port)
-        raise Fail("snid's ready line names no %s socket: %s" % (host, self.addrs))
+        ports = self.ports_of(host)
+        check(ports, "snid's ready line names no %s socket: %s" % (host, self.addrs))
+        return ports[0]
 
     @property
     def port(self):
