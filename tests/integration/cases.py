@@ -27,6 +27,8 @@ from fixtures import (ADDR, RECORDS, STD_CIDRS, World, backend_field,  # noqa: F
                       topology, world)
 from servers import listen, recv_hello
 
+_decoy = start_decoy    # the old name, for case files written against it
+
 # --- routing with real clients ----------------------------------------------
 
 def _bundle(case, w):

@@ -951,7 +951,7 @@ class Case:
         return RawBackend(self, name, addr, port, **kw)
 
     def dns_responder(self, rules, port=0):
-        return DnsResponder(self, port, rules)
+        return DnsResponder(self, port or 0, rules)
 
     def snid(self, args, **kw):
         s = Snid(self, args, **kw)
