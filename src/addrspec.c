@@ -112,7 +112,13 @@ addrspec_tcp(const char *full, const char *s, struct listen_spec *out,
 		portstr = s;
 		out->any_family = true;
 	}
-	if (addrspec_port(portstr, &port) == -1) {
+	/*
+	 * Port 0: the kernel picks one, and the "ready" line names it.  Not
+	 * for tcp:0, whose two sockets would get two different ports.
+	 */
+	if (strcmp(portstr, "0") == 0 && !out->any_family)
+		port = 0;
+	else if (addrspec_port(portstr, &port) == -1) {
 		snprintf(err, errlen, "%s: port must be a number 1..65535", full);
 		return -1;
 	}

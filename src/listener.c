@@ -195,9 +195,11 @@ listener_listen(struct listener *l, int fd)
 static int
 listener_open_tcp(struct worker *w, const struct sockaddr *sa, socklen_t salen)
 {
-	struct listener	*l = &w->listeners[w->n_listeners];
-	char		 addr[ADDRSPEC_TEXT_MAX];
-	int		 fd, one = 1;
+	struct listener		*l = &w->listeners[w->n_listeners];
+	struct sockaddr_storage	 bound;
+	socklen_t		 bl = sizeof(bound);
+	char			 addr[ADDRSPEC_TEXT_MAX];
+	int			 fd, one = 1;
 
 	addrspec_format(sa, salen, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "tcp:%s", addr);
@@ -233,6 +235,10 @@ listener_open_tcp(struct worker *w, const struct sockaddr *sa, socklen_t salen)
 		util_close(fd);
 		return -1;
 	}
+	/* Port 0: the port the kernel picked is the default backend port. */
+	memset(&bound, 0, sizeof(bound));
+	if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0)
+		sa = (const struct sockaddr *)&bound;
 	listener_add(w, fd, ntohs(sa->sa_family == AF_INET ?
 	    ((const struct sockaddr_in *)(const void *)sa)->sin_port :
 	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));

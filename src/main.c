@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "snid/addrspec.h"
 #include "snid/config.h"
 #include "snid/conn.h"
 #include "snid/listener.h"
@@ -192,6 +194,38 @@ main_raise_nofile(void)
 		log_warn("raising the open file limit: %s", strerror(errno));
 }
 
+/*
+ * "ready: N listening socket(s): ADDR ...", each address as the kernel
+ * bound it (getsockname), so that a -listen on port 0 tells its port.
+ */
+static void
+main_log_ready(const struct worker *w)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	char			 list[LOG_LINE_MAX - 64], a[ADDRSPEC_TEXT_MAX];
+	size_t			 i, n = 0;
+
+	list[0] = '\0';
+	for (i = 0; i < w->n_listeners; i++) {
+		sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(w->listeners[i].fd, (struct sockaddr *)&ss,
+		    &sl) == -1)
+			snprintf(a, sizeof(a), "?");
+		else
+			addrspec_format((struct sockaddr *)&ss, sl, a,
+			    sizeof(a));
+		/* Room for " ADDR" and a closing " ..." */
+		if (n + 1 + strlen(a) + 5 > sizeof(list)) {
+			snprintf(list + n, sizeof(list) - n, " ...");
+			break;
+		}
+		n += (size_t)snprintf(list + n, sizeof(list) - n, " %s", a);
+	}
+	log_info("ready: %zu listening socket(s):%s", w->n_listeners, list);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,7 +295,7 @@ main(int argc, char **argv)
 	 * log says so too: "listening on" lines come one listener at a time,
 	 * "ready" once all of them take clients.
 	 */
-	log_info("ready: %zu listening socket(s)", w.n_listeners);
+	main_log_ready(&w);
 	{
 		char	err[160];
 

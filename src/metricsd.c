@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "snid/addrspec.h"
 #include "snid/conn.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
@@ -361,6 +362,9 @@ metricsd_open(struct worker *w)
 {
 	const struct listen_spec	*spec = &w->cfg->metrics;
 	struct metricsd			*d;
+	struct sockaddr_storage		 bound;
+	socklen_t			 bl;
+	char				 addr[ADDRSPEC_TEXT_MAX];
 	int				 fd, one = 1, zero = 0;
 
 	if (spec->text[0] == '\0')
@@ -396,7 +400,13 @@ metricsd_open(struct worker *w)
 	d->pause.data = d;
 	ev_io_start(w->loop, &d->io);
 	w->metricsd = d;
-	log_info("metrics: serving /metrics on %s", spec->text);
+	/* As bound: a port of 0 is shown as the one the kernel picked. */
+	bl = sizeof(bound);
+	memset(&bound, 0, sizeof(bound));
+	if (getsockname(fd, (struct sockaddr *)&bound, &bl) == -1)
+		bl = 0;
+	addrspec_format((struct sockaddr *)&bound, bl, addr, sizeof(addr));
+	log_info("metrics: serving /metrics on %s (%s)", spec->text, addr);
 	return 0;
 }
 

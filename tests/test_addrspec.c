@@ -94,6 +94,11 @@ test_addrspec_tcp_ipv6(void **state)
 	assert_listener_addr(&l, "[::]:443");
 	l = listener_ok("tcp:[2001:DB8::1]:443");
 	assert_listener_addr(&l, "[2001:db8::1]:443");
+	/* Port 0 with an address: the kernel picks (tests read "ready"). */
+	l = listener_ok("tcp:127.0.0.1:0");
+	assert_listener_addr(&l, "127.0.0.1:0");
+	l = listener_ok("tcp:[::1]:0");
+	assert_listener_addr(&l, "[::1]:0");
 }
 
 static void
@@ -108,6 +113,7 @@ test_addrspec_tcp_errors(void **state)
 	assert_listener_error("tcp: 443", "tcp: 443: port must be a number 1..65535");
 	assert_listener_error("tcp:443 ", "tcp:443 : port must be a number 1..65535");
 	assert_listener_error("tcp:1.2.3.4:", "tcp:1.2.3.4:: port must be a number 1..65535");
+	assert_listener_error("tcp:1.2.3.4:00", "tcp:1.2.3.4:00: port must be a number 1..65535");
 	assert_listener_error("tcp:1.2.3:443", "tcp:1.2.3:443: invalid IPv4 address");
 	assert_listener_error("tcp:localhost:443", "tcp:localhost:443: invalid IPv4 address");
 	assert_listener_error("tcp::443", "tcp::443: invalid IPv4 address");
