@@ -318,6 +318,19 @@ def test_ip_literal_sni_refused(case):
     good_client(w, "alpha")
 
 
+def test_hyphen_edged_label_never_reaches_dns(case):
+    """RFC 952/1123: a label neither starts nor ends with '-'; such an SNI
+    is a probe, refused as bad-name before any lookup."""
+    w = world(case, ("alpha",))
+    bad = ("-zz.test", "zz-.test", "alpha.-x.test", "alpha.test-")
+    for sni in bad:
+        refused(w, client_hello(sni), 112, "bad-name", "SNI %s" % sni)
+    asked = [q[1].lower() for q in w.dns.queries()]
+    check(not any(n.strip(".") in bad for n in asked), "looked up in DNS: %s" % asked)
+    no_accepts(w, "hyphen-edged labels")
+    good_client(w, "alpha")
+
+
 def test_malformed_hello_gets_decode_error(case):
     w = world(case, ("alpha",))
     msg = bytearray(hello_message("alpha.test"))
