@@ -39,13 +39,13 @@ struct worker;
  *   most once a second, with a count of what was not logged.
  */
 struct accept_throttle {
-	size_t		 max_conns;	/* -max-connections, or from RLIMIT_NOFILE */
+	size_t		 max_conns;	/* the budget (worker_set_limits) */
 	bool		 full;		/* stopped at max_conns */
-	ev_tstamp	 full_logged;	/* when "-max-connections reached" was last logged */
-	ev_prepare	 room;		/* while full: checks for room before each poll */
-	ev_timer	 pause;		/* resumes accepting after EMFILE & co */
-	ev_tstamp	 err_last;	/* when the last accept error was logged */
-	uint64_t	 err_suppressed;
+	ev_tstamp	 full_logged;	/* last "-max-connections reached" */
+	ev_prepare	 room;		/* while full: room yet? */
+	ev_timer	 pause;		/* after EMFILE & co: resume */
+	ev_tstamp	 err_last;	/* last accept error logged */
+	uint64_t	 err_suppressed; /* ... and not logged since */
 };
 
 struct listener {
