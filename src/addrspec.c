@@ -142,12 +142,102 @@ addrspec_fdname_valid(const char *s)
 	return n >= 1 && n < ADDRSPEC_FDNAME_MAX;
 }
 
+/*
+ * The "proxy:" and "http:" wrappers at the start of s (each at most once,
+ * in either order).  Returns what follows them, or NULL with err set.
+ */
+static const char *
+addrspec_wrappers(const char *s, struct listen_spec *l, char *err,
+    size_t errlen)
+{
+	const char *p = s;
+
+	for (;;) {
+		if (strncmp(p, "proxy:", 6) == 0) {
+			if (l->proxy) {
+				snprintf(err, errlen, "%s: proxy: given twice", s);
+				return NULL;
+			}
+			l->proxy = true;
+			p += 6;
+		} else if (strncmp(p, "http:", 5) == 0) {
+			if (l->http) {
+				snprintf(err, errlen, "%s: http: given twice", s);
+				return NULL;
+			}
+			l->http = true;
+			p += 5;
+		} else
+			return p;
+	}
+}
+
+/* "PATH" after "unix:"; s is the whole spec, for messages. */
+static int
+addrspec_unix(const char *s, const char *p, struct listen_spec *l, char *err,
+    size_t errlen)
+{
+	if (*p == '\0') {
+		snprintf(err, errlen, "%s: empty socket path", s);
+		return -1;
+	}
+	/* sun_path must hold the path and its NUL. */
+	if (addrspec_copy(l->path, sizeof(l->path), p, strlen(p)) == -1) {
+		snprintf(err, errlen, "%s: socket path longer than %zu bytes", s,
+		    sizeof(l->path) - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* "N" after "fd:"; s is the whole spec, for messages. */
+static int
+addrspec_fd(const char *s, const char *p, struct listen_spec *l, char *err,
+    size_t errlen)
+{
+	long v = 0;
+
+	if (*p == '\0' || strlen(p) > 10) {
+		snprintf(err, errlen, "%s: fd must be a number", s);
+		return -1;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			snprintf(err, errlen, "%s: fd must be a number", s);
+			return -1;
+		}
+		v = v * 10 + (*p - '0');
+	}
+	/* 0, 1 and 2 are stdin, stdout and stderr, never a passed socket. */
+	if (v < 3 || v > INT_MAX) {
+		snprintf(err, errlen, "%s: fd must be 3 or more", s);
+		return -1;
+	}
+	l->fd = (int)v;
+	return 0;
+}
+
+/* "NAME" after "fdname:"; s is the whole spec, for messages. */
+static int
+addrspec_fdname(const char *s, const char *p, struct listen_spec *l,
+    char *err, size_t errlen)
+{
+	if (!addrspec_fdname_valid(p)) {
+		snprintf(err, errlen,
+		    "%s: fd name must be 1..255 printable ASCII characters without ':'", s);
+		return -1;
+	}
+	snprintf(l->fdname, sizeof(l->fdname), "%s", p);
+	return 0;
+}
+
 int
 addrspec_parse_listener(const char *s, struct listen_spec *out, char *err,
     size_t errlen)
 {
 	struct listen_spec l;
-	const char *p = s;
+	const char *p;
+	int rc;
 
 	memset(&l, 0, sizeof(l));
 	l.fd = -1;
@@ -155,79 +245,28 @@ addrspec_parse_listener(const char *s, struct listen_spec *out, char *err,
 		snprintf(err, errlen, "%.40s...: too long", s);
 		return -1;
 	}
-	for (;;) {
-		if (strncmp(p, "proxy:", 6) == 0) {
-			if (l.proxy) {
-				snprintf(err, errlen, "%s: proxy: given twice", s);
-				return -1;
-			}
-			l.proxy = true;
-			p += 6;
-		} else if (strncmp(p, "http:", 5) == 0) {
-			if (l.http) {
-				snprintf(err, errlen, "%s: http: given twice", s);
-				return -1;
-			}
-			l.http = true;
-			p += 5;
-		} else
-			break;
-	}
-
+	if ((p = addrspec_wrappers(s, &l, err, errlen)) == NULL)
+		return -1;
 	if (strncmp(p, "tcp:", 4) == 0) {
 		l.kind = LISTEN_TCP;
-		if (addrspec_tcp(s, p + 4, &l, err, errlen) == -1)
-			return -1;
+		rc = addrspec_tcp(s, p + 4, &l, err, errlen);
 	} else if (strncmp(p, "unix:", 5) == 0) {
 		l.kind = LISTEN_UNIX;
-		p += 5;
-		if (*p == '\0') {
-			snprintf(err, errlen, "%s: empty socket path", s);
-			return -1;
-		}
-		/* sun_path must hold the path and its NUL. */
-		if (addrspec_copy(l.path, sizeof(l.path), p, strlen(p)) == -1) {
-			snprintf(err, errlen, "%s: socket path longer than %zu bytes", s,
-			    sizeof(l.path) - 1);
-			return -1;
-		}
+		rc = addrspec_unix(s, p + 5, &l, err, errlen);
 	} else if (strncmp(p, "fd:", 3) == 0) {
-		long v = 0;
-
 		l.kind = LISTEN_FD;
-		p += 3;
-		if (*p == '\0' || strlen(p) > 10) {
-			snprintf(err, errlen, "%s: fd must be a number", s);
-			return -1;
-		}
-		for (; *p != '\0'; p++) {
-			if (*p < '0' || *p > '9') {
-				snprintf(err, errlen, "%s: fd must be a number", s);
-				return -1;
-			}
-			v = v * 10 + (*p - '0');
-		}
-		/* 0, 1 and 2 are stdin, stdout and stderr, never a passed socket. */
-		if (v < 3 || v > INT_MAX) {
-			snprintf(err, errlen, "%s: fd must be 3 or more", s);
-			return -1;
-		}
-		l.fd = (int)v;
+		rc = addrspec_fd(s, p + 3, &l, err, errlen);
 	} else if (strncmp(p, "fdname:", 7) == 0) {
 		l.kind = LISTEN_FDNAME;
-		p += 7;
-		if (!addrspec_fdname_valid(p)) {
-			snprintf(err, errlen,
-			    "%s: fd name must be 1..255 printable ASCII characters without ':'", s);
-			return -1;
-		}
-		snprintf(l.fdname, sizeof(l.fdname), "%s", p);
+		rc = addrspec_fdname(s, p + 7, &l, err, errlen);
 	} else {
 		snprintf(err, errlen,
 		    "%s: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)",
 		    s);
 		return -1;
 	}
+	if (rc == -1)
+		return -1;
 	*out = l;
 	return 0;
 }

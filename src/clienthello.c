@@ -381,10 +381,95 @@ ch_sslv2(const uint8_t *buf, size_t len, struct clienthello *out)
 	return CLIENTHELLO_DONE;
 }
 
+/*
+ * The record header at buf, have bytes of it (and of what follows) here.
+ * Each header byte is checked as soon as it is here, so that an error is
+ * found on the shortest prefix that shows it.  RFC 8446 5.1 forbids other
+ * record types between the fragments of a handshake message;
+ * legacy_record_version is 0x0301 in the first hello of most clients and
+ * 0x0303 in later records.  Returns true with the record's length in *rlen,
+ * or false with the answer in *st.
+ */
+static bool
+ch_record_header(const uint8_t *buf, size_t have, struct clienthello *out,
+    size_t *rlen, enum clienthello_status *st)
+{
+	if (have >= 1 && buf[0] != TLS_CONTENT_HANDSHAKE) {
+		*st = ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
+		    "record carrying the ClientHello is not a handshake record");
+		return false;
+	}
+	if ((have >= 2 && buf[1] != 3) ||
+	    (have >= 3 && (buf[2] < 1 || buf[2] > 3))) {
+		*st = ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
+		    "record version is not 0x0301-0x0303");
+		return false;
+	}
+	if (have < TLS_RECORD_HEADER) {
+		*st = CLIENTHELLO_NEED_MORE;
+		return false;
+	}
+	*rlen = (size_t)buf[3] << 8 | buf[4];
+	/* RFC 8446 5.1: no zero-length handshake fragments. */
+	if (*rlen == 0) {
+		*st = ch_fail(out, TLS_ALERT_DECODE_ERROR, "zero-length handshake record");
+		return false;
+	}
+	if (*rlen > TLS_RECORD_MAX) {
+		*st = ch_fail(out, TLS_ALERT_RECORD_OVERFLOW, "record longer than 2^14 bytes");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * After each fragment: the message must be a ClientHello of at most 16384
+ * bytes.  *need (0: not known yet) is set to its whole length once its
+ * handshake header is here.  Returns true, or false with the answer in *st.
+ */
+static bool
+ch_msg_head(const struct hs_msg *m, size_t *need, struct clienthello *out,
+    enum clienthello_status *st)
+{
+	if (m->len >= 1 && m->buf[m->frag_off[0]] != TLS_HS_CLIENT_HELLO) {
+		*st = ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
+		    "first handshake message is not a ClientHello");
+		return false;
+	}
+	if (*need == 0 && m->len >= TLS_HANDSHAKE_HEADER) {
+		uint8_t h[TLS_HANDSHAKE_HEADER];
+		size_t body;
+
+		msg_copy(m, 0, h, sizeof(h));
+		body = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+		if (body > CLIENTHELLO_MAX_HANDSHAKE) {
+			*st = ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
+			    "ClientHello longer than 16384 bytes");
+			return false;
+		}
+		*need = TLS_HANDSHAKE_HEADER + body;
+	}
+	return true;
+}
+
+/* Add the avail bytes at buf offset off as the next fragment; returns its index. */
+static size_t
+ch_add_fragment(struct hs_msg *m, size_t off, size_t avail)
+{
+	size_t i = m->nfrag++;
+
+	m->frag_off[i] = off;
+	m->frag_start[i] = m->len;
+	m->frag_len[i] = avail;
+	m->len += avail;
+	return i;
+}
+
 enum clienthello_status
 clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 {
 	struct hs_msg m;
+	enum clienthello_status st;
 	size_t off = 0, need = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -401,54 +486,14 @@ clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 	for (;;) {
 		size_t have = len - off, rlen, avail, i;
 
-		/*
-		 * Check each header byte as soon as it is here, so that an error
-		 * is found on the shortest prefix that shows it.  RFC 8446 5.1
-		 * forbids other record types between the fragments of a
-		 * handshake message; legacy_record_version is 0x0301 in the
-		 * first hello of most clients and 0x0303 in later records.
-		 */
-		if (have >= 1 && buf[off] != TLS_CONTENT_HANDSHAKE)
-			return ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			    "record carrying the ClientHello is not a handshake record");
-		if (have >= 2 && buf[off + 1] != 3)
-			return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-			    "record version is not 0x0301-0x0303");
-		if (have >= 3 && (buf[off + 2] < 1 || buf[off + 2] > 3))
-			return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-			    "record version is not 0x0301-0x0303");
-		if (have < TLS_RECORD_HEADER)
-			return CLIENTHELLO_NEED_MORE;
-		rlen = (size_t)buf[off + 3] << 8 | buf[off + 4];
-		/* RFC 8446 5.1: no zero-length handshake fragments. */
-		if (rlen == 0)
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "zero-length handshake record");
-		if (rlen > TLS_RECORD_MAX)
-			return ch_fail(out, TLS_ALERT_RECORD_OVERFLOW, "record longer than 2^14 bytes");
-
+		if (!ch_record_header(buf + off, have, out, &rlen, &st))
+			return st;
 		avail = have - TLS_RECORD_HEADER;
 		if (avail > rlen)
 			avail = rlen;
-		i = m.nfrag++;
-		m.frag_off[i] = off + TLS_RECORD_HEADER;
-		m.frag_start[i] = m.len;
-		m.frag_len[i] = avail;
-		m.len += avail;
-
-		if (m.len >= 1 && buf[m.frag_off[0]] != TLS_HS_CLIENT_HELLO)
-			return ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			    "first handshake message is not a ClientHello");
-		if (need == 0 && m.len >= TLS_HANDSHAKE_HEADER) {
-			uint8_t h[TLS_HANDSHAKE_HEADER];
-			size_t body;
-
-			msg_copy(&m, 0, h, sizeof(h));
-			body = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-			if (body > CLIENTHELLO_MAX_HANDSHAKE)
-				return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-				    "ClientHello longer than 16384 bytes");
-			need = TLS_HANDSHAKE_HEADER + body;
-		}
+		i = ch_add_fragment(&m, off + TLS_RECORD_HEADER, avail);
+		if (!ch_msg_head(&m, &need, out, &st))
+			return st;
 		/*
 		 * RFC 8446 5.1: a ClientHello may immediately precede a key change
 		 * (0-RTT), so it must end on a record boundary.  No client of any
@@ -460,7 +505,6 @@ clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 			    "record continues after the ClientHello");
 		if (need != 0 && m.len == need) {
 			struct rd b = { &m, TLS_HANDSHAKE_HEADER, need };
-			enum clienthello_status st;
 
 			st = ch_body(&b, out);
 			if (st == CLIENTHELLO_DONE)

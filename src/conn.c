@@ -17,6 +17,7 @@
 #include "snid/log.h"
 #include "snid/outcome.h"
 #include "snid/resolver.h"
+#include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -125,14 +126,14 @@ conn_log(const struct conn *c, enum outcome o)
 
 	memset(&a, 0, sizeof(a));
 	a.client = &c->client.sa;
-	a.clientlen = util_sockaddr_len(&c->client.sa);
+	a.clientlen = sock_addr_len(&c->client.sa);
 	a.sni = c->sni;
 	if (c->unix_backend != NULL) {
 		a.backend = (const struct sockaddr *)c->unix_backend;
 		a.backendlen = sizeof(*c->unix_backend);
 	} else if (c->flags & CONN_F_BACKEND) {
 		a.backend = &c->backend.sa;
-		a.backendlen = util_sockaddr_len(&c->backend.sa);
+		a.backendlen = sock_addr_len(&c->backend.sa);
 	}
 	a.up = c->up;
 	a.down = c->down;

@@ -15,6 +15,7 @@
 #include "snid/log.h"
 #include "snid/proxyproto.h"
 #include "snid/resolver.h"
+#include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -86,9 +87,8 @@ conn_resolved(void *arg, const struct resolver_result *res)
 		for (size_t i = 0; i < res->n; i++) {
 			const union sockaddr_inet *a = &res->addrs[i];
 
-			k += dial_candidates(w->cfg, &w->self, a, 1, ntohs(a->sa.sa_family ==
-			    AF_INET6 ? a->in6.sin6_port : a->in.sin_port),
-			    &c->cand[k]);
+			k += dial_candidates(w->cfg, &w->self, a, 1,
+			    sock_addr_port(&a->sa), &c->cand[k]);
 		}
 		c->ncand = (uint8_t)k;
 	} else

@@ -20,6 +20,7 @@
 #include "snid/log.h"
 #include "snid/proxyproto.h"
 #include "snid/resolver.h"
+#include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -301,19 +302,15 @@ conn_proxy_in(struct conn *c)
 	if (pp.command == PROXYPROTO_CMD_PROXY && pp.has_addresses) {
 		memset(&c->client, 0, sizeof(c->client));
 		memset(&c->local, 0, sizeof(c->local));
-		if (pp.src.ss_family == AF_INET) {
-			memcpy(&c->client, &pp.src, sizeof(struct sockaddr_in));
-			memcpy(&c->local, &pp.dst, sizeof(struct sockaddr_in));
-			dport = c->local.in.sin_port;
-		} else {
-			memcpy(&c->client, &pp.src, sizeof(struct sockaddr_in6));
-			memcpy(&c->local, &pp.dst, sizeof(struct sockaddr_in6));
-			dport = c->local.in6.sin6_port;
-		}
+		memcpy(&c->client, &pp.src,
+		    sock_addr_len((const struct sockaddr *)&pp.src));
+		memcpy(&c->local, &pp.dst,
+		    sock_addr_len((const struct sockaddr *)&pp.dst));
+		dport = sock_addr_port(&c->local.sa);
 		/* "The port the client connected to" is the one it sent to the load balancer. */
 		if ((c->w->cfg->backend_port == 0 || (c->flags & CONN_F_HTTP)) &&
 		    dport != 0)
-			c->port = ntohs(dport);
+			c->port = dport;
 	}
 	c->len -= (uint32_t)pp.header_len;
 	memmove(c->buf, c->buf + pp.header_len, c->len);

@@ -331,12 +331,18 @@ pp_v2_family_known(uint8_t fam)
 	return false;
 }
 
+/*
+ * The first 16 bytes: signature, version, command, family, length.  Each
+ * is judged as soon as it is here.  Sets *cmd, *fam, *alen (the size of the
+ * family's address block, 0 when not fixed) and *end (where the header
+ * ends).
+ */
 static enum pp_step
-pp_v2(struct pp_scan *s, struct proxyproto *out)
+pp_v2_head(struct pp_scan *s, uint8_t *cmd, uint8_t *fam, size_t *alen,
+    size_t *end)
 {
 	const uint8_t *b = s->buf;
-	size_t i, plen, alen = 0, end, off;
-	uint8_t cmd, fam;
+	size_t i, plen;
 
 	for (i = 0; i < sizeof(pp_v2_sig); i++) {
 		if (i >= s->len)
@@ -348,61 +354,67 @@ pp_v2(struct pp_scan *s, struct proxyproto *out)
 		return PP_MORE;
 	if (b[12] >> 4 != PP_V2_VERSION)
 		return pp_scan_fail(s, "v2 version is not 2");
-	cmd = b[12] & 0x0f;
-	if (cmd != PP_V2_CMD_LOCAL && cmd != PP_V2_CMD_PROXY)
+	*cmd = b[12] & 0x0f;
+	if (*cmd != PP_V2_CMD_LOCAL && *cmd != PP_V2_CMD_PROXY)
 		return pp_scan_fail(s, "v2 command is neither LOCAL nor PROXY");
 	if (s->len < 14)
 		return PP_MORE;
-	fam = b[13];
-	if (!pp_v2_family_known(fam))
+	*fam = b[13];
+	if (!pp_v2_family_known(*fam))
 		return pp_scan_fail(s, "v2 family/transport byte is not one the spec defines");
-	if (cmd == PP_V2_CMD_PROXY) {
-		if (fam == PP_V2_UDP4 || fam == PP_V2_UDP6 || fam == PP_V2_UNIX_DGRAM)
+	*alen = 0;
+	if (*cmd == PP_V2_CMD_PROXY) {
+		if (*fam == PP_V2_UDP4 || *fam == PP_V2_UDP6 || *fam == PP_V2_UNIX_DGRAM)
 			return pp_scan_fail(s, "v2 header announces a datagram transport on a stream connection");
-		alen = fam == PP_V2_TCP4 ? PP_V2_ADDR4_LEN :
-		    fam == PP_V2_TCP6 ? PP_V2_ADDR6_LEN :
-		    fam == PP_V2_UNIX_STREAM ? PP_V2_ADDRUNIX_LEN : 0;
+		*alen = *fam == PP_V2_TCP4 ? PP_V2_ADDR4_LEN :
+		    *fam == PP_V2_TCP6 ? PP_V2_ADDR6_LEN :
+		    *fam == PP_V2_UNIX_STREAM ? PP_V2_ADDRUNIX_LEN : 0;
 	}
 	if (s->len < PROXYPROTO_V2_HEADER)
 		return PP_MORE;
 	plen = (size_t)b[14] << 8 | b[15];
 	if (plen > PROXYPROTO_V2_MAX_LEN)
 		return pp_scan_fail(s, "v2 length is above 2048 bytes (PROXYPROTO_V2_MAX_LEN)");
-	if (plen < alen)
+	if (plen < *alen)
 		return pp_scan_fail(s, "v2 length is shorter than the family's address block");
-	end = PROXYPROTO_V2_HEADER + plen;
+	*end = PROXYPROTO_V2_HEADER + plen;
+	return PP_OK;
+}
 
-	/*
-	 * TLVs (spec 2.2): skipped, but each must fit inside the header, so
-	 * that a sender that disagrees with us about where the header ends is
-	 * refused instead of having its last bytes taken for the client's.
-	 * Only where the family fixes the address block's size; UNSPEC and
-	 * LOCAL blocks are opaque.  A TLV's header is judged as soon as its
-	 * three bytes are here; its value need not be.
-	 */
-	if (alen > 0) {
-		off = PROXYPROTO_V2_HEADER + alen;
-		while (off < end) {
-			size_t tlen;
+/*
+ * TLVs (spec 2.2): skipped, but each must fit inside the header, so that a
+ * sender that disagrees with us about where the header ends is refused
+ * instead of having its last bytes taken for the client's.  Only where the
+ * family fixes the address block's size (alen > 0); UNSPEC and LOCAL blocks
+ * are opaque.  A TLV's header is judged as soon as its three bytes are
+ * here; its value need not be.
+ */
+static enum pp_step
+pp_v2_tlvs(struct pp_scan *s, size_t alen, size_t end)
+{
+	const uint8_t *b = s->buf;
+	size_t off, tlen;
 
-			if (end - off < PP_V2_TLV_HEADER)
-				return pp_scan_fail(s, "v2 TLV header overruns the header length");
-			if (s->len < off + PP_V2_TLV_HEADER)
-				return PP_MORE;
-			tlen = (size_t)b[off + 1] << 8 | b[off + 2];
-			if (tlen > end - off - PP_V2_TLV_HEADER)
-				return pp_scan_fail(s, "v2 TLV value overruns the header length");
-			off += PP_V2_TLV_HEADER + tlen;
-		}
-	}
-	if (s->len < end)
-		return PP_MORE;
-
-	out->version = 2;
-	out->command = cmd == PP_V2_CMD_PROXY ? PROXYPROTO_CMD_PROXY : PROXYPROTO_CMD_LOCAL;
-	s->pos = end;
-	if (cmd != PP_V2_CMD_PROXY)
+	if (alen == 0)
 		return PP_OK;
+	off = PROXYPROTO_V2_HEADER + alen;
+	while (off < end) {
+		if (end - off < PP_V2_TLV_HEADER)
+			return pp_scan_fail(s, "v2 TLV header overruns the header length");
+		if (s->len < off + PP_V2_TLV_HEADER)
+			return PP_MORE;
+		tlen = (size_t)b[off + 1] << 8 | b[off + 2];
+		if (tlen > end - off - PP_V2_TLV_HEADER)
+			return pp_scan_fail(s, "v2 TLV value overruns the header length");
+		off += PP_V2_TLV_HEADER + tlen;
+	}
+	return PP_OK;
+}
+
+/* The addresses of a whole PROXY-command header of family fam into out. */
+static void
+pp_v2_addresses(const uint8_t *b, uint8_t fam, struct proxyproto *out)
+{
 	if (fam == PP_V2_TCP4) {
 		struct sockaddr_in sin;
 
@@ -429,6 +441,27 @@ pp_v2(struct pp_scan *s, struct proxyproto *out)
 		out->has_addresses = true;
 	}
 	/* AF_UNIX paths are not kept: no part of snid could use one as a client address. */
+}
+
+static enum pp_step
+pp_v2(struct pp_scan *s, struct proxyproto *out)
+{
+	size_t alen = 0, end = 0;
+	uint8_t cmd = 0, fam = 0;
+	enum pp_step st;
+
+	if ((st = pp_v2_head(s, &cmd, &fam, &alen, &end)) != PP_OK)
+		return st;
+	if ((st = pp_v2_tlvs(s, alen, end)) != PP_OK)
+		return st;
+	if (s->len < end)
+		return PP_MORE;
+
+	out->version = 2;
+	out->command = cmd == PP_V2_CMD_PROXY ? PROXYPROTO_CMD_PROXY : PROXYPROTO_CMD_LOCAL;
+	s->pos = end;
+	if (cmd == PP_V2_CMD_PROXY)
+		pp_v2_addresses(s->buf, fam, out);
 	return PP_OK;
 }
 

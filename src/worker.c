@@ -33,12 +33,10 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->loop = loop;
 	w->cfg = cfg;
 	pipe_pool_init(&w->pipes, PIPE_POOL_MAX);
-	ev_init(&w->accept_pause, NULL);
+	listener_throttle_init(w);
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb,
 	    cfg->shutdown_timeout > 0 ? cfg->shutdown_timeout : 0., 0.);
 	w->drain_timer.data = w;
-	w->accept_err_last = -1e9;
-	w->full_logged = -1e9;
 	worker_set_limits(w);
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
@@ -65,14 +63,15 @@ worker_set_limits(struct worker *w)
 	size_t		n = 1024;
 
 	if (w->cfg->max_connections != 0) {
-		w->max_conns = w->cfg->max_connections;
+		w->accept.max_conns = w->cfg->max_connections;
 		return;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		n = (size_t)rl.rlim_cur;
 	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		n = 1 << 20;
-	w->max_conns = n > WORKER_FD_RESERVE + 3 ? (n - WORKER_FD_RESERVE) / 3 : 1;
+	w->accept.max_conns = n > WORKER_FD_RESERVE + 3 ?
+	    (n - WORKER_FD_RESERVE) / 3 : 1;
 }
 
 void
@@ -127,7 +126,6 @@ worker_drain(struct worker *w)
 void
 worker_conn_closed(struct worker *w)
 {
-	listener_resume_if_room(w);
 	if (w->draining && w->n_conns == 0) {
 		/* Not when the drain timer itself is closing the rest. */
 		if (ev_is_active(&w->drain_timer)) {

@@ -154,11 +154,10 @@ listener(const char *a, uint16_t *port)
 	int fd = socket(s.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
 	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, &s.sa, s.sa.sa_family == AF_INET ?
-	    sizeof(s.in) : sizeof(s.in6)), 0);
+	assert_int_equal(bind(fd, &s.sa, sock_addr_len(&s.sa)), 0);
 	assert_int_equal(listen(fd, 8), 0);
 	assert_int_equal(getsockname(fd, &s.sa, &sl), 0);
-	*port = ntohs(s.sa.sa_family == AF_INET ? s.in.sin_port : s.in6.sin6_port);
+	*port = sock_addr_port(&s.sa);
 	return fd;
 }
 

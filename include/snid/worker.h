@@ -15,12 +15,12 @@
 #include "snid/clienthello.h"
 #include "snid/config.h"
 #include "snid/dial.h"
+#include "snid/listener.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
 #include "snid/pipepool.h"
 
 struct conn;
-struct listener;
 struct metricsd;
 struct resolver;
 
@@ -51,16 +51,11 @@ struct worker {
 
 	struct listener		*listeners;	/* array of n_listeners (listener.c) */
 	size_t			 n_listeners;
-	ev_timer		 accept_pause;	/* resumes accepting after EMFILE & co */
-	ev_tstamp		 accept_err_last;	/* when the last accept error was logged */
-	uint64_t		 accept_err_suppressed;
+	struct accept_throttle	 accept;	/* listener.c's, see listener.h */
 	/* What the listeners listen on: never a backend (worker_self_refresh). */
 	struct dial_self	 self;
 
 	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
-	size_t			 max_conns;	/* -max-connections, or from RLIMIT_NOFILE */
-	bool			 full;		/* accepting stopped at max_conns */
-	ev_tstamp		 full_logged;	/* when "limit reached" was last logged */
 	ev_timer		 drain_timer;	/* -shutdown-timeout */
 
 	/* Scratch for clienthello_parse: 2.4 KiB that no conn needs to keep. */
@@ -89,7 +84,11 @@ void	worker_destroy(struct worker *w);
  */
 void	worker_drain(struct worker *w);
 
-/* Set max_conns from cfg->max_connections or the open-file limit. */
+/*
+ * Set the connection budget (w->accept.max_conns) from
+ * cfg->max_connections or the open-file limit.  A higher budget takes
+ * effect at once, also while accepting is stopped at the old one.
+ */
 void	worker_set_limits(struct worker *w);
 
 /*
@@ -99,7 +98,11 @@ void	worker_set_limits(struct worker *w);
  */
 void	worker_self_refresh(struct worker *w);
 
-/* Called by conn_close after a connection is gone: ends a drain when it was the last. */
+/*
+ * Called by conn_close after a connection is gone (and w->n_conns counts it
+ * no more): ends a drain when it was the last.  It does not call into the
+ * listener: accepting resumes by itself when there is room (listener.h).
+ */
 void	worker_conn_closed(struct worker *w);
 
 /*
