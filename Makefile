@@ -39,11 +39,14 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-# Debian packages the build, the tests and the fuzzers need.
+# Debian packages the build, the tests and the fuzzers need, by names that
+# Debian 12 and 13 both have (libclang-rt-dev: the fuzzers' runtime for the
+# release's default clang).  debootstrap: `make check-release`.
 DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 	    libcmocka-dev dnsmasq-base openssl curl gnutls-bin valgrind clang \
-	    libclang-rt-14-dev python3 iproute2 procps mandoc psmisc \
-	    systemd systemd-container man-db groff-base haproxy strace
+	    libclang-rt-dev python3 iproute2 procps mandoc psmisc \
+	    systemd systemd-container man-db groff-base haproxy strace \
+	    debootstrap
 
 .PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
 	clean install uninstall style
@@ -81,6 +84,11 @@ deps:
 	else echo "deps: missing:$$missing"; \
 		echo "deps: run: sudo apt-get install -y$$missing"; exit 1; fi
 
+# The package list alone (tests/container/run keys its cache on it).
+.PHONY: deps-list check-release check-trixie
+deps-list:
+	@echo $(DEPS_PKGS)
+
 # The README's test command: install, build, unit tests, integration tests.
 check:
 	@$(MAKE) --no-print-directory deps
@@ -93,6 +101,15 @@ check:
 # what is mechanical (white space, declarations, definitions).
 style:
 	@tests/style/check
+
+# `make check` inside a throw-away Debian RELEASE container (root; the first
+# run builds and caches it: tests/container/run).  CI= drops -Werror.
+RELEASE ?= trixie
+check-release:
+	@tests/container/run $(RELEASE) make check
+
+check-trixie:
+	@tests/container/run trixie make check
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
