@@ -79,6 +79,7 @@ load_words(struct config *c, const char *const *words)
 	char *argv[MAX_ARGS + 2];
 	struct result r;
 	FILE *out, *err;
+	char msg[CONFIG_ERR_MAX];
 	int argc = 0;
 
 	argv[argc++] = (char *)(uintptr_t)"snid";
@@ -92,7 +93,10 @@ load_words(struct config *c, const char *const *words)
 	err = open_memstream(&r.err, &r.errlen);
 	assert_non_null(out);
 	assert_non_null(err);
-	r.status = config_load(c, argc, argv, out, err);
+	r.status = config_load(c, argc, argv, out, msg, sizeof(msg));
+	/* What main prints for an error. */
+	if (r.status == CONFIG_EXIT_USAGE)
+		config_usage_error(err, msg);
 	fclose(out);
 	fclose(err);
 	return r;
