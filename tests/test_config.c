@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,23 +23,6 @@
 #include "snid/config.h"
 
 #define MAX_ARGS	64
-
-/* Every flag; the documentation tests check each is described. */
-static const char *const all_flags[] = {
-	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
-	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
-	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level", "config", "check", "version", "help",
-	"metrics", "idle-timeout", "half-close-timeout", "max-connections",
-};
-/* The ones that are also file settings. */
-static const char *const file_keys[] = {
-	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
-	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
-	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level", "metrics", "idle-timeout", "half-close-timeout",
-	"max-connections",
-};
 
 struct result {
 	enum config_status	status;
@@ -407,12 +391,19 @@ test_config_version_and_help(void **state)
 	assert_int_equal(r.status, CONFIG_EXIT_OK);
 	assert_string_equal(r.err, "");
 	assert_non_null(strstr(r.out, "usage: snid"));
-	for (i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
-		char needle[64];
+	/* Every row, in table order. */
+	{
+		const char *at = r.out;
 
-		snprintf(needle, sizeof(needle), "\n  -%s ", all_flags[i]);
-		if (strstr(r.out, needle) == NULL)
-			fail_msg("-help does not describe -%s", all_flags[i]);
+		for (i = 0; i < config_n_options; i++) {
+			char needle[64];
+
+			snprintf(needle, sizeof(needle), "\n  -%s ", config_options[i].name);
+			at = strstr(at, needle);
+			if (at == NULL)
+				fail_msg("-help does not describe -%s after the flag before it",
+				    config_options[i].name);
+		}
 	}
 	/* Every default is stated. */
 	assert_non_null(strstr(r.out, "(default tcp)"));
@@ -993,22 +984,329 @@ test_config_man_pages_document_every_flag(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
 		char needle[64];
 
-		snprintf(needle, sizeof(needle), ".It Fl %s", all_flags[i]);
+		snprintf(needle, sizeof(needle), ".It Fl %s", o->name);
 		if (strstr(man8, needle) == NULL)
 			fail_msg("snid.8 has no '%s'", needle);
-	}
-	for (i = 0; i < sizeof(file_keys) / sizeof(file_keys[0]); i++) {
-		char needle[64];
-
-		snprintf(needle, sizeof(needle), ".It Ic %s", file_keys[i]);
+		if (o->flags & CONFIG_O_CMDLINE)
+			continue;
+		snprintf(needle, sizeof(needle), ".It Ic %s", o->name);
 		if (strstr(man5, needle) == NULL)
 			fail_msg("snid.conf.5 has no '%s'", needle);
 	}
 	free(man8);
 	free(man5);
+}
+
+/*
+ * The text of doc between the first from and the next to after it (both
+ * must be there); *whole_doc is freed by the caller.
+ */
+static char *
+doc_between(const char *doc, const char *from, const char *to)
+{
+	const char *a = strstr(doc, from), *b;
+	char *out;
+
+	if (a == NULL)
+		fail_msg("no '%s' in the document", from);
+	b = strstr(a, to);
+	if (b == NULL)
+		fail_msg("no '%s' after '%s'", to, from);
+	out = strndup(a, (size_t)(b - a));
+	assert_non_null(out);
+	return out;
+}
+
+/* Whether text names the flag: "-NAME" (markdown) or "Fl NAME" (mdoc), whole. */
+static bool
+doc_names_flag(const char *text, const char *name, bool mdoc)
+{
+	char needle[64];
+	const char *p = text;
+	size_t n;
+
+	snprintf(needle, sizeof(needle), mdoc ? "Fl %s" : "-%s", name);
+	n = strlen(needle);
+	while ((p = strstr(p, needle)) != NULL) {
+		char next = p[n];
+
+		if (next != '-' && (next < 'a' || next > 'z') && (next < '0' || next > '9') &&
+		    (mdoc || p == text || p[-1] != '-'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * The SIGHUP paragraphs of README.md and snid(8) name every reloadable
+ * setting among what a reload applies, and every other file setting among
+ * what needs a restart: the reload bit of the table is documented.
+ */
+static void
+test_config_reload_docs_match_the_table(void **state)
+{
+	static const struct {
+		const char	*path;
+		bool		 mdoc;
+		const char	*applies, *stays, *restart;
+	} docs[] = {
+		{ "README.md", false, "`SIGHUP`: reload.", "Connections whose bytes",
+		  "need a restart" },
+		{ "man/snid.8", true, ".It Dv SIGHUP", "Connections whose bytes",
+		  "need a restart" },
+	};
+	size_t d, i;
+
+	(void)state;
+	for (d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		char *doc = read_whole(docs[d].path);
+		char *applies = doc_between(doc, docs[d].applies, docs[d].stays);
+		char *restart = doc_between(strstr(doc, docs[d].applies), docs[d].stays,
+		    docs[d].restart);
+
+		for (i = 0; i < config_n_options; i++) {
+			const struct config_option *o = &config_options[i];
+
+			if (o->flags & CONFIG_O_CMDLINE)
+				continue;
+			if ((o->flags & CONFIG_O_RELOAD) &&
+			    !doc_names_flag(applies, o->name, docs[d].mdoc))
+				fail_msg("%s: SIGHUP does not list -%s among what a reload applies",
+				    docs[d].path, o->name);
+			if (!(o->flags & CONFIG_O_RELOAD) &&
+			    !doc_names_flag(restart, o->name, docs[d].mdoc))
+				fail_msg("%s: SIGHUP does not list -%s among what needs a restart",
+				    docs[d].path, o->name);
+			if (!(o->flags & CONFIG_O_RELOAD) &&
+			    doc_names_flag(applies, o->name, docs[d].mdoc))
+				fail_msg("%s: SIGHUP says a reload applies -%s, which needs a restart",
+				    docs[d].path, o->name);
+		}
+		free(applies);
+		free(restart);
+		free(doc);
+	}
+}
+
+/*
+ * Every row is complete: a unique name of [a-z0-9-], help text that fits
+ * -help's column, a value name exactly when it takes a value, and the
+ * fields its kind needs, of the size its kind stores.
+ */
+static void
+test_config_table_rows_are_complete(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	assert_true(config_n_options > 0 && config_n_options <= CONFIG_OPTIONS_MAX);
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
+		const char *h, *nl;
+
+		assert_non_null(o->name);
+		if (o->name[0] == '\0' || strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		    strlen(o->name))
+			fail_msg("row %zu: bad name '%s'", i, o->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(o->name, config_options[j].name) == 0)
+				fail_msg("-%s is in the table twice", o->name);
+		if (o->help == NULL || o->help[0] == '\0')
+			fail_msg("-%s has no help text", o->name);
+		/* -help's column starts at 25: 79 - 25 is left for a line of help. */
+		for (h = o->help; h != NULL; h = nl != NULL ? nl + 1 : NULL) {
+			nl = strchr(h, '\n');
+			if ((nl != NULL ? (size_t)(nl - h) : strlen(h)) > 54)
+				fail_msg("-%s: help line too long: %s", o->name, h);
+		}
+		if ((o->arg == NULL) != ((o->flags & CONFIG_O_NOVALUE) != 0))
+			fail_msg("-%s: a value name (arg) iff it takes a value", o->name);
+		if ((o->flags & CONFIG_O_REPEAT) && (o->n_off == 0 || o->max == 0 ||
+		    o->what == NULL))
+			fail_msg("-%s: a list needs n_off, max and what", o->name);
+		if ((o->flags & CONFIG_O_OPTVALUE) && o->choices == NULL)
+			fail_msg("-%s: an optional value needs the words it may be", o->name);
+		if (o->off + o->size > sizeof(struct config))
+			fail_msg("-%s: off/size outside struct config", o->name);
+		switch (o->kind) {
+		case CONFIG_K_HELP:
+		case CONFIG_K_VERSION:
+			assert_true(o->flags & CONFIG_O_CMDLINE);
+			break;
+		case CONFIG_K_BOOL:
+			assert_int_equal(o->size, sizeof(bool));
+			break;
+		case CONFIG_K_CHOICE:
+			assert_int_equal(o->size, sizeof(int));
+			assert_non_null(o->choices);
+			break;
+		case CONFIG_K_UINT:
+			assert_int_equal(o->size, sizeof(unsigned));
+			assert_true(o->min <= o->max && o->max <= UINT_MAX && o->what != NULL);
+			break;
+		case CONFIG_K_PORT:
+			assert_int_equal(o->size, sizeof(uint16_t));
+			break;
+		case CONFIG_K_DURATION:
+			assert_int_equal(o->size, sizeof(double));
+			break;
+		case CONFIG_K_FILE:
+		case CONFIG_K_STRING:
+			assert_non_null(o->set);
+			assert_true(o->size > 1);
+			break;
+		case CONFIG_K_CIDRS:
+		case CONFIG_K_LISTENERS:
+			assert_true(o->flags & CONFIG_O_REPEAT);
+			break;
+		case CONFIG_K_CUSTOM:
+			if (o->set == NULL || o->format == NULL)
+				fail_msg("-%s: a custom row needs set and format", o->name);
+			break;
+		}
+		/* A list's count is inside what a reload copies. */
+		if (o->flags & CONFIG_O_REPEAT)
+			assert_true(o->n_off >= o->off &&
+			    o->n_off + sizeof(size_t) <= o->off + o->size);
+	}
+}
+
+/* Two files that set every setting, each differently: reload_a runs, reload_b is the new file. */
+static const char reload_a[] =
+    "listen tcp:0.0.0.0:443\n"
+    "mode tcp\n"
+    "backend-cidr 2001:db8::/32\n"
+    "backend-port 443\n"
+    "default-hostname a.example\n"
+    "proxy-proto v1\n"
+    "dns-server 127.0.0.1\n"
+    "dns-timeout 1\n"
+    "hello-timeout 1\n"
+    "connect-timeout 1\n"
+    "shutdown-timeout 1\n"
+    "idle-timeout 1\n"
+    "half-close-timeout 1\n"
+    "max-connections 10\n"
+    "user nobody\n"
+    "metrics tcp:127.0.0.1:9199\n"
+    "log-level error\n";
+static const char reload_b[] =
+    "listen tcp:8443\n"
+    "mode nat46\n"
+    "nat46-prefix 64:ff9b:1::\n"
+    "backend-cidr 2001:db8:1::/48\n"
+    "backend-port 8443\n"
+    "default-hostname b.example\n"
+    "dns-server [::1]:5353\n"
+    "dns-timeout 2.5\n"
+    "hello-timeout 2.5\n"
+    "connect-timeout 2.5\n"
+    "shutdown-timeout 2.5\n"
+    "idle-timeout 2.5\n"
+    "half-close-timeout 2.5\n"
+    "max-connections 20\n"
+    "user snid\n"
+    "metrics tcp:[::1]:9199\n"
+    "log-level debug\n";
+static const char reload_unix[] = "mode unix\nunix-directory /run/snid\n";
+
+static void
+parse_into(struct config *c, const char *text)
+{
+	char err[CONFIG_ERR_MAX];
+
+	config_defaults(c);
+	if (config_parse_text(c, "fixture", text, strlen(text), err, sizeof(err)) != 0)
+		fail_msg("fixture: %s", err);
+}
+
+/*
+ * What a reload applies is what the table marks CONFIG_O_RELOAD, nothing
+ * else: config_take_reloadable (worker_reload's copy) moves exactly those
+ * rows from the new configuration into the running one, and
+ * config_option_equal (its "needs a restart" diff) sees the rest unchanged.
+ */
+static void
+test_config_reload_takes_exactly_the_reloadable_rows(void **state)
+{
+	struct config *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct config *u = calloc(1, sizeof(*u)), *out = calloc(1, sizeof(*out));
+	size_t i;
+
+	(void)state;
+	assert_true(a != NULL && b != NULL && u != NULL && out != NULL);
+	parse_into(a, reload_a);
+	parse_into(b, reload_b);
+	parse_into(u, reload_unix);
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
+		const struct config *other = strcmp(o->name, "unix-directory") == 0 ? u : b;
+
+		if (o->flags & CONFIG_O_CMDLINE)
+			continue;
+		if (config_option_equal(o, a, other))
+			fail_msg("reload fixture: give %s a different value in reload_a and "
+			    "reload_b", o->name);
+		memcpy(out, a, sizeof(*out));
+		config_take_reloadable(out, other);
+		if (o->flags & CONFIG_O_RELOAD) {
+			if (!config_option_equal(o, out, other))
+				fail_msg("a reload does not apply %s", o->name);
+		} else if (!config_option_equal(o, out, a))
+			fail_msg("a reload changes %s, which needs a restart", o->name);
+	}
+	free(a);
+	free(b);
+	free(u);
+	free(out);
+}
+
+/* A list is equal whatever its order; an unset scalar differs from a set one. */
+static void
+test_config_option_equal_compares_values(void **state)
+{
+	struct config *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	const struct config_option *listen = config_option_find("listen", 6);
+	const struct config_option *user = config_option_find("user", 4);
+	const struct config_option *mode = config_option_find("mode", 4);
+
+	(void)state;
+	assert_true(a != NULL && b != NULL && listen != NULL && user != NULL && mode != NULL);
+	assert_null(config_option_find("lis", 3));
+	parse_into(a, "listen tcp:1\nlisten tcp:2\nuser snid\n");
+	parse_into(b, "listen tcp:2\nlisten tcp:1\n");
+	assert_true(config_option_equal(listen, a, b));
+	assert_true(config_option_equal(mode, a, b));
+	assert_false(config_option_equal(user, a, b));
+	assert_false(config_option_equal(user, b, a));
+	parse_into(b, "listen tcp:2\n");
+	assert_false(config_option_equal(listen, a, b));
+	assert_false(config_option_equal(listen, b, a));
+	free(a);
+	free(b);
+}
+
+/* A reload passes no output stream: -check then prints nothing. */
+static void
+test_config_load_without_output(void **state)
+{
+	char *argv[] = { (char *)(uintptr_t)"snid", (char *)(uintptr_t)"-check",
+	    (char *)(uintptr_t)"-listen", (char *)(uintptr_t)"tcp:443",
+	    (char *)(uintptr_t)"-backend-cidr", (char *)(uintptr_t)"::/0", NULL };
+	char err[CONFIG_ERR_MAX] = "";
+
+	(void)state;
+	assert_int_equal(config_load(cfg, 6, argv, NULL, err, sizeof(err)), CONFIG_EXIT_OK);
+	assert_true(cfg->check);
+	argv[1] = (char *)(uintptr_t)"-mode=\x1b[31m";
+	assert_int_equal(config_load(cfg, 6, argv, NULL, err, sizeof(err)), CONFIG_EXIT_USAGE);
+	/* The message has no "snid: " and no control character: ready for a log line. */
+	assert_string_equal(err, "-mode ?[31m: must be tcp, nat46 or unix");
 }
 
 int
@@ -1040,6 +1338,11 @@ main(void)
 		cmocka_unit_test(test_config_sample_everything),
 		cmocka_unit_test(test_config_example_file_is_valid),
 		cmocka_unit_test(test_config_man_pages_document_every_flag),
+		cmocka_unit_test(test_config_reload_docs_match_the_table),
+		cmocka_unit_test(test_config_table_rows_are_complete),
+		cmocka_unit_test(test_config_reload_takes_exactly_the_reloadable_rows),
+		cmocka_unit_test(test_config_option_equal_compares_values),
+		cmocka_unit_test(test_config_load_without_output),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
