@@ -1021,21 +1021,24 @@ doc_between(const char *doc, const char *from, const char *to)
 	return out;
 }
 
-/* Whether text names the flag: "-NAME" (markdown) or "Fl NAME" (mdoc), whole. */
+/*
+ * Whether text names the setting as the word prefix NAME: "-NAME"
+ * (markdown), "Fl NAME" (snid.8) or "Ic NAME" (snid.conf.5).
+ */
 static bool
-doc_names_flag(const char *text, const char *name, bool mdoc)
+doc_names_flag(const char *text, const char *prefix, const char *name)
 {
 	char needle[64];
 	const char *p = text;
 	size_t n;
 
-	snprintf(needle, sizeof(needle), mdoc ? "Fl %s" : "-%s", name);
+	snprintf(needle, sizeof(needle), "%s%s", prefix, name);
 	n = strlen(needle);
 	while ((p = strstr(p, needle)) != NULL) {
 		char next = p[n];
 
 		if (next != '-' && (next < 'a' || next > 'z') && (next < '0' || next > '9') &&
-		    (mdoc || p == text || p[-1] != '-'))
+		    (p == text || p[-1] != '-'))
 			return true;
 		p += n;
 	}
@@ -1043,22 +1046,25 @@ doc_names_flag(const char *text, const char *name, bool mdoc)
 }
 
 /*
- * The SIGHUP paragraphs of README.md and snid(8) name every reloadable
- * setting among what a reload applies, and every other file setting among
- * what needs a restart: the reload bit of the table is documented.
+ * The SIGHUP paragraphs of README.md, snid(8) and snid.conf(5) name every
+ * reloadable setting among what a reload applies, and every other file
+ * setting among what keeps its running value: the reload bit of the table
+ * is documented.
  */
 static void
 test_config_reload_docs_match_the_table(void **state)
 {
 	static const struct {
 		const char	*path;
-		bool		 mdoc;
+		const char	*prefix;	/* how the document names a setting */
 		const char	*applies, *stays, *restart;
 	} docs[] = {
-		{ "README.md", false, "`SIGHUP`: reload.", "Connections whose bytes",
+		{ "README.md", "-", "`SIGHUP`: reload.", "Connections whose bytes",
 		  "need a restart" },
-		{ "man/snid.8", true, ".It Dv SIGHUP", "Connections whose bytes",
+		{ "man/snid.8", "Fl ", ".It Dv SIGHUP", "Connections whose bytes",
 		  "need a restart" },
+		{ "man/snid.conf.5", "Ic ", "reads the file again and applies",
+		  "to new connections.", "until a restart" },
 	};
 	size_t d, i;
 
@@ -1071,20 +1077,18 @@ test_config_reload_docs_match_the_table(void **state)
 
 		for (i = 0; i < config_n_options; i++) {
 			const struct config_option *o = &config_options[i];
+			bool reload = (o->flags & CONFIG_O_RELOAD) != 0;
 
 			if (o->flags & CONFIG_O_CMDLINE)
 				continue;
-			if ((o->flags & CONFIG_O_RELOAD) &&
-			    !doc_names_flag(applies, o->name, docs[d].mdoc))
-				fail_msg("%s: SIGHUP does not list -%s among what a reload applies",
+			if (reload && !doc_names_flag(applies, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP does not list %s among what a reload applies",
 				    docs[d].path, o->name);
-			if (!(o->flags & CONFIG_O_RELOAD) &&
-			    !doc_names_flag(restart, o->name, docs[d].mdoc))
-				fail_msg("%s: SIGHUP does not list -%s among what needs a restart",
+			if (!reload && !doc_names_flag(restart, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP does not list %s among what needs a restart",
 				    docs[d].path, o->name);
-			if (!(o->flags & CONFIG_O_RELOAD) &&
-			    doc_names_flag(applies, o->name, docs[d].mdoc))
-				fail_msg("%s: SIGHUP says a reload applies -%s, which needs a restart",
+			if (!reload && doc_names_flag(applies, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP says a reload applies %s, which needs a restart",
 				    docs[d].path, o->name);
 		}
 		free(applies);
