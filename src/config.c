@@ -1,8 +1,9 @@
 /*
  * config: the command line and the configuration file, merged into one
  * validated struct config.  What each setting is (name, kind of value,
- * default, help) is a row of config_table.c; this file reads the rows from
- * argv and from a file, and holds the rules between settings.
+ * default, help, reload bit) is a row of config_table.c; this file walks the
+ * rows: for argv and the file, for -help and -check, for a reload's copy and
+ * comparison.  It also holds the rules between settings (config_validate).
  *
  * The flags are the Go snid's (-listen, -mode, -backend-cidr, ...), so they
  * are parsed with getopt_long_only(3): "-listen X", "--listen X",

@@ -107,10 +107,11 @@ void	worker_conn_closed(struct worker *w);
 
 /*
  * Reload: make next (a freshly loaded, valid configuration) the running
- * one, built in *out: the allow-list, -backend-port, -default-hostname, the
- * timeouts, the DNS servers and the log level are taken from next; every
- * other setting keeps its running value, with a warning naming each one
- * next changes ("needs a restart").  All or nothing: returns 0 with
+ * one, built in *out: the settings the config table marks CONFIG_O_RELOAD
+ * (the allow-list, -backend-port, -default-hostname, the timeouts,
+ * -max-connections, the DNS servers, the log level) are taken from next;
+ * every other setting keeps its running value, with a warning naming each
+ * one next changes ("needs a restart").  All or nothing: returns 0 with
  * w->cfg == out (the caller may free the previous configuration), or -1
  * after logging why, nothing changed.
  */
