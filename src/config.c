@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,18 +29,6 @@
 #define CONFIG_LINE_MAX		1024
 /* getopt_long_only's val for row i: above every char getopt may return. */
 #define CONFIG_OPT_BASE		256
-
-/* snprintf that may truncate: error messages quote user input of any length. */
-__attribute__((format(printf, 3, 4)))
-static void
-config_errf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 /* Whether c may separate a key from its value or end a value. */
 static bool

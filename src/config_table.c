@@ -168,9 +168,7 @@ _Static_assert(sizeof(enum snid_mode) == sizeof(int) &&
 
 const size_t config_n_options = CONFIG_NOPTIONS;
 
-/* snprintf that may truncate: error messages quote user input of any length. */
-__attribute__((format(printf, 3, 4)))
-static void
+void
 config_errf(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list	ap;

@@ -196,6 +196,13 @@ void	config_option_clear(struct config *cfg, const struct config_option *o);
 bool	config_option_equal(const struct config_option *o,
 	    const struct config *a, const struct config *b);
 
+/*
+ * snprintf that may truncate, for messages that quote input of any length
+ * (config.c and config_table.c, the two halves of this module).
+ */
+__attribute__((format(printf, 3, 4)))
+void	config_errf(char *buf, size_t len, const char *fmt, ...);
+
 /* Copy every CONFIG_O_RELOAD setting of next into cfg; the rest stays. */
 void	config_take_reloadable(struct config *cfg, const struct config *next);
 
