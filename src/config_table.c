@@ -218,9 +218,12 @@ config_list_room(const struct config *cfg, const struct config_option *o,
 	return -1;
 }
 
-/* Decimal seconds: "2", "0.5", at most 3 decimals; 0 < value <= one day. */
+/*
+ * Decimal seconds: "2", "0.5", at most 3 decimals; 0 < value <= one day,
+ * or 0 too when zero is allowed.
+ */
 static int
-config_duration(const char *s, double *out)
+config_duration(const char *s, bool zero, double *out)
 {
 	double	v = 0, scale = 1;
 	size_t	ndig = 0, nfrac = 0;
@@ -242,7 +245,7 @@ config_duration(const char *s, double *out)
 		if (nfrac == 0)
 			return -1;
 	}
-	if (*s != '\0' || v <= 0 || v > CONFIG_DURATION_MAX)
+	if (*s != '\0' || (v == 0 && !zero) || v > CONFIG_DURATION_MAX)
 		return -1;
 	*out = v;
 	return 0;
@@ -281,6 +284,33 @@ config_uint(const char *s, unsigned long min, unsigned long max,
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* A CONFIG_K_UINT field is an unsigned or a size_t. */
+static void
+config_uint_store(void *p, size_t size, unsigned long v)
+{
+	unsigned	u = (unsigned)v;
+	size_t		z = (size_t)v;
+
+	if (size == sizeof(u))
+		memcpy(p, &u, sizeof(u));
+	else
+		memcpy(p, &z, sizeof(z));
+}
+
+static unsigned long
+config_uint_load(const void *p, size_t size)
+{
+	unsigned	u;
+	size_t		z;
+
+	if (size == sizeof(u)) {
+		memcpy(&u, p, sizeof(u));
+		return u;
+	}
+	memcpy(&z, p, sizeof(z));
+	return (unsigned long)z;
 }
 
 static int
@@ -325,11 +355,12 @@ config_option_set(struct config *cfg, const struct config_option *o,
 		return config_set_choice(cfg, o, v, err, errlen);
 	case CONFIG_K_UINT:
 		if (config_uint(v, o->min, o->max, &u) == -1) {
-			config_errf(err, errlen, "%s: must be a number of %s "
-			    "from %lu to %lu", v, o->what, o->min, o->max);
+			config_errf(err, errlen, "%s: must be a number%s%s "
+			    "from %lu to %lu", v, o->what != NULL ? " of " : "",
+			    o->what != NULL ? o->what : "", o->min, o->max);
 			return -1;
 		}
-		*(unsigned *)config_at(cfg, o->off) = (unsigned)u;
+		config_uint_store(config_at(cfg, o->off), o->size, u);
 		return 0;
 	case CONFIG_K_PORT:
 		/* 0 is the Go snid's default: the client's own port. */
@@ -341,10 +372,12 @@ config_option_set(struct config *cfg, const struct config_option *o,
 		*(uint16_t *)config_at(cfg, o->off) = (uint16_t)u;
 		return 0;
 	case CONFIG_K_DURATION:
-		if (config_duration(v, &d) == -1) {
-			config_errf(err, errlen, "%s: must be seconds above 0 "
-			    "and at most 86400, such as 2 or 0.5 (at most 3 "
-			    "decimals)", v);
+		if (config_duration(v, (o->flags & CONFIG_O_ZERO) != 0, &d) ==
+		    -1) {
+			config_errf(err, errlen, "%s: must be seconds %s, "
+			    "such as 2 or 0.5 (at most 3 decimals)", v,
+			    (o->flags & CONFIG_O_ZERO) ? "from 0 to 86400" :
+			    "above 0 and at most 86400");
 			return -1;
 		}
 		*(double *)config_at(cfg, o->off) = d;
@@ -399,7 +432,7 @@ config_option_format(const struct config *cfg, const struct config_option *o,
     size_t i, char *buf, size_t len)
 {
 	const void	*p = config_at_const(cfg, o->off);
-	unsigned	 u;
+	unsigned long	 u;
 	int		 c;
 
 	if (o->kind == CONFIG_K_CUSTOM)
@@ -415,8 +448,8 @@ config_option_format(const struct config *cfg, const struct config_option *o,
 		snprintf(buf, len, "%s", o->choices[c]);
 		return true;
 	case CONFIG_K_UINT:
-		memcpy(&u, p, sizeof(u));
-		snprintf(buf, len, "%u", u);
+		u = config_uint_load(p, o->size);
+		snprintf(buf, len, "%lu", u);
 		return u != 0 || o->min == 0;
 	case CONFIG_K_PORT:
 		snprintf(buf, len, "%u", *(const uint16_t *)p);

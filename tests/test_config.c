@@ -1133,6 +1133,8 @@ test_config_table_rows_are_complete(void **state)
 		if ((o->flags & CONFIG_O_REPEAT) && (o->n_off == 0 || o->max == 0 ||
 		    o->what == NULL))
 			fail_msg("-%s: a list needs n_off, max and what", o->name);
+		if ((o->flags & CONFIG_O_ZERO) && o->kind != CONFIG_K_DURATION)
+			fail_msg("-%s: CONFIG_O_ZERO is for durations", o->name);
 		if ((o->flags & CONFIG_O_OPTVALUE) && o->choices == NULL)
 			fail_msg("-%s: an optional value needs the words it may be", o->name);
 		if (o->off + o->size > sizeof(struct config))
@@ -1150,8 +1152,10 @@ test_config_table_rows_are_complete(void **state)
 			assert_non_null(o->choices);
 			break;
 		case CONFIG_K_UINT:
-			assert_int_equal(o->size, sizeof(unsigned));
-			assert_true(o->min <= o->max && o->max <= UINT_MAX && o->what != NULL);
+			assert_true(o->size == sizeof(unsigned) || o->size == sizeof(size_t));
+			assert_true(o->min <= o->max);
+			if (o->size == sizeof(unsigned))
+				assert_true(o->max <= UINT_MAX);
 			break;
 		case CONFIG_K_PORT:
 			assert_int_equal(o->size, sizeof(uint16_t));
@@ -1295,6 +1299,53 @@ test_config_option_equal_compares_values(void **state)
 	free(b);
 }
 
+/*
+ * The kinds a future row may use the way no current row does: a UINT
+ * stored in a size_t, without a noun, from 0 (printed even when 0); a
+ * DURATION where 0 means off.  Rows of the test's own, on a spare field.
+ */
+static void
+test_config_kinds_beyond_the_current_rows(void **state)
+{
+	static const struct config_option count = {
+		.name = "count", .kind = CONFIG_K_UINT,
+		.off = offsetof(struct config, n_dns_servers), .size = sizeof(size_t),
+		.min = 0, .max = 1000000, .arg = "N", .help = "h",
+	};
+	static const struct config_option stale = {
+		.name = "stale", .kind = CONFIG_K_DURATION, .flags = CONFIG_O_ZERO,
+		.off = offsetof(struct config, idle_timeout), .size = sizeof(double),
+		.arg = "SEC", .help = "h",
+	};
+	char err[CONFIG_ERR_MAX], buf[CONFIG_VALUE_MAX];
+
+	(void)state;
+	config_defaults(cfg);
+	assert_int_equal(config_option_set(cfg, &count, "1000000", err, sizeof(err)), 0);
+	assert_int_equal(cfg->n_dns_servers, 1000000);
+	assert_true(config_option_format(cfg, &count, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "1000000");
+	assert_int_equal(config_option_set(cfg, &count, "0", err, sizeof(err)), 0);
+	assert_true(config_option_format(cfg, &count, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "0");
+	assert_int_equal(config_option_set(cfg, &count, "1000001", err, sizeof(err)), -1);
+	assert_string_equal(err, "1000001: must be a number from 0 to 1000000");
+	assert_int_equal(config_option_set(cfg, &count, "007", err, sizeof(err)), -1);
+
+	assert_int_equal(config_option_set(cfg, &stale, "0", err, sizeof(err)), 0);
+	assert_true(cfg->idle_timeout == 0);
+	assert_true(config_option_format(cfg, &stale, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "0");
+	assert_int_equal(config_option_set(cfg, &stale, "1.5", err, sizeof(err)), 0);
+	assert_true(cfg->idle_timeout == 1.5);
+	assert_int_equal(config_option_set(cfg, &stale, "-1", err, sizeof(err)), -1);
+	assert_string_equal(err, "-1: must be seconds from 0 to 86400, such as 2 or 0.5 "
+	    "(at most 3 decimals)");
+	/* Without CONFIG_O_ZERO, 0 stays refused. */
+	assert_int_equal(config_option_set(cfg, config_option_find("idle-timeout", 12), "0",
+	    err, sizeof(err)), -1);
+}
+
 /* A reload passes no output stream: -check then prints nothing. */
 static void
 test_config_load_without_output(void **state)
@@ -1347,6 +1398,7 @@ main(void)
 		cmocka_unit_test(test_config_reload_takes_exactly_the_reloadable_rows),
 		cmocka_unit_test(test_config_option_equal_compares_values),
 		cmocka_unit_test(test_config_load_without_output),
+		cmocka_unit_test(test_config_kinds_beyond_the_current_rows),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

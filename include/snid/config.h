@@ -119,9 +119,9 @@ enum config_kind {
 	CONFIG_K_FILE,		/* -config: char[size], read before the flags */
 	CONFIG_K_BOOL,		/* bool, set by the flag alone */
 	CONFIG_K_CHOICE,	/* an int-sized enum: its index in choices */
-	CONFIG_K_UINT,		/* unsigned, min..max; 0 < min: 0 is "unset" */
+	CONFIG_K_UINT,		/* unsigned or size_t, min..max; 0 < min: 0 unset */
 	CONFIG_K_PORT,		/* uint16_t port; 0: unset */
-	CONFIG_K_DURATION,	/* double seconds, 0.001..86400 */
+	CONFIG_K_DURATION,	/* double seconds, 0.001..86400 (0 with _ZERO) */
 	CONFIG_K_STRING,	/* char[size], stored by set(); "": unset */
 	CONFIG_K_CIDRS,		/* struct cidr[max], size_t count at n_off */
 	CONFIG_K_LISTENERS,	/* struct listen_spec[max], count at n_off */
@@ -133,6 +133,7 @@ enum config_kind {
 #define CONFIG_O_RELOAD		0x04	/* SIGHUP applies it to a running snid */
 #define CONFIG_O_NOVALUE	0x08	/* takes no value (-check) */
 #define CONFIG_O_OPTVALUE	0x10	/* the value may be left out */
+#define CONFIG_O_ZERO		0x20	/* DURATION: 0 is a value too (off) */
 
 /* Room for any one value as text (unix-directory is the longest). */
 #define CONFIG_VALUE_MAX	PATH_MAX
@@ -158,7 +159,7 @@ struct config_option {
 	size_t			 n_off;	/* lists: where the size_t count is */
 	unsigned long		 min;	/* UINT: the smallest value */
 	unsigned long		 max;	/* UINT: the largest; lists: capacity */
-	const char		*what;	/* UINT, lists: what is counted */
+	const char		*what;	/* lists, UINT (optional): what is counted */
 	const char *const	*choices; /* CHOICE: names; OPTVALUE: words */
 	const char		*dflt;	/* set by config_defaults(); NULL: 0 */
 	config_set_fn		*set;	/* FILE, STRING, CUSTOM */
