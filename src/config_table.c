@@ -9,10 +9,12 @@
  * Adding a flag: a field in struct config, a row below (in the place it
  * should have in -help and -check), and its documentation: README.md's
  * flag table, snid(8), snid.conf(5) unless it is CONFIG_O_CMDLINE, and the
- * SIGHUP paragraphs of both if it is CONFIG_O_RELOAD (tests/test_config.c
- * and tests/system/run check that every row is documented).  A value of a
- * new kind (neither a number, a duration, a choice, a string nor a list of
- * those) gets a CONFIG_K_CUSTOM row with set and format functions.
+ * SIGHUP paragraphs of the three, among what a reload applies or what
+ * needs a restart.  tests/test_config.c and tests/system/run check every
+ * row against those documents, and the reload test asks for two values of
+ * each file setting in its fixtures.  A value of a new kind (neither a
+ * number, a duration, a choice, a string nor a list of those) gets a
+ * CONFIG_K_CUSTOM row with set and format functions.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
