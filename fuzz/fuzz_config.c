@@ -19,16 +19,17 @@
 
 #include "snid/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Whether text holds white space followed by '#'. */
 static bool
 fuzz_has_space_hash(const char *text, size_t len)
 {
-	size_t i;
+	size_t	i;
 
 	for (i = 1; i < len; i++)
-		if (text[i] == '#' && strchr(" \t\r\v\f", text[i - 1]) != NULL && text[i - 1] != '\0')
+		if (text[i] == '#' && text[i - 1] != '\0' &&
+		    strchr(" \t\r\v\f", text[i - 1]) != NULL)
 			return true;
 	return false;
 }
@@ -36,8 +37,8 @@ fuzz_has_space_hash(const char *text, size_t len)
 static char *
 fuzz_print(const struct config *cfg, size_t *len)
 {
-	char *text = NULL;
-	FILE *f = open_memstream(&text, len);
+	char	*text = NULL;
+	FILE	*f = open_memstream(&text, len);
 
 	if (f == NULL)
 		abort();
@@ -50,8 +51,8 @@ fuzz_print(const struct config *cfg, size_t *len)
 static void
 fuzz_check_reload(const struct config *cfg)
 {
-	static struct config base, out;
-	size_t i;
+	static struct config	base, out;
+	size_t			i;
 
 	config_defaults(&base);
 	memcpy(&out, &base, sizeof(out));
@@ -70,9 +71,9 @@ fuzz_check_reload(const struct config *cfg)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct config cfg, back;
-	char err[1024], *t1, *t2;
-	size_t l1, l2;
+	static struct config	cfg, back;
+	char			err[1024], *t1, *t2;
+	size_t			l1, l2;
 
 	config_defaults(&cfg);
 	if (config_parse_text(&cfg, "fuzz.conf", (const char *)data, size, err, sizeof(err)) != 0)

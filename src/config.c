@@ -18,12 +18,12 @@
  * the command line replaces the file's whole list), then the cross-field
  * rules of config_validate().  Every message names the flag or FILE:LINE.
  */
+#include "snid/config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "snid/config.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)	/* a configuration file is small */
 #define CONFIG_LINE_MAX		1024

@@ -60,11 +60,11 @@ result_free(struct result *r)
 static struct result
 load_words(struct config *c, const char *const *words)
 {
-	char *argv[MAX_ARGS + 2];
-	struct result r;
-	FILE *out, *err;
-	char msg[CONFIG_ERR_MAX];
-	int argc = 0;
+	char		*argv[MAX_ARGS + 2];
+	struct result	r;
+	FILE		*out, *err;
+	char		msg[CONFIG_ERR_MAX];
+	int		argc = 0;
 
 	argv[argc++] = (char *)(uintptr_t)"snid";
 	for (; *words != NULL; words++) {
@@ -90,7 +90,7 @@ load_words(struct config *c, const char *const *words)
 static void
 load_run(struct config *c, const char *const *words)
 {
-	struct result r = load_words(c, words);
+	struct result	r = load_words(c, words);
 
 	if (r.status != CONFIG_RUN)
 		fail_msg("status %d, err: %s", r.status, r.err);
@@ -103,8 +103,8 @@ load_run(struct config *c, const char *const *words)
 static void
 load_usage_error(const char *const *words, const char *msg)
 {
-	struct result r = load_words(cfg, words);
-	char want[2048];
+	struct result	r = load_words(cfg, words);
+	char		want[2048];
 
 	snprintf(want, sizeof(want), "snid: %s\nrun 'snid -help' for usage\n", msg);
 	assert_int_equal(r.status, CONFIG_EXIT_USAGE);
@@ -120,9 +120,9 @@ load_usage_error(const char *const *words, const char *msg)
 static char *
 temp_file(const char *text)
 {
-	char *name = strdup("/tmp/test_config.XXXXXX");
-	int fd;
-	FILE *f;
+	char	*name = strdup("/tmp/test_config.XXXXXX");
+	int	fd;
+	FILE	*f;
 
 	assert_non_null(name);
 	fd = mkstemp(name);
@@ -137,9 +137,9 @@ temp_file(const char *text)
 static char *
 read_whole(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
+	FILE	*f = fopen(path, "r");
+	char	*buf;
+	long	n;
 
 	if (f == NULL)
 		fail_msg("cannot open %s (run from the top of the tree)", path);
@@ -183,7 +183,7 @@ test_config_defaults(void **state)
 static void
 test_config_minimal_tcp(void **state)
 {
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	load_run(cfg, WORDS(BASE));
@@ -205,56 +205,129 @@ struct flag_case {
 	bool		(*check)(const struct config *);
 };
 
-static bool check_mode_nat46(const struct config *c)
+static bool
+check_mode_nat46(const struct config *c)
 {
 	return c->mode == MODE_NAT46 && c->has_nat46_prefix;
 }
-static bool check_port(const struct config *c) { return c->backend_port == 8443; }
-static bool check_default(const struct config *c)
+
+static bool
+check_port(const struct config *c)
+{
+	return c->backend_port == 8443;
+}
+
+static bool
+check_default(const struct config *c)
 {
 	return strcmp(c->default_hostname, "www.example.com") == 0;
 }
-static bool check_prefix(const struct config *c)
+
+static bool
+check_prefix(const struct config *c)
 {
-	struct in6_addr want;
+	struct in6_addr	want;
 
 	inet_pton(AF_INET6, "64:ff9b:1::", &want);
 	return c->has_nat46_prefix && memcmp(&c->nat46_prefix, &want, 16) == 0;
 }
-static bool check_proxy_v1(const struct config *c) { return c->proxy_proto == PROXY_PROTO_V1; }
-static bool check_unixdir(const struct config *c)
+
+static bool
+check_proxy_v1(const struct config *c)
+{
+	return c->proxy_proto == PROXY_PROTO_V1;
+}
+
+static bool
+check_unixdir(const struct config *c)
 {
 	return c->mode == MODE_UNIX && strcmp(c->unix_directory, "/run/snid/b/") == 0;
 }
-static bool check_dns(const struct config *c)
-{
-	const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)&c->dns_servers[0];
 
+static bool
+check_dns(const struct config *c)
+{
+	const struct sockaddr_in	*s;
+
+	s = (const struct sockaddr_in *)(const void *)&c->dns_servers[0];
 	return c->n_dns_servers == 1 && s->sin_family == AF_INET && ntohs(s->sin_port) == 5353 &&
 	    s->sin_addr.s_addr == htonl(0x7f000001);
 }
-static bool check_dns_timeout(const struct config *c) { return c->dns_timeout == 0.5; }
-static bool check_idle(const struct config *c) { return c->idle_timeout == 600; }
-static bool check_half_close(const struct config *c) { return c->half_close_timeout == 2.5; }
-static bool check_max_conns(const struct config *c) { return c->max_connections == 20000; }
-static bool check_hello(const struct config *c) { return c->hello_timeout == 7.0; }
-static bool check_connect(const struct config *c) { return c->connect_timeout == 1.25; }
-static bool check_shutdown(const struct config *c) { return c->shutdown_timeout == 86400.0; }
-static bool check_user(const struct config *c) { return strcmp(c->user, "nobody") == 0; }
-static bool check_log(const struct config *c) { return c->log_level == LOG_LEVEL_DEBUG; }
-static bool check_metrics(const struct config *c)
-{
-	const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)&c->metrics.addr;
 
-	return c->metrics.kind == LISTEN_TCP && strcmp(c->metrics.text, "tcp:127.0.0.1:9199") == 0 &&
+static bool
+check_dns_timeout(const struct config *c)
+{
+	return c->dns_timeout == 0.5;
+}
+
+static bool
+check_idle(const struct config *c)
+{
+	return c->idle_timeout == 600;
+}
+
+static bool
+check_half_close(const struct config *c)
+{
+	return c->half_close_timeout == 2.5;
+}
+
+static bool
+check_max_conns(const struct config *c)
+{
+	return c->max_connections == 20000;
+}
+
+static bool
+check_hello(const struct config *c)
+{
+	return c->hello_timeout == 7.0;
+}
+
+static bool
+check_connect(const struct config *c)
+{
+	return c->connect_timeout == 1.25;
+}
+
+static bool
+check_shutdown(const struct config *c)
+{
+	return c->shutdown_timeout == 86400.0;
+}
+
+static bool
+check_user(const struct config *c)
+{
+	return strcmp(c->user, "nobody") == 0;
+}
+
+static bool
+check_log(const struct config *c)
+{
+	return c->log_level == LOG_LEVEL_DEBUG;
+}
+
+static bool
+check_metrics(const struct config *c)
+{
+	const struct sockaddr_in	*s;
+
+	s = (const struct sockaddr_in *)(const void *)&c->metrics.addr;
+	return c->metrics.kind == LISTEN_TCP && strcmp(c->metrics.text,
+	    "tcp:127.0.0.1:9199") == 0 &&
 	    s->sin_family == AF_INET && ntohs(s->sin_port) == 9199;
 }
-static bool check_listen(const struct config *c)
+
+static bool
+check_listen(const struct config *c)
 {
 	return c->n_listeners == 1 && c->listeners[0].kind == LISTEN_FDNAME &&
 	    strcmp(c->listeners[0].fdname, "https") == 0;
 }
-static bool check_cidr(const struct config *c)
+
+static bool
+check_cidr(const struct config *c)
 {
 	return c->n_backend_cidrs == 1 && c->backend_cidrs[0].family == AF_INET &&
 	    c->backend_cidrs[0].prefixlen == 24;
@@ -286,7 +359,7 @@ static const struct flag_case flag_cases[] = {
 static void
 test_config_each_flag_every_spelling(void **state)
 {
-	size_t i, j, k;
+	size_t	i, j, k;
 
 	(void)state;
 	for (i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]); i++) {
@@ -373,8 +446,8 @@ test_config_scalar_flag_last_wins(void **state)
 static void
 test_config_version_and_help(void **state)
 {
-	struct result r;
-	size_t i;
+	struct result	r;
+	size_t		i;
 
 	(void)state;
 	r = load_words(cfg, WORDS("-version"));
@@ -437,9 +510,12 @@ test_config_flag_syntax_errors(void **state)
 	load_usage_error(WORDS(BASE, "--backend-cidr"), "-backend-cidr needs a value");
 	load_usage_error(WORDS(BASE, "-check=yes"), "-check takes no value");
 	load_usage_error(WORDS(BASE, "-help=1"), "-help takes no value");
-	load_usage_error(WORDS(BASE, "stray"), "unexpected argument 'stray' (every setting is a -flag)");
-	load_usage_error(WORDS(BASE, "--", "-mode"), "unexpected argument '-mode' (every setting is a -flag)");
-	load_usage_error(WORDS("stray", BASE), "unexpected argument 'stray' (every setting is a -flag)");
+	load_usage_error(WORDS(BASE, "stray"), "unexpected argument 'stray' (every setting "
+	    "is a -flag)");
+	load_usage_error(WORDS(BASE, "--", "-mode"), "unexpected argument '-mode' (every "
+	    "setting is a -flag)");
+	load_usage_error(WORDS("stray", BASE), "unexpected argument 'stray' (every setting "
+	    "is a -flag)");
 }
 
 static void
@@ -462,16 +538,21 @@ test_config_value_errors_name_the_flag(void **state)
 	load_usage_error(WORDS(BASE, "-default-hostname", "a..b"),
 	    "-default-hostname a..b: not a valid host name: empty label");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::/64"),
-	    "-nat46-prefix 64:ff9b:1::/64: only a /96 prefix is possible (the last 32 bits carry the client's IPv4 address)");
+	    "-nat46-prefix 64:ff9b:1::/64: only a /96 prefix is possible (the last 32 bits "
+	    "carry the client's IPv4 address)");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::1"),
-	    "-nat46-prefix 64:ff9b:1::1: the last 32 bits must be zero (they carry the client's IPv4 address); did you mean 64:ff9b:1::/96?");
+	    "-nat46-prefix 64:ff9b:1::1: the last 32 bits must be zero (they carry the "
+	    "client's IPv4 address); did you mean 64:ff9b:1::/96?");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "192.0.2.0"),
 	    "-nat46-prefix 192.0.2.0: not an IPv6 address");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "::ffff:0:0"),
-	    "-nat46-prefix ::ffff:0:0: not usable as a source prefix (unspecified, IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
+	    "-nat46-prefix ::ffff:0:0: not usable as a source prefix (unspecified, "
+	    "IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "::"),
-	    "-nat46-prefix ::: not usable as a source prefix (unspecified, IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "run/snid"),
+	    "-nat46-prefix ::: not usable as a source prefix (unspecified, IPv4-mapped or "
+	    "multicast); use e.g. 64:ff9b:1::/96");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "run/snid"),
 	    "-unix-directory run/snid: must be an absolute path");
 	load_usage_error(WORDS(BASE, "-dns-server", "dns.google"),
 	    "-dns-server dns.google: invalid IPv4 address");
@@ -494,19 +575,20 @@ test_config_value_errors_name_the_flag(void **state)
 	load_usage_error(WORDS(BASE, "-config", "/"), "-config /: Is a directory");
 	load_usage_error(WORDS(BASE, "-config="), "-config : not a usable file name");
 	/* Control characters in a quoted value cannot reach the terminal. */
-	load_usage_error(WORDS(BASE, "-mode", "x\x1b[2J\ty"), "-mode x?[2J?y: must be tcp, nat46 or unix");
+	load_usage_error(WORDS(BASE, "-mode", "x\x1b[2J\ty"), "-mode x?[2J?y: must be tcp, "
+	    "nat46 or unix");
 }
 
 static void
 test_config_durations(void **state)
 {
 	static const char *const good[] = { "2", "0.5", "0.001", "86400", "1.250", "30" };
-	static const double good_v[] = { 2, 0.5, 0.001, 86400, 1.25, 30 };
+	static const double	good_v[] = { 2, 0.5, 0.001, 86400, 1.25, 30 };
 	static const char *const bad[] = {
 		"0", "0.0", "0.000", "-1", "1e3", "0x10", " 2", "2 ", "2.", ".5", "86400.001",
 		"86401", "inf", "nan", "0.0001", "1,5", "", "+2", "2s", "1000000",
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -517,7 +599,8 @@ test_config_durations(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char want[256];
 
-		snprintf(want, sizeof(want), "-dns-timeout %s: must be seconds above 0 and at most 86400, "
+		snprintf(want, sizeof(want), "-dns-timeout %s: must be seconds above 0 and "
+		    "at most 86400, "
 		    "such as 2 or 0.5 (at most 3 decimals)", bad[i]);
 		load_usage_error(WORDS(BASE, "-dns-timeout", bad[i]), want);
 	}
@@ -528,7 +611,7 @@ test_config_max_connections_values(void **state)
 {
 	static const char *const bad[] = { "0", "-1", "01", "1000001", "1e3", "", "12x",
 	    "99999999999999999999" };
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	load_run(cfg, WORDS(BASE));
@@ -549,9 +632,9 @@ test_config_max_connections_values(void **state)
 static void
 test_config_limits_name_the_flag(void **state)
 {
-	const char *words[MAX_ARGS + 1];
-	char vals[CONFIG_MAX_CIDRS + 1][32];
-	size_t n, i;
+	const char	*words[MAX_ARGS + 1];
+	char		vals[CONFIG_MAX_CIDRS + 1][32];
+	size_t		n, i;
 
 	(void)state;
 	/* CONFIG_MAX_LISTENERS listeners are fine, one more is not. */
@@ -587,15 +670,17 @@ test_config_limits_name_the_flag(void **state)
 static void
 test_config_too_many_cidrs_in_file(void **state)
 {
-	char text[8192], err[512];
-	size_t i, off = 0;
+	char	text[8192], err[512];
+	size_t	i, off = 0;
 
 	(void)state;
 	for (i = 0; i <= CONFIG_MAX_CIDRS; i++)
-		off += (size_t)snprintf(text + off, sizeof(text) - off, "backend-cidr 10.%zu.0.0/16\n", i);
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "backend-cidr 10.%zu.0.0/16\n", i);
 	config_defaults(cfg);
 	assert_int_equal(config_parse_text(cfg, "many.conf", text, off, err, sizeof(err)), -1);
-	assert_string_equal(err, "many.conf:65: backend-cidr 10.64.0.0/16: too many prefixes (at most 64)");
+	assert_string_equal(err, "many.conf:65: backend-cidr 10.64.0.0/16: too many "
+	    "prefixes (at most 64)");
 	assert_int_equal(cfg->n_backend_cidrs, CONFIG_MAX_CIDRS);
 }
 
@@ -604,27 +689,37 @@ test_config_validation_errors(void **state)
 {
 	(void)state;
 	load_usage_error(WORDS("-backend-cidr", "::/0"), "at least one -listen is required");
-	load_usage_error(WORDS("-listen", "tcp:443"), "-mode tcp requires at least one -backend-cidr");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::"),
+	load_usage_error(WORDS("-listen", "tcp:443"), "-mode tcp requires at least one "
+	    "-backend-cidr");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "nat46", "-nat46-prefix",
+	    "64:ff9b:1::"),
 	    "-mode nat46 requires at least one -backend-cidr");
 	load_usage_error(WORDS(BASE, "-mode", "nat46"), "-mode nat46 requires -nat46-prefix");
-	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::", "-proxy-proto"),
-	    "-proxy-proto cannot be used with -mode nat46 (the backend sees the client's address already)");
+	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::",
+	    "-proxy-proto"),
+	    "-proxy-proto cannot be used with -mode nat46 (the backend sees the client's "
+	    "address already)");
 	load_usage_error(WORDS(BASE, "-backend-cidr", "192.0.2.0/24", "-mode", "nat46",
 	    "-nat46-prefix", "64:ff9b:1::"),
-	    "-backend-cidr 192.0.2.0/24: -mode nat46 connects over IPv6 only; an IPv4 prefix cannot be used");
+	    "-backend-cidr 192.0.2.0/24: -mode nat46 connects over IPv6 only; an IPv4 "
+	    "prefix cannot be used");
 	load_usage_error(WORDS(BASE, "-nat46-prefix", "64:ff9b:1::"),
 	    "-nat46-prefix can only be used with -mode nat46");
 	load_usage_error(WORDS(BASE, "-unix-directory", "/run/snid"),
 	    "-unix-directory can only be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix"), "-mode unix requires -unix-directory");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix"),
+	    "-mode unix requires -unix-directory");
 	load_usage_error(WORDS(BASE, "-mode", "unix", "-unix-directory", "/run/snid"),
 	    "-backend-cidr cannot be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "/run/snid",
 	    "-backend-port", "443"), "-backend-port cannot be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
-	    "-dns-server", "127.0.0.1"), "-dns-server cannot be used with -mode unix (no DNS lookups)");
-	load_usage_error(WORDS(BASE, "-listen", "tcp:0.0.0.0:443"), "-listen tcp:0.0.0.0:443: given twice");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "/run/snid",
+	    "-dns-server", "127.0.0.1"), "-dns-server cannot be used with -mode unix (no "
+	    "DNS lookups)");
+	load_usage_error(WORDS(BASE, "-listen", "tcp:0.0.0.0:443"),
+	    "-listen tcp:0.0.0.0:443: given twice");
 }
 
 static void
@@ -638,7 +733,8 @@ test_config_valid_modes(void **state)
 	assert_int_equal(cfg->proxy_proto, PROXY_PROTO_V2);
 	load_run(cfg, WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/"));
 	assert_string_equal(cfg->unix_directory, "/");
-	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::", "-backend-port", "443"));
+	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::",
+	    "-backend-port", "443"));
 	assert_int_equal(cfg->mode, MODE_NAT46);
 	assert_int_equal(cfg->backend_port, 443);
 	/* -backend-port 0 is the Go snid's default: the client's port. */
@@ -649,7 +745,7 @@ test_config_valid_modes(void **state)
 static void
 test_config_check_prints_and_exits_ok(void **state)
 {
-	struct result r;
+	struct result	r;
 
 	(void)state;
 	r = load_words(cfg, WORDS(BASE, "-check"));
@@ -677,10 +773,10 @@ test_config_check_prints_and_exits_ok(void **state)
 static void
 assert_print_round_trips(const struct config *c)
 {
-	struct config *back = calloc(1, sizeof(*back));
-	char *t1 = NULL, *t2 = NULL, err[512] = "";
-	size_t l1 = 0, l2 = 0, i;
-	FILE *f;
+	struct config	*back = calloc(1, sizeof(*back));
+	char		*t1 = NULL, *t2 = NULL, err[512] = "";
+	size_t		l1 = 0, l2 = 0, i;
+	FILE		*f;
 
 	assert_non_null(back);
 	f = open_memstream(&t1, &l1);
@@ -735,13 +831,15 @@ test_config_check_output_round_trips(void **state)
 	load_run(cfg, WORDS(BASE, "-listen", "proxy:http:unix:/run/snid.sock", "-listen", "fd:3",
 	    "-listen", "fdname:https", "-listen", "tcp:[2001:db8::1]:8443",
 	    "-backend-cidr", "192.0.2.0/24", "-backend-port", "8443",
-	    "-default-hostname", "Example.COM.", "-proxy-proto", "v1", "-dns-server", "127.0.0.1:5353",
+	    "-default-hostname", "Example.COM.", "-proxy-proto", "v1", "-dns-server",
+	    "127.0.0.1:5353",
 	    "-dns-server", "[::1]:53", "-dns-server", "2001:db8::53", "-dns-timeout", "0.125",
 	    "-hello-timeout", "10", "-connect-timeout", "0.5", "-shutdown-timeout", "86400",
 	    "-user", "snid", "-log-level", "warn", "-metrics", "tcp:[::1]:9199"));
 	assert_print_round_trips(cfg);
 	assert_string_equal(cfg->metrics.text, "tcp:[::1]:9199");
-	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1:2:3:4::", "-log-level", "error"));
+	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1:2:3:4::",
+	    "-log-level", "error"));
 	assert_print_round_trips(cfg);
 	load_run(cfg, WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
 	    "-proxy-proto", "-log-level", "debug"));
@@ -751,17 +849,18 @@ test_config_check_output_round_trips(void **state)
 static void
 parse_error(const char *text, const char *want)
 {
-	char err[512] = "";
+	char	err[512] = "";
 
 	config_defaults(cfg);
-	assert_int_equal(config_parse_text(cfg, "t.conf", text, strlen(text), err, sizeof(err)), -1);
+	assert_int_equal(config_parse_text(cfg, "t.conf", text, strlen(text), err,
+	    sizeof(err)), -1);
 	assert_string_equal(err, want);
 }
 
 static void
 parse_ok(const char *text)
 {
-	char err[512] = "";
+	char	err[512] = "";
 
 	config_defaults(cfg);
 	if (config_parse_text(cfg, "t.conf", text, strlen(text), err, sizeof(err)) != 0)
@@ -771,13 +870,14 @@ parse_ok(const char *text)
 static void
 test_config_file_syntax(void **state)
 {
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	parse_ok("");
 	parse_ok("\n\n   \n\t\n# only a comment\n   # indented comment\n");
 	assert_int_equal(cfg->n_listeners, 0);
-	parse_ok("  listen \t tcp:443   # trailing comment\nmode\ttcp\r\nbackend-cidr 2001:db8::/32\t#c");
+	parse_ok("  listen \t tcp:443   # trailing comment\nmode\ttcp\r\nbackend-cidr "
+	    "2001:db8::/32\t#c");
 	assert_string_equal(cfg->listeners[0].text, "tcp:443");
 	assert_int_equal(cfg->n_backend_cidrs, 1);
 	/* '#' not after white space is part of the value. */
@@ -790,7 +890,8 @@ test_config_file_syntax(void **state)
 	cidr_format(&cfg->backend_cidrs[0], buf, sizeof(buf));
 	assert_string_equal(buf, "2001:db8::/32");
 	/* Repeatable keys accumulate. */
-	parse_ok("listen tcp:1\nlisten tcp:2\nbackend-cidr ::/0\nbackend-cidr 0.0.0.0/0\ndns-server ::1\n");
+	parse_ok("listen tcp:1\nlisten tcp:2\nbackend-cidr ::/0\nbackend-cidr "
+	    "0.0.0.0/0\ndns-server ::1\n");
 	assert_int_equal(cfg->n_listeners, 2);
 	assert_int_equal(cfg->n_backend_cidrs, 2);
 	assert_int_equal(cfg->n_dns_servers, 1);
@@ -804,7 +905,7 @@ test_config_file_syntax(void **state)
 static void
 test_config_file_errors_name_file_and_line(void **state)
 {
-	char big[2100];
+	char	big[2100];
 
 	(void)state;
 	parse_error("# c\n\nfrobnicate yes\n", "t.conf:3: unknown setting 'frobnicate'");
@@ -819,14 +920,18 @@ test_config_file_errors_name_file_and_line(void **state)
 	parse_error("mode tcp extra\n", "t.conf:1: mode tcp extra: must be tcp, nat46 or unix");
 	parse_error("listen\n", "t.conf:1: 'listen' needs a value");
 	parse_error("mode   # nothing\n", "t.conf:1: 'mode' needs a value");
-	parse_error("config /etc/other.conf\n", "t.conf:1: 'config' is a command-line flag, not a file setting");
+	parse_error("config /etc/other.conf\n", "t.conf:1: 'config' is a command-line "
+	    "flag, not a file setting");
 	parse_error("check\n", "t.conf:1: 'check' is a command-line flag, not a file setting");
 	parse_error("help\n", "t.conf:1: 'help' is a command-line flag, not a file setting");
 	parse_error("version\n", "t.conf:1: 'version' is a command-line flag, not a file setting");
-	parse_error("mode tcp\nlog-level info\nmode unix\n", "t.conf:3: 'mode' already set on line 1");
-	parse_error("proxy-proto v3\n", "t.conf:1: proxy-proto v3: must be v1 or v2 (or nothing, meaning v2)");
+	parse_error("mode tcp\nlog-level info\nmode unix\n", "t.conf:3: 'mode' already set "
+	    "on line 1");
+	parse_error("proxy-proto v3\n", "t.conf:1: proxy-proto v3: must be v1 or v2 (or "
+	    "nothing, meaning v2)");
 	parse_error("hello-timeout 0\n",
-	    "t.conf:1: hello-timeout 0: must be seconds above 0 and at most 86400, such as 2 or 0.5 (at most 3 decimals)");
+	    "t.conf:1: hello-timeout 0: must be seconds above 0 and at most 86400, such as "
+	    "2 or 0.5 (at most 3 decimals)");
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	parse_error(big, "t.conf:1: line longer than 1024 bytes");
@@ -835,7 +940,8 @@ test_config_file_errors_name_file_and_line(void **state)
 		static const char nul[] = "mode tcp\nlisten tcp:443\0garbage\n";
 
 		config_defaults(cfg);
-		assert_int_equal(config_parse_text(cfg, "t.conf", nul, sizeof(nul) - 1, err, sizeof(err)), -1);
+		assert_int_equal(config_parse_text(cfg, "t.conf", nul, sizeof(nul) - 1, err,
+		    sizeof(err)), -1);
 		assert_string_equal(err, "t.conf:2: NUL byte");
 	}
 }
@@ -843,8 +949,8 @@ test_config_file_errors_name_file_and_line(void **state)
 static void
 test_config_file_error_through_config_load(void **state)
 {
-	char *name = temp_file("listen tcp:443\n\n# x\nbackend-cidr ::/0\nmode sideways\n");
-	char want[256];
+	char	*name = temp_file("listen tcp:443\n\n# x\nbackend-cidr ::/0\nmode sideways\n");
+	char	want[256];
 
 	(void)state;
 	snprintf(want, sizeof(want), "%s:5: mode sideways: must be tcp, nat46 or unix", name);
@@ -856,7 +962,7 @@ test_config_file_error_through_config_load(void **state)
 static void
 test_config_flags_override_file(void **state)
 {
-	char *name = temp_file(
+	char	*name = temp_file(
 	    "listen tcp:0.0.0.0:443\n"
 	    "listen tcp:[::]:443\n"
 	    "backend-cidr 2001:db8::/32\n"
@@ -865,7 +971,7 @@ test_config_flags_override_file(void **state)
 	    "log-level debug\n"
 	    "hello-timeout 9\n"
 	    "default-hostname file.example\n");
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	/* File alone. */
@@ -877,12 +983,16 @@ test_config_flags_override_file(void **state)
 	assert_true(cfg->hello_timeout == 9.0);
 
 	/* A scalar flag replaces the file's value, wherever -config stands. */
-	load_run(cfg, WORDS("-log-level", "error", "-config", name, "-default-hostname", "flag.example"));
+	load_run(cfg, WORDS("-log-level", "error", "-config", name, "-default-hostname",
+	    "flag.example"));
 	assert_int_equal(cfg->log_level, LOG_LEVEL_ERROR);
 	assert_string_equal(cfg->default_hostname, "flag.example");
 	assert_true(cfg->hello_timeout == 9.0);
 
-	/* A repeatable flag replaces the file's whole list; lists not given on the command line stay. */
+	/*
+	 * A repeatable flag replaces the file's whole list; lists not given
+	 * on the command line stay.
+	 */
 	load_run(cfg, WORDS("-config", name, "-backend-cidr", "2001:db8:1:2:3::/80",
 	    "-backend-cidr", "10.0.0.0/8"));
 	assert_int_equal(cfg->n_backend_cidrs, 2);
@@ -907,9 +1017,9 @@ test_config_flags_override_file(void **state)
 static void
 test_config_sample_files_are_valid(void **state)
 {
-	DIR *d = opendir("tests/data/config");
-	struct dirent *e;
-	int n = 0;
+	DIR		*d = opendir("tests/data/config");
+	struct dirent	*e;
+	int		n = 0;
 
 	(void)state;
 	if (d == NULL)
@@ -936,7 +1046,7 @@ test_config_sample_files_are_valid(void **state)
 static void
 test_config_sample_everything(void **state)
 {
-	char buf[128];
+	char	buf[128];
 
 	(void)state;
 	load_run(cfg, WORDS("-config", "tests/data/config/everything-tcp.conf"));
@@ -947,7 +1057,8 @@ test_config_sample_everything(void **state)
 	assert_int_equal(cfg->proxy_proto, PROXY_PROTO_V1);
 	assert_int_equal(cfg->backend_port, 8443);
 	assert_int_equal(cfg->n_dns_servers, 3);
-	addrspec_format((struct sockaddr *)&cfg->dns_servers[2], cfg->dns_server_lens[2], buf, sizeof(buf));
+	addrspec_format((struct sockaddr *)&cfg->dns_servers[2], cfg->dns_server_lens[2],
+	    buf, sizeof(buf));
 	assert_string_equal(buf, "192.0.2.53:53");
 	assert_true(cfg->dns_timeout == 1.5);
 	assert_true(cfg->connect_timeout == 0.25);
@@ -959,8 +1070,8 @@ test_config_sample_everything(void **state)
 static void
 test_config_example_file_is_valid(void **state)
 {
-	struct result r;
-	char buf[CIDR_STRLEN];
+	struct result	r;
+	char		buf[CIDR_STRLEN];
 
 	(void)state;
 	r = load_words(cfg, WORDS("-check", "-config", "snid.conf.example"));
@@ -979,9 +1090,9 @@ test_config_example_file_is_valid(void **state)
 static void
 test_config_man_pages_document_every_flag(void **state)
 {
-	char *man8 = read_whole("man/snid.8");
-	char *man5 = read_whole("man/snid.conf.5");
-	size_t i;
+	char	*man8 = read_whole("man/snid.8");
+	char	*man5 = read_whole("man/snid.conf.5");
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < config_n_options; i++) {
@@ -1008,8 +1119,8 @@ test_config_man_pages_document_every_flag(void **state)
 static char *
 doc_between(const char *doc, const char *from, const char *to)
 {
-	const char *a = strstr(doc, from), *b;
-	char *out;
+	const char	*a = strstr(doc, from), *b;
+	char		*out;
 
 	if (a == NULL)
 		fail_msg("no '%s' in the document", from);
@@ -1028,9 +1139,9 @@ doc_between(const char *doc, const char *from, const char *to)
 static bool
 doc_names_flag(const char *text, const char *prefix, const char *name)
 {
-	char needle[64];
-	const char *p = text;
-	size_t n;
+	char		needle[64];
+	const char	*p = text;
+	size_t		n;
 
 	snprintf(needle, sizeof(needle), "%s%s", prefix, name);
 	n = strlen(needle);
@@ -1066,7 +1177,7 @@ test_config_reload_docs_match_the_table(void **state)
 		{ "man/snid.conf.5", "Ic ", "reads the file again and applies",
 		  "to new connections.", "until a restart" },
 	};
-	size_t d, i;
+	size_t	d, i;
 
 	(void)state;
 	for (d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
@@ -1088,7 +1199,8 @@ test_config_reload_docs_match_the_table(void **state)
 				fail_msg("%s: SIGHUP does not list %s among what needs a restart",
 				    docs[d].path, o->name);
 			if (!reload && doc_names_flag(applies, docs[d].prefix, o->name))
-				fail_msg("%s: SIGHUP says a reload applies %s, which needs a restart",
+				fail_msg("%s: SIGHUP says a reload applies %s, which needs "
+				    "a restart",
 				    docs[d].path, o->name);
 		}
 		free(applies);
@@ -1105,7 +1217,7 @@ test_config_reload_docs_match_the_table(void **state)
 static void
 test_config_table_rows_are_complete(void **state)
 {
-	size_t i, j;
+	size_t	i, j;
 
 	(void)state;
 	assert_true(config_n_options > 0 && config_n_options <= CONFIG_OPTIONS_MAX);
@@ -1114,7 +1226,8 @@ test_config_table_rows_are_complete(void **state)
 		const char *h, *nl;
 
 		assert_non_null(o->name);
-		if (o->name[0] == '\0' || strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		if (o->name[0] == '\0' || strspn(o->name,
+		    "abcdefghijklmnopqrstuvwxyz0123456789-") !=
 		    strlen(o->name))
 			fail_msg("row %zu: bad name '%s'", i, o->name);
 		for (j = 0; j < i; j++)
@@ -1226,7 +1339,7 @@ static const char reload_unix[] = "mode unix\nunix-directory /run/snid\n";
 static void
 parse_into(struct config *c, const char *text)
 {
-	char err[CONFIG_ERR_MAX];
+	char	err[CONFIG_ERR_MAX];
 
 	config_defaults(c);
 	if (config_parse_text(c, "fixture", text, strlen(text), err, sizeof(err)) != 0)
@@ -1242,9 +1355,9 @@ parse_into(struct config *c, const char *text)
 static void
 test_config_reload_takes_exactly_the_reloadable_rows(void **state)
 {
-	struct config *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	struct config *u = calloc(1, sizeof(*u)), *out = calloc(1, sizeof(*out));
-	size_t i;
+	struct config	*a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct config	*u = calloc(1, sizeof(*u)), *out = calloc(1, sizeof(*out));
+	size_t		i;
 
 	(void)state;
 	assert_true(a != NULL && b != NULL && u != NULL && out != NULL);
@@ -1278,10 +1391,10 @@ test_config_reload_takes_exactly_the_reloadable_rows(void **state)
 static void
 test_config_option_equal_compares_values(void **state)
 {
-	struct config *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	const struct config_option *listen = config_option_find("listen", 6);
-	const struct config_option *user = config_option_find("user", 4);
-	const struct config_option *mode = config_option_find("mode", 4);
+	struct config			*a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	const struct config_option	*listen = config_option_find("listen", 6);
+	const struct config_option	*user = config_option_find("user", 4);
+	const struct config_option	*mode = config_option_find("mode", 4);
 
 	(void)state;
 	assert_true(a != NULL && b != NULL && listen != NULL && user != NULL && mode != NULL);
@@ -1307,17 +1420,17 @@ test_config_option_equal_compares_values(void **state)
 static void
 test_config_kinds_beyond_the_current_rows(void **state)
 {
-	static const struct config_option count = {
+	static const struct config_option	count = {
 		.name = "count", .kind = CONFIG_K_UINT,
 		.off = offsetof(struct config, n_dns_servers), .size = sizeof(size_t),
 		.min = 0, .max = 1000000, .arg = "N", .help = "h",
 	};
-	static const struct config_option stale = {
+	static const struct config_option	stale = {
 		.name = "stale", .kind = CONFIG_K_DURATION, .flags = CONFIG_O_ZERO,
 		.off = offsetof(struct config, idle_timeout), .size = sizeof(double),
 		.arg = "SEC", .help = "h",
 	};
-	char err[CONFIG_ERR_MAX], buf[CONFIG_VALUE_MAX];
+	char	err[CONFIG_ERR_MAX], buf[CONFIG_VALUE_MAX];
 
 	(void)state;
 	config_defaults(cfg);
@@ -1350,10 +1463,10 @@ test_config_kinds_beyond_the_current_rows(void **state)
 static void
 test_config_load_without_output(void **state)
 {
-	char *argv[] = { (char *)(uintptr_t)"snid", (char *)(uintptr_t)"-check",
+	char	*argv[] = { (char *)(uintptr_t)"snid", (char *)(uintptr_t)"-check",
 	    (char *)(uintptr_t)"-listen", (char *)(uintptr_t)"tcp:443",
 	    (char *)(uintptr_t)"-backend-cidr", (char *)(uintptr_t)"::/0", NULL };
-	char err[CONFIG_ERR_MAX] = "";
+	char	err[CONFIG_ERR_MAX] = "";
 
 	(void)state;
 	assert_int_equal(config_load(cfg, 6, argv, NULL, err, sizeof(err)), CONFIG_EXIT_OK);
@@ -1367,7 +1480,7 @@ test_config_load_without_output(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_minimal_tcp),
 		cmocka_unit_test(test_config_each_flag_every_spelling),

@@ -80,7 +80,7 @@ enum config_status {
  * terminal or a log as it is.  Resets getopt's state (optind), so it may be
  * called more than once.
  */
-enum config_status config_load(struct config *cfg, int argc, char **argv,
+enum config_status	config_load(struct config *cfg, int argc, char **argv,
     FILE *out, char *errbuf, size_t errlen);
 
 /* A command-line error as snid prints it: "snid: MESSAGE" and a hint line. */
@@ -173,7 +173,7 @@ extern const struct config_option	config_options[];
 extern const size_t			config_n_options;
 
 /* The row named name[0..len), or NULL. */
-const struct config_option *config_option_find(const char *name, size_t len);
+const struct config_option	*config_option_find(const char *name, size_t len);
 
 /* Apply one value of o to cfg.  Returns 0, or -1 with "VALUE: reason". */
 int	config_option_set(struct config *cfg, const struct config_option *o,
