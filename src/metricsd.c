@@ -149,7 +149,10 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.active = w->n_conns;
 	s.accept_errors = w->counters.accept_errors;
 	memcpy(s.outcomes, w->counters.by_outcome, sizeof(s.outcomes));
-	/* Closed connections' bytes, plus what open ones moved so far: a long transfer shows progress. */
+	/*
+	 * Closed connections' bytes, plus what open ones moved so far: a long
+	 * transfer shows progress.
+	 */
 	conn_bytes_open(w, &up, &down);
 	s.bytes[METRICS_UP] = w->metrics.bytes[METRICS_UP] + up;
 	s.bytes[METRICS_DOWN] = w->metrics.bytes[METRICS_DOWN] + down;
