@@ -22,7 +22,13 @@ PKG_LIBS   = $(shell pkg-config --libs libcares libcap 2>/dev/null || echo -lcar
 	     $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+# The version is the one at the top of debian/changelog (what the package
+# and `snid -version` report); config.h's default if that file is absent.
+VERSION := $(shell head -n1 debian/changelog 2>/dev/null | awk '{print $$2}' | tr -d '()')
+VERSION_FLAG = $(if $(VERSION),-DSNID_VERSION='"$(VERSION)"')
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(VERSION_FLAG) $(WARNINGS) \
+	     $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 
 SRCS     := $(wildcard src/*.c)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
@@ -42,8 +48,8 @@ DEPS_PKGS = build-essential pkg-config libev-dev libc-ares-dev libcap-dev \
 	    systemd systemd-container man-db groff-base haproxy strace \
 	    debootstrap
 
-.PHONY: all deps deps-list check check-release check-trixie unit integration valgrind asan fuzz fuzz-build demo \
-	clean install uninstall
+.PHONY: all deps check unit integration valgrind asan fuzz fuzz-build demo \
+	clean install uninstall style
 
 all: snid
 
@@ -83,6 +89,8 @@ deps:
 	else echo "deps: missing:$$missing"; \
 		echo "deps: run: sudo apt-get install -y$$missing"; exit 1; fi
 
+# The package list alone (tests/container/run keys its cache on it).
+.PHONY: deps-list check-release check-trixie
 deps-list:
 	@echo $(DEPS_PKGS)
 
@@ -90,9 +98,15 @@ deps-list:
 check:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory style
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory system
+
+# style(9) as tests/style/check states it; `tests/style/check --fix` mends
+# what is mechanical (white space, declarations, definitions).
+style:
+	@tests/style/check
 
 # `make check` inside a throw-away Debian RELEASE container (root; the first
 # run builds and caches it: tests/container/run).  CI= drops -Werror.
@@ -204,6 +218,26 @@ bench: snid
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	elif [ -n "$$missing" ]; then echo "bench: run: sudo apt-get install -y$$missing"; exit 1; fi
 	bench/run.sh
+
+# The Debian package (debian/), built from a copy of the tree (tracked and
+# new files, so uncommitted work is in it) with dpkg-buildpackage, then
+# linted: build/deb/snid_VERSION_ARCH.deb.  Needs DEB_PKGS.
+DEB_PKGS = debhelper dpkg-dev lintian
+.PHONY: deb
+deb:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	elif [ -n "$$missing" ]; then echo "deb: run: sudo apt-get install -y$$missing"; exit 1; fi
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/snid
+	git ls-files -z -co --exclude-standard | grep -zv '^build/' | \
+		xargs -0 cp --parents -t $(BUILD)/deb/snid
+	cd $(BUILD)/deb/snid && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+		{ tail -40 ../build.log; exit 1; }
+	lintian --fail-on error,warning --info $(BUILD)/deb/*.changes
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf build snid

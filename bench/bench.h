@@ -27,7 +27,8 @@
 
 #define BENCH_IDLE_ACK 'A'
 
-static inline void bench_put64(uint8_t *p, uint64_t v)
+static inline void
+bench_put64(uint8_t *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--) {
 		p[i] = (uint8_t)(v & 0xff);
@@ -35,9 +36,10 @@ static inline void bench_put64(uint8_t *p, uint64_t v)
 	}
 }
 
-static inline uint64_t bench_get64(const uint8_t *p)
+static inline uint64_t
+bench_get64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t	v = 0;
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | p[i];
 	return v;

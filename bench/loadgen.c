@@ -52,16 +52,16 @@ static const char *const lg_err_names[E_COUNT] = {
 };
 
 struct lg_conn {
-	int fd;
-	enum lg_state state;
-	uint64_t t0, deadline;
-	size_t out_off;     /* bytes of hello+command already written */
-	uint64_t up_left;   /* payload still to send */
-	uint64_t got;       /* bytes received */
-	uint8_t reply8[8];  /* 'u' mode: the sink's count */
-	uint8_t *msg;       /* hello+command: the shared one, or its own (-U) */
-	size_t msg_len;
-	bool mismatch, rd_eof, wr_done, shut, established;
+	int		fd;
+	enum lg_state	state;
+	uint64_t	t0, deadline;
+	size_t		out_off;	/* bytes of hello+command already written */
+	uint64_t	up_left;	/* payload still to send */
+	uint64_t	got;		/* bytes received */
+	uint8_t		reply8[8];	/* 'u' mode: the sink's count */
+	uint8_t		*msg;		/* hello+command: the shared one, or its own (-U) */
+	size_t		msg_len;
+	bool		mismatch, rd_eof, wr_done, shut, established;
 };
 
 static struct {
@@ -88,14 +88,16 @@ static uint8_t *unique_bufs;  /* -U: one hello buffer per slot */
 static uint8_t iobuf[256 * 1024];
 static uint64_t errs[E_COUNT];
 
-static uint64_t now_ns(void)
+static uint64_t
+now_ns(void)
 {
-	struct timespec ts;
+	struct timespec	ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what)
+static void
+die(const char *what)
 {
 	perror(what);
 	exit(2);
@@ -103,21 +105,23 @@ static void die(const char *what)
 
 /* A small byte writer for the hello. */
 struct wr {
-	uint8_t *p;
-	size_t len;
+	uint8_t	*p;
+	size_t	len;
 };
 
-static void w8(struct wr *w, unsigned v) { w->p[w->len++] = (uint8_t)v; }
-static void w16(struct wr *w, unsigned v) { w8(w, v >> 8); w8(w, v & 0xff); }
-static void wbytes(struct wr *w, const void *b, size_t n)
+static void	w8(struct wr *w, unsigned v) { w->p[w->len++] = (uint8_t)v; }
+static void	w16(struct wr *w, unsigned v) { w8(w, v >> 8); w8(w, v & 0xff); }
+static void
+wbytes(struct wr *w, const void *b, size_t n)
 {
 	memcpy(w->p + w->len, b, n);
 	w->len += n;
 }
 /* Patch a big-endian length of `width` bytes at `at` to cover up to now. */
-static void wpatch(struct wr *w, size_t at, int width)
+static void
+wpatch(struct wr *w, size_t at, int width)
 {
-	size_t v = w->len - at - (size_t)width;
+	size_t	v = w->len - at - (size_t)width;
 	for (int i = width - 1; i >= 0; i--) {
 		w->p[at + (size_t)i] = (uint8_t)(v & 0xff);
 		v >>= 8;
@@ -129,18 +133,19 @@ static void wpatch(struct wr *w, size_t at, int width)
  * fallback, x25519 key share, ALPN, and the padding extension (RFC 7685)
  * so that the handshake message is 512 bytes, as Chrome and curl send it.
  */
-static size_t build_hello(uint8_t *buf, const char *sni)
+static size_t
+build_hello(uint8_t *buf, const char *sni)
 {
-	static const uint16_t suites[] = {
+	static const uint16_t	suites[] = {
 		0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9,
 		0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
 	};
-	static const uint16_t sigalgs[] = {
+	static const uint16_t	sigalgs[] = {
 		0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
 	};
-	struct wr w = { buf, 0 };
-	size_t rec, hs, exts, x;
-	size_t snilen = strlen(sni);
+	struct wr	w = { buf, 0 };
+	size_t		rec, hs, exts, x;
+	size_t		snilen = strlen(sni);
 
 	w8(&w, 22); w16(&w, 0x0301); rec = w.len; w16(&w, 0);
 	w8(&w, 1); hs = w.len; w8(&w, 0); w16(&w, 0);
@@ -192,11 +197,12 @@ static size_t build_hello(uint8_t *buf, const char *sni)
 	return w.len;
 }
 
-static void parse_addr(const char *s)
+static void
+parse_addr(const char *s)
 {
-	char host[256];
-	const char *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+	char		host[256];
+	const char	*port;
+	struct addrinfo	hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 				  .ai_socktype = SOCK_STREAM }, *res;
 
 	if (s[0] == '[') {
@@ -234,7 +240,8 @@ static uint64_t probe_got;
 static uint64_t *lat;    /* latency of each ok connection, ns */
 static uint64_t total_up, total_down;
 
-static void conn_close(struct lg_conn *c)
+static void
+conn_close(struct lg_conn *c)
 {
 	if (c->established)
 		established_n--;
@@ -245,22 +252,25 @@ static void conn_close(struct lg_conn *c)
 	finished++;
 }
 
-static void conn_fail(struct lg_conn *c, enum lg_err e)
+static void
+conn_fail(struct lg_conn *c, enum lg_err e)
 {
 	errs[e]++;
 	conn_close(c);
 }
 
-static void conn_events(struct lg_conn *c, uint32_t want)
+static void
+conn_events(struct lg_conn *c, uint32_t want)
 {
-	struct epoll_event ev = { .events = want, .data.ptr = c };
+	struct epoll_event	ev = { .events = want, .data.ptr = c };
 	if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		die("epoll_ctl mod");
 }
 
-static void conn_start(struct lg_conn *c)
+static void
+conn_start(struct lg_conn *c)
 {
-	struct epoll_event ev;
+	struct epoll_event	ev;
 
 	memset(c, 0, sizeof(*c));
 	c->t0 = now_ns();
@@ -301,9 +311,10 @@ static void conn_start(struct lg_conn *c)
 }
 
 /* The connection's work is complete: judge it and free the slot. */
-static void conn_finish(struct lg_conn *c)
+static void
+conn_finish(struct lg_conn *c)
 {
-	bool good = !c->mismatch;
+	bool	good = !c->mismatch;
 
 	switch (opt.mode) {
 	case LG_CONN:
@@ -332,10 +343,11 @@ static void conn_finish(struct lg_conn *c)
 	conn_close(c);
 }
 
-static void conn_write(struct lg_conn *c)
+static void
+conn_write(struct lg_conn *c)
 {
 	while (c->out_off < c->msg_len) {
-		ssize_t r = send(c->fd, c->msg + c->out_off, c->msg_len - c->out_off, MSG_NOSIGNAL);
+		ssize_t	r = send(c->fd, c->msg + c->out_off, c->msg_len - c->out_off, MSG_NOSIGNAL);
 		if (r < 0) {
 			if (errno == EAGAIN)
 				return;
@@ -345,8 +357,8 @@ static void conn_write(struct lg_conn *c)
 		c->out_off += (size_t)r;
 	}
 	while (c->up_left > 0) {
-		size_t n = c->up_left < sizeof(iobuf) ? (size_t)c->up_left : sizeof(iobuf);
-		ssize_t r = send(c->fd, iobuf, n, MSG_NOSIGNAL);
+		size_t	n = c->up_left < sizeof(iobuf) ? (size_t)c->up_left : sizeof(iobuf);
+		ssize_t	r = send(c->fd, iobuf, n, MSG_NOSIGNAL);
 		if (r < 0) {
 			if (errno == EAGAIN)
 				return;
@@ -365,7 +377,8 @@ static void conn_write(struct lg_conn *c)
  * back; 'b' shuts down only once everything came back, so that it also
  * works through a proxy that closes both ways on the first FIN.
  */
-static void conn_maybe_shutdown(struct lg_conn *c)
+static void
+conn_maybe_shutdown(struct lg_conn *c)
 {
 	if (opt.mode != LG_BULK || opt.dir == 'd' || !c->wr_done || c->shut)
 		return;
@@ -375,10 +388,11 @@ static void conn_maybe_shutdown(struct lg_conn *c)
 	c->shut = true;
 }
 
-static void conn_read(struct lg_conn *c)
+static void
+conn_read(struct lg_conn *c)
 {
 	for (int loops = 0; loops < 16; loops++) {
-		ssize_t r = recv(c->fd, iobuf, sizeof(iobuf), 0);
+		ssize_t	r = recv(c->fd, iobuf, sizeof(iobuf), 0);
 		if (r < 0) {
 			if (errno == EAGAIN)
 				return;
@@ -389,14 +403,14 @@ static void conn_read(struct lg_conn *c)
 			c->rd_eof = true;
 			return;
 		}
-		size_t n = (size_t)r;
+		size_t	n = (size_t)r;
 		switch (opt.mode) {
 		case LG_CONN:
 		case LG_PROBE:
 			if (opt.mode == LG_PROBE) {
 				/* keep the first bytes for the probe's report */
 				if (c->got < sizeof(probe_first)) {
-					size_t k = sizeof(probe_first) - c->got;
+					size_t	k = sizeof(probe_first) - c->got;
 					memcpy(probe_first + c->got, iobuf, n < k ? n : k);
 				}
 				probe_got += n;
@@ -427,11 +441,12 @@ static void conn_read(struct lg_conn *c)
 	}
 }
 
-static void conn_event(struct lg_conn *c, uint32_t events)
+static void
+conn_event(struct lg_conn *c, uint32_t events)
 {
 	if (c->state == ST_CONNECTING) {
-		int err = 0;
-		socklen_t l = sizeof(err);
+		int		err = 0;
+		socklen_t	l = sizeof(err);
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		if (err != 0) {
 			conn_fail(c, E_CONNECT);
@@ -458,10 +473,11 @@ static void conn_event(struct lg_conn *c, uint32_t events)
 	conn_events(c, (c->rd_eof ? 0 : EPOLLIN) | (c->wr_done ? 0 : EPOLLOUT));
 }
 
-static void check_timeouts(uint64_t t)
+static void
+check_timeouts(uint64_t t)
 {
 	for (long i = 0; i < nslots; i++) {
-		struct lg_conn *c = &slots[i];
+		struct lg_conn	*c = &slots[i];
 		if (c->state == ST_FREE || c->deadline > t)
 			continue;
 		if (opt.mode == LG_IDLE && c->established)
@@ -470,34 +486,39 @@ static void check_timeouts(uint64_t t)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int
+cmp_u64(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
-static double pct(long n, double p)
+static double
+pct(long n, double p)
 {
 	if (n == 0)
 		return 0;
-	long i = (long)(p * (double)(n - 1) + 0.5);
+	long	i = (long)(p * (double)(n - 1) + 0.5);
 	return (double)lat[i] / 1000.0;
 }
 
-static void usage(void)
+static void
+usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen -a ADDR:PORT -m conn|bulk|idle|probe [-s SNI] [-n N] [-c C]\n"
-		"               [-b BYTES] [-d up|down|both] [-t SEC] [-T MS] [-H SEC] [-U BASE]\n");
+		"               [-b BYTES] [-d up|down|both] [-t SEC] [-T MS]\n"
+		"               [-H SEC] [-U BASE]\n");
 	exit(2);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
-	int o;
-	bool have_addr = false;
-	char m = 'c';
-	struct rlimit rl;
+	int		o;
+	bool		have_addr = false;
+	char		m = 'c';
+	struct rlimit	rl;
 
 	while ((o = getopt(argc, argv, "a:s:m:n:c:b:d:t:T:H:U:")) != -1) {
 		switch (o) {
@@ -665,11 +686,13 @@ int main(int argc, char **argv)
 		for (long i = 0; i < ok; i++)
 			sum += (double)lat[i];
 		printf(" cps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f mean_us=%.1f min_us=%.1f",
-		       elapsed > 0 ? (double)ok / elapsed : 0, pct(ok, 0.5), pct(ok, 0.9),
-		       pct(ok, 0.99), ok ? sum / (double)ok / 1000.0 : 0, pct(ok, 0));
+		    elapsed > 0 ? (double)ok / elapsed : 0, pct(ok, 0.5),
+		    pct(ok, 0.9), pct(ok, 0.99),
+		    ok ? sum / (double)ok / 1000.0 : 0, pct(ok, 0));
 	} else {
 		printf(" bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " gbps=%.3f", total_up,
-		       total_down, elapsed > 0 ? (double)(total_up + total_down) * 8 / elapsed / 1e9 : 0);
+		    total_down, elapsed > 0 ?
+		    (double)(total_up + total_down) * 8 / elapsed / 1e9 : 0);
 	}
 	printf("\n");
 	return ok == opt.n ? 0 : 1;

@@ -35,20 +35,20 @@ enum sk_phase { P_HDR, P_HELLO, P_CMD, P_RUN };
 enum sk_kind { K_MAIN, K_DECOY };
 
 struct sk_conn {
-	int fd;
-	enum sk_kind kind;
-	enum sk_phase phase;
-	uint8_t hdr[5];
-	uint8_t cmd[BENCH_CMD_LEN];
-	size_t have;          /* bytes of hdr or cmd so far */
-	size_t skip;          /* hello body bytes still to skip */
-	char mode;
-	uint64_t send_left;   /* bulk bytes still to send */
-	uint8_t small[8];     /* reply / count / ack */
-	const uint8_t *out;
-	size_t out_len, out_off;
-	uint64_t got;         /* payload bytes after the command */
-	bool rd_eof, acked;
+	int		fd;
+	enum sk_kind	kind;
+	enum sk_phase	phase;
+	uint8_t		hdr[5];
+	uint8_t		cmd[BENCH_CMD_LEN];
+	size_t		have;		/* bytes of hdr or cmd so far */
+	size_t		skip;		/* hello body bytes still to skip */
+	char		mode;
+	uint64_t	send_left;	/* bulk bytes still to send */
+	uint8_t		small[8];	/* reply / count / ack */
+	const uint8_t	*out;
+	size_t		out_len, out_off;
+	uint64_t	got;		/* payload bytes after the command */
+	bool		rd_eof, acked;
 };
 
 static struct {
@@ -61,19 +61,21 @@ static int lfd_main = -1, lfd_decoy = -1, lfd_ctl = -1;
 static char tag_main, tag_decoy, tag_ctl;
 static uint8_t iobuf[256 * 1024];
 
-static void die(const char *what)
+static void
+die(const char *what)
 {
 	perror(what);
 	exit(2);
 }
 
-static int listen_on(const char *s)
+static int
+listen_on(const char *s)
 {
-	char host[256];
-	const char *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+	char		host[256];
+	const char	*port;
+	struct addrinfo	hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
 				  .ai_socktype = SOCK_STREAM }, *res;
-	int fd, one = 1;
+	int	fd, one = 1;
 
 	if (s[0] == '[') {
 		const char *e = strchr(s, ']');
@@ -109,14 +111,16 @@ bad:
 	exit(2);
 }
 
-static void watch(int fd, uint32_t events, void *ptr, int op)
+static void
+watch(int fd, uint32_t events, void *ptr, int op)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+	struct epoll_event	ev = { .events = events, .data.ptr = ptr };
 	if (epoll_ctl(ep, op, fd, &ev) < 0)
 		die("epoll_ctl");
 }
 
-static void conn_free(struct sk_conn *c)
+static void
+conn_free(struct sk_conn *c)
 {
 	if (c->acked)
 		st.idle--;
@@ -126,7 +130,8 @@ static void conn_free(struct sk_conn *c)
 }
 
 /* The command is complete: set up what to send. */
-static bool conn_command(struct sk_conn *c)
+static bool
+conn_command(struct sk_conn *c)
 {
 	if (memcmp(c->cmd, BENCH_MAGIC, 4) != 0)
 		return false;
@@ -156,10 +161,11 @@ static bool conn_command(struct sk_conn *c)
 }
 
 /* Feed received bytes through the hello/command parser; false: bad input. */
-static bool conn_consume(struct sk_conn *c, const uint8_t *p, size_t n)
+static bool
+conn_consume(struct sk_conn *c, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		size_t k;
+		size_t	k;
 		switch (c->phase) {
 		case P_HDR:
 			k = 5 - c->have < n ? 5 - c->have : n;
@@ -206,10 +212,11 @@ static bool conn_consume(struct sk_conn *c, const uint8_t *p, size_t n)
 }
 
 /* Returns false when the connection was freed. */
-static bool conn_write(struct sk_conn *c)
+static bool
+conn_write(struct sk_conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t r = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		ssize_t	r = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 		if (r < 0) {
 			if (errno == EAGAIN)
 				return true;
@@ -220,8 +227,8 @@ static bool conn_write(struct sk_conn *c)
 		st.bytes_out += (uint64_t)r;
 	}
 	while (c->send_left > 0) {
-		size_t n = c->send_left < sizeof(iobuf) ? (size_t)c->send_left : sizeof(iobuf);
-		ssize_t r = send(c->fd, iobuf, n, MSG_NOSIGNAL);
+		size_t	n = c->send_left < sizeof(iobuf) ? (size_t)c->send_left : sizeof(iobuf);
+		ssize_t	r = send(c->fd, iobuf, n, MSG_NOSIGNAL);
 		if (r < 0) {
 			if (errno == EAGAIN)
 				return true;
@@ -234,11 +241,12 @@ static bool conn_write(struct sk_conn *c)
 	return true;
 }
 
-static void conn_event(struct sk_conn *c, uint32_t events)
+static void
+conn_event(struct sk_conn *c, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (int loops = 0; loops < 16 && !c->rd_eof; loops++) {
-			ssize_t r = recv(c->fd, iobuf, sizeof(iobuf), 0);
+			ssize_t	r = recv(c->fd, iobuf, sizeof(iobuf), 0);
 			if (r < 0) {
 				if (errno == EAGAIN)
 					break;
@@ -271,8 +279,8 @@ static void conn_event(struct sk_conn *c, uint32_t events)
 	}
 	if (!conn_write(c))
 		return;
-	bool sent = c->out_off == c->out_len && c->send_left == 0;
-	bool done;
+	bool	sent = c->out_off == c->out_len && c->send_left == 0;
+	bool	done;
 	switch (c->mode) {
 	case 'c': case 'd': done = sent; break;
 	default: done = sent && c->rd_eof; break; /* 'u', 'b', 'i' */
@@ -284,16 +292,17 @@ static void conn_event(struct sk_conn *c, uint32_t events)
 	watch(c->fd, (c->rd_eof ? 0 : EPOLLIN) | (sent ? 0 : EPOLLOUT), c, EPOLL_CTL_MOD);
 }
 
-static void accept_all(int lfd, enum sk_kind kind)
+static void
+accept_all(int lfd, enum sk_kind kind)
 {
 	for (int i = 0; i < 256; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != ECONNABORTED)
 				perror("sink: accept4");
 			return;
 		}
-		struct sk_conn *c = calloc(1, sizeof(*c));
+		struct sk_conn	*c = calloc(1, sizeof(*c));
 		if (!c)
 			die("calloc");
 		c->fd = fd;
@@ -307,14 +316,15 @@ static void accept_all(int lfd, enum sk_kind kind)
 	}
 }
 
-static void control(void)
+static void
+control(void)
 {
 	for (int i = 0; i < 16; i++) {
-		char line[256];
-		int fd = accept4(lfd_ctl, NULL, NULL, SOCK_CLOEXEC);
+		char	line[256];
+		int	fd = accept4(lfd_ctl, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		int n = snprintf(line, sizeof(line),
+		int	n = snprintf(line, sizeof(line),
 				 "accepted=%" PRIu64 " decoy=%" PRIu64 " bad=%" PRIu64
 				 " open=%" PRIu64 " idle=%" PRIu64 " bytes_in=%" PRIu64
 				 " bytes_out=%" PRIu64 "\n",
@@ -325,11 +335,12 @@ static void control(void)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
-	int o;
-	struct rlimit rl;
-	struct epoll_event evs[256];
+	int			o;
+	struct rlimit		rl;
+	struct epoll_event	evs[256];
 
 	signal(SIGPIPE, SIG_IGN);
 	ep = epoll_create1(EPOLL_CLOEXEC);

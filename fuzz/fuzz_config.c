@@ -3,10 +3,12 @@
  * file's text on top of the defaults, then the cross-field rules and the
  * -check printer on whatever was accepted.  Seeds: tests/data/config/.
  *
- * Besides crashes, leaks and undefined behaviour it checks one property:
- * what was accepted prints (-check) as text that parses back to the same
- * printed form.  The only values that cannot be written back are those
+ * Besides crashes, leaks and undefined behaviour it checks two properties.
+ * What was accepted prints (-check) as text that parses back to the same
+ * printed form; the only values that cannot be written back are those
  * holding white space followed by '#', which the parser takes as a comment.
+ * And a reload's copy (config_take_reloadable) moves exactly the rows of
+ * the table marked CONFIG_O_RELOAD, whatever their values.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,16 +19,17 @@
 
 #include "snid/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Whether text holds white space followed by '#'. */
 static bool
 fuzz_has_space_hash(const char *text, size_t len)
 {
-	size_t i;
+	size_t	i;
 
 	for (i = 1; i < len; i++)
-		if (text[i] == '#' && strchr(" \t\r\v\f", text[i - 1]) != NULL && text[i - 1] != '\0')
+		if (text[i] == '#' && text[i - 1] != '\0' &&
+		    strchr(" \t\r\v\f", text[i - 1]) != NULL)
 			return true;
 	return false;
 }
@@ -34,8 +37,8 @@ fuzz_has_space_hash(const char *text, size_t len)
 static char *
 fuzz_print(const struct config *cfg, size_t *len)
 {
-	char *text = NULL;
-	FILE *f = open_memstream(&text, len);
+	char	*text = NULL;
+	FILE	*f = open_memstream(&text, len);
 
 	if (f == NULL)
 		abort();
@@ -44,17 +47,39 @@ fuzz_print(const struct config *cfg, size_t *len)
 	return text;
 }
 
+/* Reloading cfg on top of the defaults: reloadable rows become cfg's, the rest stays. */
+static void
+fuzz_check_reload(const struct config *cfg)
+{
+	static struct config	base, out;
+	size_t			i;
+
+	config_defaults(&base);
+	memcpy(&out, &base, sizeof(out));
+	config_take_reloadable(&out, cfg);
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
+		const struct config *want = (o->flags & CONFIG_O_RELOAD) ? cfg : &base;
+
+		if (!config_option_equal(o, cfg, cfg) || !config_option_equal(o, &out, want)) {
+			fprintf(stderr, "reload copy of %s is wrong\n", o->name);
+			abort();
+		}
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct config cfg, back;
-	char err[1024], *t1, *t2;
-	size_t l1, l2;
+	static struct config	cfg, back;
+	char			err[1024], *t1, *t2;
+	size_t			l1, l2;
 
 	config_defaults(&cfg);
 	if (config_parse_text(&cfg, "fuzz.conf", (const char *)data, size, err, sizeof(err)) != 0)
 		return 0;
 	(void)config_validate(&cfg, err, sizeof(err));
+	fuzz_check_reload(&cfg);
 
 	t1 = fuzz_print(&cfg, &l1);
 	config_defaults(&back);

@@ -8,7 +8,10 @@
  * - with HTTPHOST_MAX_HEAD bytes or more there is an answer;
  * - a prefix of the input answers NEED_MORE or exactly what the whole input
  *   answers, and a DONE head is DONE from head_len on;
- * - once the answer is not NEED_MORE, appending bytes does not change it.
+ * - once the answer is not NEED_MORE, appending bytes does not change it;
+ * - httphost_parse_resume() fed the input in segments (the sizes drawn from
+ *   the input itself) answers exactly what httphost_parse() answers for the
+ *   same prefix.
  * Each parse of a prefix gets a copy of exactly that many bytes, so ASan
  * catches a read past the prefix.
  */
@@ -19,16 +22,16 @@
 #include "snid/hostname.h"
 #include "snid/httphost.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
 
 static void
 check_result(enum httphost_status st, const struct httphost *r, const uint8_t *buf, size_t size)
 {
-	char canon[HOSTNAME_MAX + 1];
-	const char *why;
-	size_t i;
+	char		canon[HOSTNAME_MAX + 1];
+	const char	*why;
+	size_t		i;
 
 	switch (st) {
 	case HTTPHOST_NEED_MORE:
@@ -90,9 +93,9 @@ static void
 check_prefix(const uint8_t *data, size_t cut, enum httphost_status st,
     const struct httphost *whole)
 {
-	uint8_t *p = malloc(cut ? cut : 1);
-	enum httphost_status pst;
-	struct httphost r;
+	uint8_t			*p = malloc(cut ? cut : 1);
+	enum httphost_status	pst;
+	struct httphost		r;
 
 	CHECK(p != NULL);
 	if (cut > 0)
@@ -108,13 +111,43 @@ check_prefix(const uint8_t *data, size_t cut, enum httphost_status st,
 	check_same(&r, whole);
 }
 
+/* The input in segments of 1..16 bytes into one growing buffer, resuming. */
+static void
+check_resume(const uint8_t *data, size_t size)
+{
+	struct httphost_resume	rs;
+	struct httphost		got, want;
+	enum httphost_status	st, wst;
+	uint8_t			*acc = malloc(size ? size : 1);
+	size_t			n = 0, step, calls = 0;
+
+	CHECK(acc != NULL);
+	memset(&rs, 0, sizeof(rs));
+	while (n < size) {
+		step = 1 + (size_t)(data[n] & 15);
+		if (step > size - n)
+			step = size - n;
+		memcpy(acc + n, data + n, step);
+		n += step;
+		calls++;
+		st = httphost_parse_resume(acc, n, &rs, &got);
+		wst = httphost_parse(acc, n, &want);
+		CHECK(st == wst);
+		check_same(&got, &want);
+		if (st != HTTPHOST_NEED_MORE)
+			break;
+	}
+	CHECK(rs.pos <= n && calls <= size);
+	free(acc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	enum httphost_status st;
-	struct httphost whole, r;
-	uint32_t h = 2166136261u;
-	size_t i;
+	enum httphost_status	st;
+	struct httphost		whole, r;
+	uint32_t		h = 2166136261u;
+	size_t			i;
 
 	st = httphost_parse(data, size, &whole);
 	check_result(st, &whole, data, size);
@@ -137,6 +170,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_prefix(data, (h >> 8) % size, st, &whole);
 		}
 	}
+
+	check_resume(data, size);
 
 	if (st != HTTPHOST_NEED_MORE) {
 		size_t extra = size < 64 ? size + 1 : 64;

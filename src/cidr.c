@@ -9,12 +9,12 @@
  * it carries.  Connecting to it reaches that IPv4 host, so it must only ever
  * pass an IPv4 prefix; in particular "::/0" does not allow 127.0.0.1.
  */
+#include "snid/cidr.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "snid/cidr.h"
 
 /* An address reduced to what it reaches: family and 4 or 16 bytes. */
 struct cidr_addr {
@@ -40,7 +40,7 @@ cidr_addr_from_sockaddr(const struct sockaddr *sa, struct cidr_addr *a)
 	if (sa == NULL)
 		return false;
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+		const struct sockaddr_in	*sin = (const struct sockaddr_in *)(const void *)sa;
 
 		a->family = AF_INET;
 		memcpy(a->b, &sin->sin_addr, 4);
@@ -66,7 +66,7 @@ cidr_addr_from_sockaddr(const struct sockaddr *sa, struct cidr_addr *a)
 static bool
 cidr_prefix_equal(const uint8_t *x, const uint8_t *y, unsigned prefixlen)
 {
-	unsigned whole = prefixlen / 8, rest = prefixlen % 8;
+	unsigned	whole = prefixlen / 8, rest = prefixlen % 8;
 
 	if (memcmp(x, y, whole) != 0)
 		return false;
@@ -79,8 +79,8 @@ cidr_prefix_equal(const uint8_t *x, const uint8_t *y, unsigned prefixlen)
 static bool
 cidr_clear_host_bits(uint8_t *b, size_t n, unsigned prefixlen)
 {
-	bool had = false;
-	size_t i;
+	bool	had = false;
+	size_t	i;
 
 	for (i = 0; i < n; i++) {
 		unsigned first = (unsigned)i * 8;
@@ -102,11 +102,11 @@ cidr_clear_host_bits(uint8_t *b, size_t n, unsigned prefixlen)
 int
 cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 {
-	char addr[INET6_ADDRSTRLEN + 1], fixed[CIDR_STRLEN];
-	const char *slash, *p;
-	unsigned len = 0, max;
-	size_t alen;
-	struct cidr c;
+	char		addr[INET6_ADDRSTRLEN + 1], fixed[CIDR_STRLEN];
+	const char	*slash, *p;
+	unsigned	len = 0, max;
+	size_t		alen;
+	struct cidr	c;
 
 	memset(&c, 0, sizeof(c));
 	slash = strchr(s, '/');
@@ -167,7 +167,8 @@ cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 		memcpy(v4.addr, c.addr + 12, 4);
 		cidr_clear_host_bits(v4.addr, 4, v4.prefixlen);
 		cidr_format(&v4, fixed, sizeof(fixed));
-		snprintf(err, errlen, "%s: IPv4-mapped IPv6 prefix; write the IPv4 prefix %s instead",
+		snprintf(err, errlen, "%s: IPv4-mapped IPv6 prefix; "
+		    "write the IPv4 prefix %s instead",
 		    s, fixed);
 		return -1;
 	}
@@ -183,7 +184,7 @@ cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 void
 cidr_format(const struct cidr *c, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
+	char	a[INET6_ADDRSTRLEN];
 
 	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL) {
 		snprintf(buf, len, "?");
@@ -195,7 +196,7 @@ cidr_format(const struct cidr *c, char *buf, size_t len)
 bool
 cidr_match(const struct cidr *c, const struct sockaddr *sa)
 {
-	struct cidr_addr a;
+	struct cidr_addr	a;
 
 	if (!cidr_addr_from_sockaddr(sa, &a) || a.family != c->family)
 		return false;
@@ -205,7 +206,7 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 bool
 cidr_list_match(const struct cidr *list, size_t n, const struct sockaddr *sa)
 {
-	size_t i;
+	size_t	i;
 
 	for (i = 0; i < n; i++)
 		if (cidr_match(&list[i], sa))
@@ -216,7 +217,7 @@ cidr_list_match(const struct cidr *list, size_t n, const struct sockaddr *sa)
 bool
 cidr_list_has_ipv4(const struct cidr *list, size_t n)
 {
-	size_t i;
+	size_t	i;
 
 	for (i = 0; i < n; i++)
 		if (list[i].family == AF_INET)
@@ -227,8 +228,8 @@ cidr_list_has_ipv4(const struct cidr *list, size_t n)
 bool
 cidr_addr_forbidden(const struct sockaddr *sa)
 {
-	static const uint8_t zero16[16];
-	struct cidr_addr a;
+	static const uint8_t	zero16[16];
+	struct cidr_addr	a;
 
 	/* Unknown families are never connected to. */
 	if (!cidr_addr_from_sockaddr(sa, &a))

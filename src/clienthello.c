@@ -18,9 +18,9 @@
  * [buf, buf + len); a prefix of an input that is DONE is NEED_MORE, never
  * ERROR; once DONE, ERROR or NOT_TLS, appending bytes changes nothing.
  */
-#include <string.h>
-
 #include "snid/clienthello.h"
+
+#include <string.h>
 
 #define TLS_RECORD_HEADER	5
 #define TLS_RECORD_MAX		16384		/* 2^14, RFC 8446 5.1 */
@@ -83,7 +83,7 @@ ch_not_tls(struct clienthello *out, const char *why)
 static void
 msg_copy(const struct hs_msg *m, size_t pos, uint8_t *dst, size_t n)
 {
-	size_t i = 0;
+	size_t	i = 0;
 
 	/* At most CLIENTHELLO_MAX_RECORDS fragments; only fields are read, not skipped bytes. */
 	while (n > 0) {
@@ -121,7 +121,7 @@ rd_u8(struct rd *r, uint8_t *v)
 static int
 rd_u16(struct rd *r, uint16_t *v)
 {
-	uint8_t b[2];
+	uint8_t	b[2];
 
 	if (rd_left(r) < 2)
 		return 0;
@@ -157,7 +157,7 @@ rd_sub(struct rd *r, size_t n, struct rd *sub)
 static int
 rd_vec8(struct rd *r, struct rd *sub)
 {
-	uint8_t n;
+	uint8_t	n;
 
 	return rd_u8(r, &n) && rd_sub(r, n, sub);
 }
@@ -166,7 +166,7 @@ rd_vec8(struct rd *r, struct rd *sub)
 static int
 rd_vec16(struct rd *r, struct rd *sub)
 {
-	uint16_t n;
+	uint16_t	n;
 
 	return rd_u16(r, &n) && rd_sub(r, n, sub);
 }
@@ -187,8 +187,8 @@ ch_is_grease(uint16_t v)
 static enum clienthello_status
 ext_server_name(struct rd *d, struct clienthello *out)
 {
-	uint8_t seen[256 / 8] = { 0 };
-	struct rd list;
+	uint8_t		seen[256 / 8] = { 0 };
+	struct rd	list;
 
 	if (!rd_vec16(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -211,7 +211,8 @@ ext_server_name(struct rd *d, struct clienthello *out)
 			continue;	/* unknown name types are skipped, as RFC 6066 allows */
 		n = rd_left(&name);
 		if (n == 0)
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "server_name host_name is empty");
+			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+			    "server_name host_name is empty");
 		if (n > CLIENTHELLO_SNI_MAX)
 			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
 			    "server_name host_name is longer than 255 bytes");
@@ -227,7 +228,7 @@ ext_server_name(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ext_alpn(struct rd *d, struct clienthello *out)
 {
-	struct rd list;
+	struct rd	list;
 
 	if (!rd_vec16(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -239,7 +240,8 @@ ext_alpn(struct rd *d, struct clienthello *out)
 		size_t n;
 
 		if (!rd_vec8(&list, &name))
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ALPN protocol overruns the list");
+			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+			    "ALPN protocol overruns the list");
 		n = rd_left(&name);
 		if (n == 0)
 			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ALPN protocol name is empty");
@@ -257,7 +259,7 @@ ext_alpn(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ext_supported_versions(struct rd *d, struct clienthello *out)
 {
-	struct rd list;
+	struct rd	list;
 
 	if (!rd_vec8(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -286,7 +288,7 @@ ext_supported_versions(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ch_extensions(struct rd *exts, struct clienthello *out)
 {
-	uint64_t seen[65536 / 64];
+	uint64_t	seen[65536 / 64];
 
 	memset(seen, 0, sizeof(seen));
 	while (rd_left(exts) > 0) {
@@ -328,16 +330,18 @@ ch_extensions(struct rd *exts, struct clienthello *out)
 static enum clienthello_status
 ch_body(struct rd *b, struct clienthello *out)
 {
-	struct rd v, exts;
+	struct rd	v, exts;
 
 	if (!rd_u16(b, &out->legacy_version) || !rd_skip(b, TLS_RANDOM_LEN))
-		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ClientHello too short for version and random");
+		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+		    "ClientHello too short for version and random");
 	if (!rd_vec8(b, &v))
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "session_id overruns the ClientHello");
 	if (rd_left(&v) > TLS_SESSION_ID_MAX)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "session_id is longer than 32 bytes");
 	if (!rd_vec16(b, &v))
-		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "cipher_suites overrun the ClientHello");
+		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+		    "cipher_suites overrun the ClientHello");
 	if (rd_left(&v) < 2 || rd_left(&v) % 2 != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
 		    "cipher_suites length is not an even number of at least 2");
@@ -365,7 +369,7 @@ ch_body(struct rd *b, struct clienthello *out)
 static enum clienthello_status
 ch_sslv2(const uint8_t *buf, size_t len, struct clienthello *out)
 {
-	size_t mlen;
+	size_t	mlen;
 
 	if (len < 2)
 		return CLIENTHELLO_NEED_MORE;
@@ -381,11 +385,96 @@ ch_sslv2(const uint8_t *buf, size_t len, struct clienthello *out)
 	return CLIENTHELLO_DONE;
 }
 
+/*
+ * The record header at buf, have bytes of it (and of what follows) here.
+ * Each header byte is checked as soon as it is here, so that an error is
+ * found on the shortest prefix that shows it.  RFC 8446 5.1 forbids other
+ * record types between the fragments of a handshake message;
+ * legacy_record_version is 0x0301 in the first hello of most clients and
+ * 0x0303 in later records.  Returns true with the record's length in *rlen,
+ * or false with the answer in *st.
+ */
+static bool
+ch_record_header(const uint8_t *buf, size_t have, struct clienthello *out,
+    size_t *rlen, enum clienthello_status *st)
+{
+	if (have >= 1 && buf[0] != TLS_CONTENT_HANDSHAKE) {
+		*st = ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
+		    "record carrying the ClientHello is not a handshake record");
+		return false;
+	}
+	if ((have >= 2 && buf[1] != 3) ||
+	    (have >= 3 && (buf[2] < 1 || buf[2] > 3))) {
+		*st = ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
+		    "record version is not 0x0301-0x0303");
+		return false;
+	}
+	if (have < TLS_RECORD_HEADER) {
+		*st = CLIENTHELLO_NEED_MORE;
+		return false;
+	}
+	*rlen = (size_t)buf[3] << 8 | buf[4];
+	/* RFC 8446 5.1: no zero-length handshake fragments. */
+	if (*rlen == 0) {
+		*st = ch_fail(out, TLS_ALERT_DECODE_ERROR, "zero-length handshake record");
+		return false;
+	}
+	if (*rlen > TLS_RECORD_MAX) {
+		*st = ch_fail(out, TLS_ALERT_RECORD_OVERFLOW, "record longer than 2^14 bytes");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * After each fragment: the message must be a ClientHello of at most 16384
+ * bytes.  *need (0: not known yet) is set to its whole length once its
+ * handshake header is here.  Returns true, or false with the answer in *st.
+ */
+static bool
+ch_msg_head(const struct hs_msg *m, size_t *need, struct clienthello *out,
+    enum clienthello_status *st)
+{
+	if (m->len >= 1 && m->buf[m->frag_off[0]] != TLS_HS_CLIENT_HELLO) {
+		*st = ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
+		    "first handshake message is not a ClientHello");
+		return false;
+	}
+	if (*need == 0 && m->len >= TLS_HANDSHAKE_HEADER) {
+		uint8_t	h[TLS_HANDSHAKE_HEADER];
+		size_t	body;
+
+		msg_copy(m, 0, h, sizeof(h));
+		body = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+		if (body > CLIENTHELLO_MAX_HANDSHAKE) {
+			*st = ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
+			    "ClientHello longer than 16384 bytes");
+			return false;
+		}
+		*need = TLS_HANDSHAKE_HEADER + body;
+	}
+	return true;
+}
+
+/* Add the avail bytes at buf offset off as the next fragment; returns its index. */
+static size_t
+ch_add_fragment(struct hs_msg *m, size_t off, size_t avail)
+{
+	size_t	i = m->nfrag++;
+
+	m->frag_off[i] = off;
+	m->frag_start[i] = m->len;
+	m->frag_len[i] = avail;
+	m->len += avail;
+	return i;
+}
+
 enum clienthello_status
 clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 {
-	struct hs_msg m;
-	size_t off = 0, need = 0;
+	struct hs_msg		m;
+	enum clienthello_status	st;
+	size_t			off = 0, need = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
@@ -401,54 +490,14 @@ clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 	for (;;) {
 		size_t have = len - off, rlen, avail, i;
 
-		/*
-		 * Check each header byte as soon as it is here, so that an error
-		 * is found on the shortest prefix that shows it.  RFC 8446 5.1
-		 * forbids other record types between the fragments of a
-		 * handshake message; legacy_record_version is 0x0301 in the
-		 * first hello of most clients and 0x0303 in later records.
-		 */
-		if (have >= 1 && buf[off] != TLS_CONTENT_HANDSHAKE)
-			return ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			    "record carrying the ClientHello is not a handshake record");
-		if (have >= 2 && buf[off + 1] != 3)
-			return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-			    "record version is not 0x0301-0x0303");
-		if (have >= 3 && (buf[off + 2] < 1 || buf[off + 2] > 3))
-			return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-			    "record version is not 0x0301-0x0303");
-		if (have < TLS_RECORD_HEADER)
-			return CLIENTHELLO_NEED_MORE;
-		rlen = (size_t)buf[off + 3] << 8 | buf[off + 4];
-		/* RFC 8446 5.1: no zero-length handshake fragments. */
-		if (rlen == 0)
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "zero-length handshake record");
-		if (rlen > TLS_RECORD_MAX)
-			return ch_fail(out, TLS_ALERT_RECORD_OVERFLOW, "record longer than 2^14 bytes");
-
+		if (!ch_record_header(buf + off, have, out, &rlen, &st))
+			return st;
 		avail = have - TLS_RECORD_HEADER;
 		if (avail > rlen)
 			avail = rlen;
-		i = m.nfrag++;
-		m.frag_off[i] = off + TLS_RECORD_HEADER;
-		m.frag_start[i] = m.len;
-		m.frag_len[i] = avail;
-		m.len += avail;
-
-		if (m.len >= 1 && buf[m.frag_off[0]] != TLS_HS_CLIENT_HELLO)
-			return ch_fail(out, TLS_ALERT_UNEXPECTED_MESSAGE,
-			    "first handshake message is not a ClientHello");
-		if (need == 0 && m.len >= TLS_HANDSHAKE_HEADER) {
-			uint8_t h[TLS_HANDSHAKE_HEADER];
-			size_t body;
-
-			msg_copy(&m, 0, h, sizeof(h));
-			body = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-			if (body > CLIENTHELLO_MAX_HANDSHAKE)
-				return ch_fail(out, TLS_ALERT_ILLEGAL_PARAMETER,
-				    "ClientHello longer than 16384 bytes");
-			need = TLS_HANDSHAKE_HEADER + body;
-		}
+		i = ch_add_fragment(&m, off + TLS_RECORD_HEADER, avail);
+		if (!ch_msg_head(&m, &need, out, &st))
+			return st;
 		/*
 		 * RFC 8446 5.1: a ClientHello may immediately precede a key change
 		 * (0-RTT), so it must end on a record boundary.  No client of any
@@ -460,7 +509,6 @@ clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 			    "record continues after the ClientHello");
 		if (need != 0 && m.len == need) {
 			struct rd b = { &m, TLS_HANDSHAKE_HEADER, need };
-			enum clienthello_status st;
 
 			st = ch_body(&b, out);
 			if (st == CLIENTHELLO_DONE)

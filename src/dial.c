@@ -14,10 +14,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "snid/addrspec.h"
 #include "snid/cidr.h"
 #include "snid/hostname.h"
 #include "snid/log.h"
+#include "snid/sock.h"
+#include "snid/util.h"
 
 bool
 dial_allowed(const struct config *cfg, const struct sockaddr *sa)
@@ -69,7 +70,7 @@ dial_self_add_listen(struct dial_self *self, const struct sockaddr *sa,
 	    sizeof(*self->listen));
 	l = &self->listen[self->n_listen++];
 	memset(l, 0, sizeof(*l));
-	memcpy(&l->addr, sa, util_sockaddr_len(sa));
+	memcpy(&l->addr, sa, sock_addr_len(sa));
 	l->v6only = v6only;
 }
 
@@ -143,14 +144,6 @@ dial_norm(const struct sockaddr *sa, const uint8_t **bytes)
 	return AF_INET6;
 }
 
-static uint16_t
-dial_port(const struct sockaddr *sa)
-{
-	return ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)
-	    (const void *)sa)->sin_port : ((const struct sockaddr_in6 *)
-	    (const void *)sa)->sin6_port);
-}
-
 /* Whether the address (fam, b) is the host's: loopback, or one getifaddrs named. */
 static bool
 dial_host_has(const struct dial_self *self, int fam, const uint8_t *b)
@@ -181,14 +174,14 @@ dial_self_match(const struct dial_self *self, const struct sockaddr *sa)
 	    sa->sa_family != AF_INET6))
 		return false;
 	fam = dial_norm(sa, &b);
-	port = dial_port(sa);
+	port = sock_addr_port(sa);
 	for (size_t i = 0; i < self->n_listen; i++) {
 		const struct dial_listen	*l = &self->listen[i];
 		const struct sockaddr		*la = &l->addr.sa;
 		static const uint8_t		 any[16];
 		int				 lfam;
 
-		if (dial_port(la) != port)
+		if (sock_addr_port(la) != port)
 			continue;
 		lfam = dial_norm(la, &lb);
 		if (memcmp(lb, any, lfam == AF_INET ? 4 : 16) == 0) {
@@ -220,7 +213,7 @@ dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
 {
 	struct timespec	ts;
 	double		now;
-	char		txt[ADDRSPEC_TEXT_MAX];
+	char		txt[SOCK_ADDR_TEXT_MAX];
 
 	if (!dial_self_match(self, sa))
 		return false;
@@ -230,7 +223,7 @@ dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
 		self->warn_suppressed++;
 		return true;
 	}
-	addrspec_format(sa, util_sockaddr_len(sa), txt, sizeof(txt));
+	sock_addr_format(sa, txt, sizeof(txt));
 	if (self->warn_suppressed > 0)
 		log_warn("backend %s is snid's own listener: refused, it would "
 		    "connect to itself (%llu more such refusals not logged)", txt,
@@ -264,17 +257,9 @@ dial_candidates(const struct config *cfg, struct dial_self *self,
 	for (i = 0; i < n; i++) {
 		union sockaddr_inet	a;
 
-		memset(&a, 0, sizeof(a));
-		if (in[i].sa.sa_family == AF_INET) {
-			a.in.sin_family = AF_INET;
-			a.in.sin_addr = in[i].in.sin_addr;
-			a.in.sin_port = htons(port);
-		} else if (in[i].sa.sa_family == AF_INET6) {
-			a.in6.sin6_family = AF_INET6;
-			a.in6.sin6_addr = in[i].in6.sin6_addr;
-			a.in6.sin6_port = htons(port);
-		} else
+		if (!dial_addr_only(&in[i].sa, &a))
 			continue;
+		sock_addr_set_port(&a.sa, port);
 		/* Checked as built: this is the sockaddr connect() will get. */
 		if (!dial_allowed(cfg, &a.sa) || dial_self_refuse(self, &a.sa))
 			continue;
@@ -373,7 +358,7 @@ dial_start_from(const struct config *cfg, struct dial_self *self,
 		errno = err;
 		return -1;
 	}
-	if (connect(fd, &to->sa, util_sockaddr_len(&to->sa)) == -1 &&
+	if (connect(fd, &to->sa, sock_addr_len(&to->sa)) == -1 &&
 	    errno != EINPROGRESS) {
 		err = errno;
 		util_close(fd);

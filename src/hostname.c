@@ -6,12 +6,12 @@
  * what makes "DIR/<name>" safe in unix mode: no '/', no empty label (so no
  * "." or ".." path component), no NUL, nothing outside printable ASCII.
  */
+#include "snid/hostname.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
-
-#include "snid/hostname.h"
 
 #define HOSTNAME_LABEL_MAX	63
 
@@ -31,8 +31,8 @@ hostname_label_char(unsigned char c)
 static bool
 hostname_is_ipv6_literal(const char *in, size_t len)
 {
-	char buf[INET6_ADDRSTRLEN + 2];
-	struct in6_addr a;
+	char		buf[INET6_ADDRSTRLEN + 2];
+	struct in6_addr	a;
 
 	if (len >= 2 && in[0] == '[' && in[len - 1] == ']') {
 		in++;
@@ -45,16 +45,12 @@ hostname_is_ipv6_literal(const char *in, size_t len)
 	return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
-const char *
-hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
+/* Refusals that look at the raw input as a whole, before any label rule. */
+static const char *
+hostname_check_raw(const char *in, size_t len)
 {
-	size_t i, label = 0, last = 0;
-	struct in_addr a4;
-	bool digits_only;
+	size_t	i;
 
-	out[0] = '\0';
-	if (len == 0)
-		return "empty";
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 
@@ -67,6 +63,42 @@ hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
 	if (memchr(in, ':', len) != NULL || in[0] == '[')
 		return hostname_is_ipv6_literal(in, len) ?
 		    "IPv6 literal" : "invalid character";
+	return NULL;
+}
+
+/*
+ * Refuse anything inet_aton(3) would take for an IPv4 address ("127.1",
+ * "0x7f000001", "017700000001"): a resolver library or a backend might treat
+ * such a name as an address and bypass DNS.  Also refuse every name whose
+ * last label (name[last..len)) is all digits ("192.0.2.1", "3232235777",
+ * "host.123"): no top-level domain is numeric (RFC 3696 2), so such a name
+ * is always an address or a mistake.
+ */
+static const char *
+hostname_check_numeric(const char *name, size_t last, size_t len)
+{
+	struct in_addr	a4;
+	size_t		i;
+
+	if (inet_aton(name, &a4) != 0)
+		return "IPv4 literal";
+	for (i = last; i < len; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return NULL;
+	return "numeric top-level label";
+}
+
+const char *
+hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
+{
+	size_t		i, label = 0, last = 0;
+	const char	*why;
+
+	out[0] = '\0';
+	if (len == 0)
+		return "empty";
+	if ((why = hostname_check_raw(in, len)) != NULL)
+		return why;
 
 	/* An absolute name ("example.com.") means the same: drop exactly one dot. */
 	if (in[len - 1] == '.')
@@ -82,8 +114,12 @@ hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
 		if (c == '.') {
 			if (label == 0)
 				goto empty_label;
+			if (in[i - 1] == '-')
+				goto hyphen_edge;
 			label = 0;
 			last = i + 1;
+		} else if (c == '-' && label == 0) {
+			goto hyphen_edge;
 		} else if (!hostname_label_char(c)) {
 			out[0] = '\0';
 			return "invalid character";
@@ -95,31 +131,25 @@ hostname_canonicalize(const char *in, size_t len, char out[HOSTNAME_MAX + 1])
 	}
 	if (label == 0)
 		goto empty_label;
+	if (in[len - 1] == '-')
+		goto hyphen_edge;
 	out[len] = '\0';
-
-	/*
-	 * Refuse anything inet_aton(3) would take for an IPv4 address
-	 * ("127.1", "0x7f000001", "017700000001"): a resolver library or a
-	 * backend might treat such a name as an address and bypass DNS.  Also
-	 * refuse every name whose last label is all digits ("192.0.2.1",
-	 * "3232235777", "host.123"): no top-level domain is numeric (RFC 3696
-	 * 2), so such a name is always an address or a mistake.
-	 */
-	if (inet_aton(out, &a4) != 0) {
+	if ((why = hostname_check_numeric(out, last, len)) != NULL) {
 		out[0] = '\0';
-		return "IPv4 literal";
-	}
-	digits_only = true;
-	for (i = last; i < len; i++)
-		if (out[i] < '0' || out[i] > '9')
-			digits_only = false;
-	if (digits_only) {
-		out[0] = '\0';
-		return "numeric top-level label";
+		return why;
 	}
 	return NULL;
 
 empty_label:
 	out[0] = '\0';
 	return "empty label";
+
+	/*
+	 * RFC 952 and RFC 1123 2.1: a label neither starts nor ends with a
+	 * hyphen.  No registry hands out such a name, so one in an SNI is a
+	 * probe; refusing it here keeps it away from the resolver.
+	 */
+hyphen_edge:
+	out[0] = '\0';
+	return "label starts or ends with '-'";
 }

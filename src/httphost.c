@@ -13,9 +13,9 @@
  * differently (bare LF, obs-fold, space before a colon, two Host fields)
  * is refused rather than guessed at (RFC 9112 11.2, request smuggling).
  */
-#include <string.h>
-
 #include "snid/httphost.h"
+
+#include <string.h>
 
 #define HH_PORT_MAX_DIGITS	5
 
@@ -70,7 +70,7 @@ hh_peek(struct hh_scan *s, uint8_t *c)
 static enum hh_step
 hh_next(struct hh_scan *s, uint8_t *c)
 {
-	enum hh_step st = hh_peek(s, c);
+	enum hh_step	st = hh_peek(s, c);
 
 	if (st == HH_OK)
 		s->pos++;
@@ -81,8 +81,8 @@ hh_next(struct hh_scan *s, uint8_t *c)
 static enum hh_step
 hh_lf(struct hh_scan *s)
 {
-	enum hh_step st;
-	uint8_t c;
+	enum hh_step	st;
+	uint8_t		c;
 
 	if ((st = hh_next(s, &c)) != HH_OK)
 		return st;
@@ -119,7 +119,7 @@ hh_lower(uint8_t c)
 static bool
 hh_span_is(const uint8_t *buf, struct hh_span sp, const char *w)
 {
-	size_t i;
+	size_t	i;
 
 	if (sp.len != strlen(w))
 		return false;
@@ -141,21 +141,26 @@ static enum hh_step
 hh_host_syntax(struct hh_scan *s, struct hh_span v, struct hh_span *host, bool *ip_literal,
     const char *what)
 {
-	const uint8_t *p = s->buf + v.off;
-	size_t i = 0, digits;
+	const uint8_t	*p = s->buf + v.off;
+	size_t		i = 0, digits;
 
 	*ip_literal = false;
 	if (v.len == 0)
 		return hh_bad(s, what);
-	/* RFC 9110 4.2.4: userinfo in an http(s) URI is an error; look before splitting off a port. */
+	/*
+	 * RFC 9110 4.2.4: userinfo in an http(s) URI is an error; look
+	 * before splitting off a port.
+	 */
 	if (memchr(p, '@', v.len) != NULL)
 		return hh_bad(s, "Host has userinfo (\"user@\")");
 	if (p[0] == '[') {
 		/* IPv6 only: IPvFuture ("[v1.x]") names nothing snid could route. */
 		for (i = 1; i < v.len && p[i] != ']'; i++)
-			if (!((p[i] >= '0' && p[i] <= '9') || (hh_lower(p[i]) >= 'a' && hh_lower(p[i]) <= 'f') ||
+			if (!((p[i] >= '0' && p[i] <= '9') ||
+			    (hh_lower(p[i]) >= 'a' && hh_lower(p[i]) <= 'f') ||
 			    p[i] == ':' || p[i] == '.'))
-				return hh_bad(s, "Host IP literal has a character not in an IPv6 address");
+				return hh_bad(s, "Host IP literal has a "
+				    "character not in an IPv6 address");
 		if (i == v.len)
 			return hh_bad(s, "Host IP literal has no closing bracket");
 		i++;
@@ -191,9 +196,9 @@ hh_host_syntax(struct hh_scan *s, struct hh_span v, struct hh_span *host, bool *
 static enum hh_step
 hh_absolute_form(struct hh_scan *s, struct hh_span t, bool *is_abs, struct hh_span *auth)
 {
-	const uint8_t *p = s->buf + t.off;
-	struct hh_span scheme = { t.off, 0 };
-	size_t i, a;
+	const uint8_t	*p = s->buf + t.off;
+	struct hh_span	scheme = { t.off, 0 };
+	size_t		i, a;
 
 	*is_abs = false;
 	if (t.len == 0 || !((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))
@@ -226,25 +231,12 @@ hh_absolute_form(struct hh_scan *s, struct hh_span t, bool *is_abs, struct hh_sp
 static enum hh_step
 hh_request_line(struct hh_scan *s, struct hh_span *method, struct hh_span *target, int *minor)
 {
-	static const char name[] = "HTTP/";
-	enum hh_step st;
-	uint8_t c, major = 0;
-	size_t i;
+	static const char	name[] = "HTTP/";
+	enum hh_step		st;
+	uint8_t			c, major = 0;
+	size_t			i;
 
 	s->in_request_line = true;
-	/* RFC 9112 2.2: a server SHOULD ignore empty lines before the request line. */
-	for (;;) {
-		if ((st = hh_peek(s, &c)) != HH_OK)
-			return st;
-		if (c == '\n')
-			return hh_bad(s, "bare LF (lines end in CRLF)");
-		if (c != '\r')
-			break;
-		s->pos++;
-		if ((st = hh_lf(s)) != HH_OK)
-			return st;
-	}
-
 	method->off = s->pos;
 	for (;;) {
 		if ((st = hh_next(s, &c)) != HH_OK)
@@ -313,8 +305,8 @@ hh_request_line(struct hh_scan *s, struct hh_span *method, struct hh_span *targe
 static enum hh_step
 hh_field_line(struct hh_scan *s, bool *end, struct hh_span *name, struct hh_span *value)
 {
-	enum hh_step st;
-	uint8_t c;
+	enum hh_step	st;
+	uint8_t		c;
 
 	*end = false;
 	if ((st = hh_next(s, &c)) != HH_OK)
@@ -385,14 +377,44 @@ hh_set_host(struct httphost *out, const uint8_t *buf, struct hh_span host, bool 
 	out->name_error = hostname_canonicalize((const char *)buf + host.off, host.len, out->name);
 }
 
+/*
+ * RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
+ * r->pos follows each one, so that a client trickling CRLFs is not
+ * rescanned from byte 0 every time.
+ */
 static enum hh_step
-hh_head(struct hh_scan *s, struct httphost *out)
+hh_empty_lines(struct hh_scan *s, struct httphost_resume *r)
 {
-	struct hh_span method, target, auth = { 0, 0 }, hfield = { 0, 0 }, thost = { 0, 0 };
-	bool is_abs = false, have_hfield = false, lit = false, tlit = false;
-	enum hh_step st;
-	int minor = 0;
+	enum hh_step	st;
+	uint8_t		c;
 
+	s->in_request_line = true;
+	s->pos = r->pos;
+	for (;;) {
+		if ((st = hh_peek(s, &c)) != HH_OK)
+			return st;
+		if (c == '\n')
+			return hh_bad(s, "bare LF (lines end in CRLF)");
+		if (c != '\r')
+			return HH_OK;
+		s->pos++;
+		if ((st = hh_lf(s)) != HH_OK)
+			return st;
+		r->pos = s->pos;
+	}
+}
+
+/* The request line, and the host an absolute-form target names. */
+static enum hh_step
+hh_start(struct hh_scan *s, struct httphost_resume *r)
+{
+	struct hh_span	method, target, auth = { 0, 0 }, thost = { 0, 0 };
+	bool		is_abs = false, tlit = false;
+	enum hh_step	st;
+	int		minor = 0;
+
+	if ((st = hh_empty_lines(s, r)) != HH_OK)
+		return st;
 	if ((st = hh_request_line(s, &method, &target, &minor)) != HH_OK)
 		return st;
 	(void)method;
@@ -401,47 +423,94 @@ hh_head(struct hh_scan *s, struct httphost *out)
 	if (is_abs && (st = hh_host_syntax(s, auth, &thost, &tlit,
 	    "absolute-form target has an empty authority")) != HH_OK)
 		return st;
+	r->started = true;
+	r->minor = (uint8_t)minor;
+	r->is_abs = is_abs;
+	r->target_literal = tlit;
+	r->target_host_off = thost.off;
+	r->target_host_len = thost.len;
+	r->pos = s->pos;
+	return HH_OK;
+}
+
+/*
+ * The field lines from r->pos on.  After each complete line r holds the
+ * state at the start of the next one, so a caller that feeds the same,
+ * longer buffer again resumes there instead of at byte 0.
+ */
+static enum hh_step
+hh_fields(struct hh_scan *s, struct httphost_resume *r)
+{
+	struct hh_span	name, value, hfield;
+	enum hh_step	st;
+	bool		end, lit;
 
 	for (;;) {
-		struct hh_span name, value;
-		bool end;
-
 		if ((st = hh_field_line(s, &end, &name, &value)) != HH_OK)
 			return st;
 		if (end)
-			break;
-		if (!hh_span_is(s->buf, name, "host"))
-			continue;
-		/* RFC 9112 3.2: more than one Host field line is 400. */
-		if (have_hfield)
-			return hh_bad(s, "more than one Host field");
-		have_hfield = true;
-		if ((st = hh_host_syntax(s, value, &hfield, &lit, "Host field is empty")) != HH_OK)
-			return st;
+			return HH_OK;
+		if (hh_span_is(s->buf, name, "host")) {
+			/* RFC 9112 3.2: more than one Host field line is 400. */
+			if (r->have_host_field)
+				return hh_bad(s, "more than one Host field");
+			if ((st = hh_host_syntax(s, value, &hfield, &lit,
+			    "Host field is empty")) != HH_OK)
+				return st;
+			r->have_host_field = true;
+			r->field_literal = lit;
+			r->field_host_off = hfield.off;
+			r->field_host_len = hfield.len;
+		}
+		r->pos = s->pos;
 	}
+}
+
+static enum hh_step
+hh_head(struct hh_scan *s, struct httphost_resume *r, struct httphost *out)
+{
+	struct hh_span	host;
+	enum hh_step	st;
+
+	if (!r->started) {
+		if ((st = hh_start(s, r)) != HH_OK)
+			return st;
+	} else {
+		s->pos = r->pos;
+		s->in_request_line = false;
+	}
+	if ((st = hh_fields(s, r)) != HH_OK)
+		return st;
 
 	/* RFC 9112 3.2: an HTTP/1.1 request without Host is 400, even in absolute form. */
-	if (minor == 1 && !have_hfield)
+	if (r->minor == 1 && !r->have_host_field)
 		return hh_bad(s, "HTTP/1.1 request without a Host field");
-	out->version_minor = minor;
-	if (is_abs) {
+	out->version_minor = r->minor;
+	if (r->is_abs) {
 		/* RFC 9112 3.2.2: the target's authority wins over the Host field. */
-		hh_set_host(out, s->buf, thost, tlit);
+		host.off = r->target_host_off;
+		host.len = r->target_host_len;
+		hh_set_host(out, s->buf, host, r->target_literal);
 		out->from_target = true;
-	} else if (have_hfield) {
-		hh_set_host(out, s->buf, hfield, lit);
+	} else if (r->have_host_field) {
+		host.off = r->field_host_off;
+		host.len = r->field_host_len;
+		hh_set_host(out, s->buf, host, r->field_literal);
 	}
 	return HH_OK;
 }
 
 enum httphost_status
-httphost_parse(const uint8_t *buf, size_t len, struct httphost *out)
+httphost_parse_resume(const uint8_t *buf, size_t len,
+    struct httphost_resume *r, struct httphost *out)
 {
-	struct hh_scan s = { buf, len, 0, false, 0, NULL };
-	enum hh_step st;
+	struct hh_scan	s = { buf, len, 0, false, 0, NULL };
+	enum hh_step	st;
+	size_t		from = r->pos;
 
 	memset(out, 0, sizeof(*out));
-	st = hh_head(&s, out);
+	st = hh_head(&s, r, out);
+	r->scanned += s.pos - from;
 	switch (st) {
 	case HH_MORE:
 		memset(out, 0, sizeof(*out));
@@ -457,6 +526,15 @@ httphost_parse(const uint8_t *buf, size_t len, struct httphost *out)
 	}
 	out->head_len = s.pos;
 	return HTTPHOST_DONE;
+}
+
+enum httphost_status
+httphost_parse(const uint8_t *buf, size_t len, struct httphost *out)
+{
+	struct httphost_resume	r;
+
+	memset(&r, 0, sizeof(r));
+	return httphost_parse_resume(buf, len, &r, out);
 }
 
 const char *

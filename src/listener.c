@@ -1,12 +1,14 @@
 /*
  * listener: the listening sockets (tcp:, unix:, and fd:/fdname: from
- * systemd socket activation) and the accept loop.
+ * systemd socket activation), the accept loop and its throttle.  The
+ * sockets themselves are opened by the sock module, with its policy.
  *
  * Running out of descriptors (EMFILE/ENFILE) or kernel memory while
  * accepting must not spin the loop: the pending connection stays in the
  * backlog, so a level-triggered watcher would report it again at once.  We
  * stop every accept watcher, resume from a short timer, and log at most
- * once a second with a count of what was not logged.
+ * once a second with a count of what was not logged.  Reaching
+ * -max-connections stops them too, until there is room (listener.h).
  */
 #include "snid/listener.h"
 
@@ -14,7 +16,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,10 +26,12 @@
 #include "snid/addrspec.h"
 #include "snid/conn.h"
 #include "snid/log.h"
+#include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
-#define LISTENER_BACKLOG	1024
+/* 1024, or the kernel's SOMAXCONN when that is higher. */
+#define LISTENER_BACKLOG	(1024 < SOMAXCONN ? SOMAXCONN : 1024)
 /* Connections accepted per wake-up, so one busy listener cannot starve the others. */
 #define LISTENER_ACCEPT_BATCH	64
 /* How long accepting pauses after EMFILE and the like. */
@@ -179,63 +182,30 @@ listener_add(struct worker *w, int fd, uint16_t port)
 	log_info("listening on %s", l->text);
 }
 
-/* listen(2) with our backlog.  Returns 0 or -1 after logging. */
-static int
-listener_listen(struct listener *l, int fd)
-{
-	if (listen(fd, LISTENER_BACKLOG < SOMAXCONN ? SOMAXCONN :
-	    LISTENER_BACKLOG) == -1) {
-		log_error("listen %s: listen: %s", l->text, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Open one listening socket on sa.  Returns 0 or -1 after logging. */
 static int
-listener_open_tcp(struct worker *w, const struct sockaddr *sa, socklen_t salen)
+listener_open_tcp(struct worker *w, const struct sockaddr *sa)
 {
-	struct listener	*l = &w->listeners[w->n_listeners];
-	char		 addr[ADDRSPEC_TEXT_MAX];
-	int		 fd, one = 1;
+	struct listener		*l = &w->listeners[w->n_listeners];
+	union sockaddr_inet	 bound;
+	socklen_t		 bl = sizeof(bound);
+	char			 addr[SOCK_ADDR_TEXT_MAX], err[SOCK_ERR_MAX];
+	int			 fd;
 
-	addrspec_format(sa, salen, addr, sizeof(addr));
+	sock_addr_format(sa, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "tcp:%s", addr);
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* TCP_NODELAY is inherited by every accepted socket; see dial.c for why. */
+	fd = sock_listen_tcp(sa, LISTENER_BACKLOG, SOCK_LISTEN_NODELAY, err,
+	    sizeof(err));
 	if (fd == -1) {
-		log_error("listen %s: socket: %s", l->text, strerror(errno));
+		log_error("listen %s: %s", l->text, err);
 		return -1;
 	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/*
-	 * An IPv6 socket takes only IPv6: IPv4 gets its own socket, so
-	 * "tcp:[::]:443" and "tcp:0.0.0.0:443" can coexist and a client never
-	 * shows up as ::ffff:a.b.c.d.
-	 */
-	if (sa->sa_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) {
-		log_error("listen %s: IPV6_V6ONLY: %s", l->text, strerror(errno));
-		util_close(fd);
-		return -1;
-	}
-	/*
-	 * TCP_NODELAY on the listener is inherited by every accepted socket
-	 * (Linux copies it when the connection is cloned), which saves a
-	 * setsockopt per connection; see dial.c for why Nagle is off.
-	 */
-	util_set_nodelay(fd);
-	if (bind(fd, sa, salen) == -1) {
-		log_error("listen %s: bind: %s", l->text, strerror(errno));
-		util_close(fd);
-		return -1;
-	}
-	if (listener_listen(l, fd) == -1) {
-		util_close(fd);
-		return -1;
-	}
-	listener_add(w, fd, ntohs(sa->sa_family == AF_INET ?
-	    ((const struct sockaddr_in *)(const void *)sa)->sin_port :
-	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
+	/* Port 0: the port the kernel picked is the default backend port. */
+	memset(&bound, 0, sizeof(bound));
+	if (getsockname(fd, &bound.sa, &bl) == 0)
+		sa = &bound.sa;
+	listener_add(w, fd, sock_addr_port(sa));
 	return 0;
 }
 
@@ -255,6 +225,7 @@ listener_open_unix(struct worker *w, const struct listen_spec *s)
 	struct listener		*l = &w->listeners[w->n_listeners];
 	struct sockaddr_un	 sun;
 	struct stat		 st;
+	char			 why[SOCK_ERR_MAX];
 	int			 fd, probe, r, err;
 
 	snprintf(l->text, sizeof(l->text), "%s", s->text);
@@ -299,14 +270,9 @@ listener_open_unix(struct worker *w, const struct listen_spec *s)
 		log_error("listen %s: %s: %s", l->text, s->path, strerror(errno));
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = sock_listen_unix(&sun, LISTENER_BACKLOG, why, sizeof(why));
 	if (fd == -1) {
-		log_error("listen %s: socket: %s", l->text, strerror(errno));
-		return -1;
-	}
-	if (bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_error("listen %s: bind: %s", l->text, strerror(errno));
-		util_close(fd);
+		log_error("listen %s: %s", l->text, why);
 		return -1;
 	}
 	/* The file is ours from here on: removed again on close (listener_close_all). */
@@ -315,12 +281,9 @@ listener_open_unix(struct worker *w, const struct listen_spec *s)
 		l->unix_dev = st.st_dev;
 		l->unix_ino = st.st_ino;
 	}
+	/* Before the start is reported (ready), so no client meets the umask's mode. */
 	if (chmod(s->path, 0666) == -1)
 		log_warn("listen %s: chmod 0666: %s", l->text, strerror(errno));
-	if (listener_listen(l, fd) == -1) {
-		util_close(fd);
-		return -1;
-	}
 	listener_add(w, fd, 0);
 	return 0;
 }
@@ -360,31 +323,17 @@ listener_open_passed(struct worker *w, const struct listen_spec *s,
 {
 	struct listener		*l = &w->listeners[w->n_listeners];
 	struct sockaddr_storage	 ss;
-	socklen_t		 sl = sizeof(ss), ol;
-	char			 addr[ADDRSPEC_TEXT_MAX];
-	int			 fd = 3 + i, v, flags;
-	uint16_t		 port = 0;
+	socklen_t		 sl = sizeof(ss);
+	char			 addr[ADDRSPEC_TEXT_MAX], err[SOCK_ERR_MAX];
+	int			 fd = 3 + i;
 
 	if (act->used[i]) {
 		log_error("-listen %s: fd %d is already used by another -listen",
 		    s->text, fd);
 		return -1;
 	}
-	v = 0;
-	ol = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &ol) == -1) {
-		log_error("-listen %s: fd %d: %s", s->text, fd, strerror(errno));
-		return -1;
-	}
-	if (v == 0) {
-		log_error("-listen %s: fd %d is not a listening socket", s->text,
-		    fd);
-		return -1;
-	}
-	ol = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &ol) == -1 ||
-	    v != SOCK_STREAM) {
-		log_error("-listen %s: fd %d is not a stream socket", s->text, fd);
+	if (sock_adopt_listener(fd, err, sizeof(err)) == -1) {
+		log_error("-listen %s: fd %d: %s", s->text, fd, err);
 		return -1;
 	}
 	memset(&ss, 0, sizeof(ss));
@@ -395,10 +344,7 @@ listener_open_passed(struct worker *w, const struct listen_spec *s,
 	}
 	switch (ss.ss_family) {
 	case AF_INET:
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		break;
 	case AF_INET6:
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		break;
 	case AF_UNIX:
 		if (listener_check_unix_family(w->cfg, s) == -1)
@@ -409,19 +355,12 @@ listener_open_passed(struct worker *w, const struct listen_spec *s,
 		    s->text, fd);
 		return -1;
 	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
-		log_error("-listen %s: fd %d: fcntl: %s", s->text, fd,
-		    strerror(errno));
-		return -1;
-	}
 	util_set_nodelay(fd);
 	act->used[i] = true;
 	addrspec_format((struct sockaddr *)&ss, sl, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "%s (fd %d, %s%s)", s->text, fd,
 	    ss.ss_family == AF_UNIX ? "" : "tcp:", addr);
-	listener_add(w, fd, port);
+	listener_add(w, fd, sock_addr_port((struct sockaddr *)&ss));
 	return 0;
 }
 
@@ -442,7 +381,10 @@ listener_open_fd(struct worker *w, const struct listen_spec *s,
 	return listener_open_passed(w, s, act, s->fd - 3);
 }
 
-/* How many passed fds are named name (a .socket unit with several ListenStream= names them all alike). */
+/*
+ * How many passed fds are named name (a .socket unit with several
+ * ListenStream= names them all alike).
+ */
 static int
 listener_fdname_count(const struct listener_activation *act, const char *name)
 {
@@ -490,20 +432,18 @@ listener_open_spec_kind(struct worker *w, const struct listen_spec *s,
 {
 	switch (s->kind) {
 	case LISTEN_TCP:
-		if (listener_open_tcp(w, (const struct sockaddr *)&s->addr,
-		    s->addrlen) == -1)
+		if (listener_open_tcp(w, (const struct sockaddr *)&s->addr) == -1)
 			return -1;
 		if (s->any_family) {
 			/* tcp:PORT: the spec holds [::]:PORT; add 0.0.0.0:PORT. */
-			struct sockaddr_in	in;
+			union sockaddr_inet	in;
 
 			memset(&in, 0, sizeof(in));
-			in.sin_family = AF_INET;
-			in.sin_addr.s_addr = htonl(INADDR_ANY);
-			in.sin_port =
-			    ((const struct sockaddr_in6 *)&s->addr)->sin6_port;
-			if (listener_open_tcp(w, (const struct sockaddr *)&in,
-			    sizeof(in)) == -1)
+			in.in.sin_family = AF_INET;
+			in.in.sin_addr.s_addr = htonl(INADDR_ANY);
+			sock_addr_set_port(&in.sa, sock_addr_port(
+			    (const struct sockaddr *)&s->addr));
+			if (listener_open_tcp(w, &in.sa) == -1)
 				return -1;
 		}
 		return 0;
@@ -597,7 +537,8 @@ listener_unlink(struct listener *l)
 void
 listener_close_all(struct worker *w)
 {
-	ev_timer_stop(w->loop, &w->accept_pause);
+	ev_timer_stop(w->loop, &w->accept.pause);
+	ev_prepare_stop(w->loop, &w->accept.room);
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct listener	*l = &w->listeners[i];
 
@@ -611,72 +552,98 @@ listener_close_all(struct worker *w)
 	w->n_listeners = 0;
 }
 
+/* Accept again, unless draining or still stopped for the other reason. */
 static void
-listener_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+listener_resume(struct worker *w)
 {
-	struct worker	*w = t->data;
+	if (!w->draining && !w->accept.full &&
+	    !ev_is_active(&w->accept.pause))
+		listener_start_all(w);
+}
 
+static void
+listener_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
 	(void)loop;
 	(void)revents;
-	if (!w->draining && !w->full)
-		listener_start_all(w);
+	listener_resume(t->data);
+}
+
+/* While full, before each poll: is there room again (a connection closed)? */
+static void
+listener_room_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker	*w = p->data;
+
+	(void)revents;
+	if (w->n_conns >= w->accept.max_conns)
+		return;
+	ev_prepare_stop(loop, p);
+	w->accept.full = false;
+	listener_resume(w);
+}
+
+void
+listener_throttle_init(struct worker *w)
+{
+	struct accept_throttle	*t = &w->accept;
+
+	t->full = false;
+	t->full_logged = -1e9;
+	t->err_last = -1e9;
+	t->err_suppressed = 0;
+	ev_timer_init(&t->pause, listener_pause_cb, LISTENER_PAUSE, 0.);
+	t->pause.data = w;
+	ev_prepare_init(&t->room, listener_room_cb);
+	t->room.data = w;
 }
 
 /*
  * -max-connections reached: stop accepting until a connection closes
- * (worker_conn_closed resumes).  New clients wait in the kernel's backlog
+ * (listener_room_cb resumes).  New clients wait in the kernel's backlog
  * meanwhile, and past it their SYNs are dropped and retried: the budget of
  * descriptors stays with the connections already open.
  */
 static void
 listener_full(struct worker *w)
 {
-	ev_tstamp	now = ev_now(w->loop);
+	struct accept_throttle	*t = &w->accept;
+	ev_tstamp		 now = ev_now(w->loop);
 
-	w->full = true;
+	t->full = true;
 	listener_stop_all(w);
-	if (now - w->full_logged >= 60.0) {
+	ev_prepare_start(w->loop, &t->room);
+	if (now - t->full_logged >= 60.0) {
 		log_warn("%zu connections open: -max-connections reached, "
 		    "accepting again when one closes", w->n_conns);
-		w->full_logged = now;
+		t->full_logged = now;
 	}
-}
-
-void
-listener_resume_if_room(struct worker *w)
-{
-	if (!w->full || w->n_conns >= w->max_conns)
-		return;
-	w->full = false;
-	if (!w->draining && !ev_is_active(&w->accept_pause))
-		listener_start_all(w);
 }
 
 /* Out of descriptors or memory: pause all accepting, log at most once a second. */
 static void
-listener_pause(struct worker *w, struct listener *l, int err)
+listener_pause(struct worker *w, struct listener *l, const char *why)
 {
-	ev_tstamp	now = ev_now(w->loop);
+	struct accept_throttle	*t = &w->accept;
+	ev_tstamp		 now = ev_now(w->loop);
 
 	w->counters.accept_errors++;
-	if (now - w->accept_err_last >= 1.0) {
-		if (w->accept_err_suppressed > 0)
+	if (now - t->err_last >= 1.0) {
+		if (t->err_suppressed > 0)
 			log_warn("accept on %s: %s; pausing accepts "
-			    "(%llu similar errors not logged)", l->text,
-			    strerror(err),
-			    (unsigned long long)w->accept_err_suppressed);
+			    "(%llu similar errors not logged)", l->text, why,
+			    (unsigned long long)t->err_suppressed);
 		else
 			log_warn("accept on %s: %s; pausing accepts", l->text,
-			    strerror(err));
-		w->accept_err_last = now;
-		w->accept_err_suppressed = 0;
+			    why);
+		t->err_last = now;
+		t->err_suppressed = 0;
 	} else
-		w->accept_err_suppressed++;
+		t->err_suppressed++;
 	listener_stop_all(w);
-	ev_timer_stop(w->loop, &w->accept_pause);
-	ev_timer_init(&w->accept_pause, listener_resume_cb, LISTENER_PAUSE, 0.);
-	w->accept_pause.data = w;
-	ev_timer_start(w->loop, &w->accept_pause);
+	ev_timer_stop(w->loop, &t->pause);
+	ev_timer_set(&t->pause, LISTENER_PAUSE, 0.);
+	ev_timer_start(w->loop, &t->pause);
 }
 
 static void
@@ -686,48 +653,30 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct worker		*w = l->w;
 	union sockaddr_inet	 peer;
 	socklen_t		 peerlen;
+	char			 why[SOCK_ERR_MAX];
 	int			 fd, i;
 
 	(void)loop;
 	(void)revents;
 	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
-		if (w->n_conns >= w->max_conns) {
+		if (w->n_conns >= w->accept.max_conns) {
 			listener_full(w);
 			return;
 		}
 		peerlen = sizeof(peer);
-		fd = accept4(l->fd, &peer.sa, &peerlen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
+		switch (sock_accept(l->fd, &peer.sa, &peerlen, &fd, why,
+		    sizeof(why))) {
+		case SOCK_ACCEPT_OK:
 			conn_accept(w, fd, &peer.sa, peerlen, l);
-			continue;
-		}
-		switch (errno) {
-		case EAGAIN:
-			return;		/* the backlog is empty */
-		case EINTR:
-		/*
-		 * accept(2): Linux reports network errors already pending on
-		 * the new connection through accept; that connection is gone,
-		 * the next one may be fine.
-		 */
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM:		/* a firewall rule refused it */
-		case ENOPROTOOPT:
-		case EHOSTDOWN:
-		case ENONET:
-		case EHOSTUNREACH:
-		case EOPNOTSUPP:
-		case ENETUNREACH:
-			continue;
-		default:
-			/*
-			 * EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything
-			 * unexpected: the connection stays queued, so
-			 * retrying now would spin.  Pause instead.
-			 */
-			listener_pause(w, l, errno);
+			break;
+		case SOCK_ACCEPT_EMPTY:
+			return;
+		case SOCK_ACCEPT_RETRY:
+			break;
+		case SOCK_ACCEPT_EXHAUSTED:
+		case SOCK_ACCEPT_FATAL:
+			/* The connection stays queued: retrying now would spin. */
+			listener_pause(w, l, why);
 			return;
 		}
 	}

@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "snid/addrspec.h"
 #include "snid/config.h"
 #include "snid/conn.h"
 #include "snid/listener.h"
@@ -91,30 +93,6 @@ main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 }
 
 /*
- * Log config_load's error text (lines "snid: MESSAGE" and a usage hint) as
- * reload errors.  The message names the flag or FILE:LINE.
- */
-static void
-main_reload_log_errors(char *text)
-{
-	char	*line, *save = NULL;
-	int	 n = 0;
-
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "run 'snid -help'", 16) == 0)
-			continue;
-		if (strncmp(line, "snid: ", 6) == 0)
-			line += 6;
-		log_error("reload: rejected, the running configuration stays: %s",
-		    line);
-		n++;
-	}
-	if (n == 0)
-		log_error("reload: rejected, the running configuration stays");
-}
-
-/*
  * SIGHUP: read the configuration again, exactly as at start-up (the same
  * argv, so -config names the file and flags still override it), and apply
  * it for what happens next (see worker_reload).  A configuration that does
@@ -127,9 +105,7 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	struct worker		*w = main_sig.w;
 	struct config		*next, *out;
 	struct timespec		 ts;
-	char			*errtext = NULL;
-	size_t			 errlen = 0;
-	FILE			*errf;
+	char			 err[CONFIG_ERR_MAX];
 	enum config_status	 st;
 	bool			 ok = false;
 
@@ -148,15 +124,16 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 	next = xmalloc(sizeof(*next));
 	out = xmalloc(sizeof(*out));
-	errf = open_memstream(&errtext, &errlen);
-	if (errf == NULL) {
-		log_error("reload: open_memstream: %s", strerror(errno));
-		goto done;
-	}
-	st = config_load(next, main_sig.argc, main_sig.argv, errf, errf);
-	fclose(errf);
+	/* No output: -help, -version and -check would have ended the start-up. */
+	st = config_load(next, main_sig.argc, main_sig.argv, NULL, err,
+	    sizeof(err));
 	if (st != CONFIG_RUN) {
-		main_reload_log_errors(errtext != NULL ? errtext : (char *)"");
+		if (st == CONFIG_EXIT_USAGE)
+			log_error("reload: rejected, the running configuration "
+			    "stays: %s", err);
+		else
+			log_error("reload: rejected, the running configuration "
+			    "stays");
 		goto done;
 	}
 	if (worker_reload(w, next, out) == -1)
@@ -166,7 +143,6 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	main_sig.reloaded = out;
 	log_info("reload: done; new connections use the new configuration");
 done:
-	free(errtext);
 	free(next);
 	if (!ok)
 		free(out);
@@ -192,6 +168,137 @@ main_raise_nofile(void)
 		log_warn("raising the open file limit: %s", strerror(errno));
 }
 
+/*
+ * "ready: N listening socket(s): ADDR ...", each address as the kernel
+ * bound it (getsockname), so that a -listen on port 0 tells its port.
+ */
+static void
+main_log_ready(const struct worker *w)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	char			 list[LOG_LINE_MAX - 64], a[ADDRSPEC_TEXT_MAX];
+	size_t			 i, n = 0;
+
+	list[0] = '\0';
+	for (i = 0; i < w->n_listeners; i++) {
+		sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(w->listeners[i].fd, (struct sockaddr *)&ss,
+		    &sl) == -1)
+			snprintf(a, sizeof(a), "?");
+		else
+			addrspec_format((struct sockaddr *)&ss, sl, a,
+			    sizeof(a));
+		/* Room for " ADDR" and a closing " ..." */
+		if (n + 1 + strlen(a) + 5 > sizeof(list)) {
+			snprintf(list + n, sizeof(list) - n, " ...");
+			break;
+		}
+		n += (size_t)snprintf(list + n, sizeof(list) - n, " %s", a);
+	}
+	log_info("ready: %zu listening socket(s):%s", w->n_listeners, list);
+}
+
+/*
+ * The configuration, the log and what must hold before any socket is
+ * opened.  Returns -1 to go on, else the exit status.
+ */
+static int
+main_configure(struct config *cfg, int argc, char **argv)
+{
+	char	err[CONFIG_ERR_MAX];
+
+	switch (config_load(cfg, argc, argv, stdout, err, sizeof(err))) {
+	case CONFIG_RUN:
+		break;
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_EXIT_USAGE:
+	default:
+		config_usage_error(stderr, err);
+		return 2;
+	}
+	log_init(2, cfg->log_level);
+	if (listener_check(cfg) == -1)
+		return 2;
+	/* A -user that cannot work stops us before any socket is opened. */
+	if (privs_check(cfg->user) == -1)
+		return 1;
+	/* A peer that goes away must show up as EPIPE on the write, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	main_raise_nofile();
+	return -1;
+}
+
+/*
+ * Signals are caught from before the first socket is opened: one that
+ * comes during start-up waits for the loop instead of killing us (SIGHUP's
+ * default action) or being lost.
+ */
+static void
+main_signals_start(struct ev_loop *loop, struct worker *w, int argc,
+    char **argv)
+{
+	main_sig.w = w;
+	main_sig.argc = argc;
+	main_sig.argv = argv;
+	ev_signal_init(&main_sig.term, main_term_cb, SIGTERM);
+	ev_signal_init(&main_sig.intr, main_term_cb, SIGINT);
+	ev_signal_init(&main_sig.hup, main_hup_cb, SIGHUP);
+	ev_signal_start(loop, &main_sig.term);
+	ev_signal_start(loop, &main_sig.intr);
+	ev_signal_start(loop, &main_sig.hup);
+}
+
+static void
+main_signals_stop(struct ev_loop *loop)
+{
+	ev_signal_stop(loop, &main_sig.term);
+	ev_signal_stop(loop, &main_sig.intr);
+	ev_signal_stop(loop, &main_sig.hup);
+}
+
+/*
+ * Type=notify: READY=1 once the listeners are open and the privileges
+ * dropped, then the watchdog pings and STATUS= refreshes while systemd
+ * listens.
+ */
+static void
+main_notify_start(struct ev_loop *loop, const struct worker *w)
+{
+	char		err[160];
+	uint64_t	usec;
+
+	main_sig.notify.fd = -1;
+	if (sdnotify_open(&main_sig.notify, err, sizeof(err)) == -1)
+		log_warn("NOTIFY_SOCKET: %s", err);
+	else
+		(void)sdnotify_sendf(&main_sig.notify,
+		    "READY=1\nSTATUS=listening on %zu socket(s)",
+		    w->n_listeners);
+	if (main_sig.notify.fd == -1)
+		return;
+	usec = sdnotify_watchdog_usec();
+	if (usec != 0) {
+		ev_timer_init(&main_sig.watchdog, main_watchdog_cb, 0.,
+		    (double)usec / 2e6);
+		ev_timer_again(loop, &main_sig.watchdog);
+		(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
+	}
+	ev_timer_init(&main_sig.status, main_status_cb,
+	    MAIN_STATUS_INTERVAL, MAIN_STATUS_INTERVAL);
+	ev_timer_start(loop, &main_sig.status);
+}
+
+static void
+main_notify_stop(struct ev_loop *loop)
+{
+	ev_timer_stop(loop, &main_sig.watchdog);
+	ev_timer_stop(loop, &main_sig.status);
+	sdnotify_close(&main_sig.notify);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -200,25 +307,9 @@ main(int argc, char **argv)
 	struct ev_loop		*loop;
 	int			 rc, status = 0;
 
-	switch (config_load(&cfg, argc, argv, stdout, stderr)) {
-	case CONFIG_RUN:
-		break;
-	case CONFIG_EXIT_OK:
-		return 0;
-	case CONFIG_EXIT_USAGE:
-	default:
-		return 2;
-	}
-	log_init(2, cfg.log_level);
-	if (listener_check(&cfg) == -1)
-		return 2;
-	/* A -user that cannot work stops us before any socket is opened. */
-	if (privs_check(cfg.user) == -1)
-		return 1;
-	/* A peer that goes away must show up as EPIPE on the write, not kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	main_raise_nofile();
-
+	rc = main_configure(&cfg, argc, argv);
+	if (rc != -1)
+		return rc;
 	rc = ares_library_init(ARES_LIB_INIT_ALL);
 	if (rc != ARES_SUCCESS) {
 		log_error("ares_library_init: %s", ares_strerror(rc));
@@ -234,20 +325,7 @@ main(int argc, char **argv)
 		ares_library_cleanup();
 		return 1;
 	}
-	/*
-	 * Signals are caught from before the first socket is opened: one
-	 * that comes during start-up waits for the loop instead of killing
-	 * us (SIGHUP's default action) or being lost.
-	 */
-	main_sig.w = &w;
-	main_sig.argc = argc;
-	main_sig.argv = argv;
-	ev_signal_init(&main_sig.term, main_term_cb, SIGTERM);
-	ev_signal_init(&main_sig.intr, main_term_cb, SIGINT);
-	ev_signal_init(&main_sig.hup, main_hup_cb, SIGHUP);
-	ev_signal_start(loop, &main_sig.term);
-	ev_signal_start(loop, &main_sig.intr);
-	ev_signal_start(loop, &main_sig.hup);
+	main_signals_start(loop, &w, argc, argv);
 	if (listener_open_all(&w) == -1 || metricsd_open(&w) == -1 ||
 	    privs_drop(cfg.user) == -1) {
 		status = 1;
@@ -257,46 +335,18 @@ main(int argc, char **argv)
 	listener_start_all(&w);
 
 	/*
-	 * Type=notify: the listeners are open, the privileges dropped.  The
-	 * log says so too: "listening on" lines come one listener at a time,
-	 * "ready" once all of them take clients.
+	 * The log says it too: "listening on" lines come one listener at a
+	 * time, "ready" once all of them take clients.
 	 */
-	log_info("ready: %zu listening socket(s)", w.n_listeners);
-	{
-		char	err[160];
-
-		main_sig.notify.fd = -1;
-		if (sdnotify_open(&main_sig.notify, err, sizeof(err)) == -1)
-			log_warn("NOTIFY_SOCKET: %s", err);
-		else
-			(void)sdnotify_sendf(&main_sig.notify,
-			    "READY=1\nSTATUS=listening on %zu socket(s)",
-			    w.n_listeners);
-	}
-	if (main_sig.notify.fd != -1) {
-		uint64_t	usec = sdnotify_watchdog_usec();
-
-		if (usec != 0) {
-			ev_timer_init(&main_sig.watchdog, main_watchdog_cb, 0.,
-			    (double)usec / 2e6);
-			ev_timer_again(loop, &main_sig.watchdog);
-			(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
-		}
-		ev_timer_init(&main_sig.status, main_status_cb,
-		    MAIN_STATUS_INTERVAL, MAIN_STATUS_INTERVAL);
-		ev_timer_start(loop, &main_sig.status);
-	}
+	main_log_ready(&w);
+	main_notify_start(loop, &w);
 
 	/* The loop ends by ev_break: drain done, or a second signal. */
 	ev_run(loop, 0);
-	ev_timer_stop(loop, &main_sig.watchdog);
-	ev_timer_stop(loop, &main_sig.status);
-	sdnotify_close(&main_sig.notify);
+	main_notify_stop(loop);
 
 out:
-	ev_signal_stop(loop, &main_sig.term);
-	ev_signal_stop(loop, &main_sig.intr);
-	ev_signal_stop(loop, &main_sig.hup);
+	main_signals_stop(loop);
 	metricsd_close(&w);
 	worker_destroy(&w);
 	free(main_sig.reloaded);

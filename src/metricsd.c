@@ -10,6 +10,10 @@
  * life of a connection is bounded by METRICSD_TIMEOUT, and at most
  * METRICSD_MAX_CLIENTS are open: beyond that the listener is not watched
  * and new scrapers wait in the kernel's backlog.
+ *
+ * The listening sockets follow the same policy as -listen's (sock.h): an
+ * IPv6 socket takes IPv6 only, so tcp:PORT is two sockets and
+ * tcp:[::]:PORT serves no IPv4 scraper, whatever net.ipv6.bindv6only says.
  */
 #include "snid/metricsd.h"
 
@@ -23,16 +27,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "snid/addrspec.h"
 #include "snid/conn.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
 #include "snid/resolver.h"
+#include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
 #define METRICSD_MAX_CLIENTS	16
 #define METRICSD_TIMEOUT	2.0	/* seconds, a whole scrape connection */
 #define METRICSD_BACKLOG	16
+#define METRICSD_MAX_SOCKETS	2	/* tcp:PORT: [::]:PORT and 0.0.0.0:PORT */
 #define METRICSD_PAUSE		1.0	/* accepting pauses this long after EMFILE & co */
 #define METRICSD_BODY_INITIAL	8192	/* the text is about 5 KiB */
 
@@ -52,7 +59,8 @@ struct metricsd_client {
 
 struct metricsd {
 	struct worker		*w;
-	ev_io			 io;
+	ev_io			 io[METRICSD_MAX_SOCKETS];
+	size_t			 n_io;
 	ev_timer		 pause;
 	struct metricsd_client	*clients;
 	size_t			 n_clients;
@@ -66,9 +74,19 @@ metricsd_resume(struct metricsd *d)
 {
 	struct ev_loop	*loop = d->w->loop;
 
-	if (d->io.fd != -1 && !ev_is_active(&d->io) &&
-	    !ev_is_active(&d->pause) && d->n_clients < METRICSD_MAX_CLIENTS)
-		ev_io_start(loop, &d->io);
+	if (ev_is_active(&d->pause) || d->n_clients >= METRICSD_MAX_CLIENTS)
+		return;
+	for (size_t i = 0; i < d->n_io; i++)
+		if (d->io[i].fd != -1 && !ev_is_active(&d->io[i]))
+			ev_io_start(loop, &d->io[i]);
+}
+
+/* Stop accepting on every socket (full, or paused). */
+static void
+metricsd_stop(struct metricsd *d)
+{
+	for (size_t i = 0; i < d->n_io; i++)
+		ev_io_stop(d->w->loop, &d->io[i]);
 }
 
 static void
@@ -133,7 +151,10 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.active = w->n_conns;
 	s.accept_errors = w->counters.accept_errors;
 	memcpy(s.outcomes, w->counters.by_outcome, sizeof(s.outcomes));
-	/* Closed connections' bytes, plus what open ones moved so far: a long transfer shows progress. */
+	/*
+	 * Closed connections' bytes, plus what open ones moved so far: a long
+	 * transfer shows progress.
+	 */
 	conn_bytes_open(w, &up, &down);
 	s.bytes[METRICS_UP] = w->metrics.bytes[METRICS_UP] + up;
 	s.bytes[METRICS_DOWN] = w->metrics.bytes[METRICS_DOWN] + down;
@@ -334,32 +355,98 @@ static void
 metricsd_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct metricsd	*d = io->data;
+	char		 why[SOCK_ERR_MAX];
 	int		 fd, i;
 
 	(void)revents;
 	for (i = 0; i < METRICSD_MAX_CLIENTS; i++) {
 		if (d->n_clients >= METRICSD_MAX_CLIENTS) {
 			/* Full: the next scrapers wait in the backlog until one closes. */
-			ev_io_stop(loop, io);
+			metricsd_stop(d);
 			return;
 		}
-		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			/*
-			 * EMFILE & co leave the connection in the backlog: a
-			 * level-triggered watcher would spin, so pause.
-			 */
-			log_warn("metrics: accept: %s", strerror(errno));
-			ev_io_stop(loop, io);
+		switch (sock_accept(io->fd, NULL, NULL, &fd, why, sizeof(why))) {
+		case SOCK_ACCEPT_OK:
+			metricsd_client_new(d, fd);
+			break;
+		case SOCK_ACCEPT_EMPTY:
+			return;
+		case SOCK_ACCEPT_RETRY:
+			break;
+		case SOCK_ACCEPT_EXHAUSTED:
+		case SOCK_ACCEPT_FATAL:
+			/* Queued still: a level-triggered watcher would spin, so pause. */
+			log_warn("metrics: accept: %s", why);
+			metricsd_stop(d);
 			ev_timer_start(loop, &d->pause);
 			return;
 		}
-		metricsd_client_new(d, fd);
 	}
+}
+
+/* One listening socket on sa (sock.h's policy).  Returns 0 or -1 after logging. */
+static int
+metricsd_listen(struct metricsd *d, const char *text, const struct sockaddr *sa)
+{
+	char	why[SOCK_ERR_MAX];
+	int	fd;
+
+	fd = sock_listen_tcp(sa, METRICSD_BACKLOG, 0, why, sizeof(why));
+	if (fd == -1) {
+		log_error("-metrics %s: %s", text, why);
+		return -1;
+	}
+	ev_io_init(&d->io[d->n_io], metricsd_accept_cb, fd, EV_READ);
+	d->io[d->n_io].data = d;
+	d->n_io++;
+	return 0;
+}
+
+/*
+ * The sockets of spec: like a -listen, tcp:PORT is two, [::]:PORT (IPv6
+ * only) and 0.0.0.0:PORT.
+ */
+static int
+metricsd_listen_spec(struct metricsd *d, const struct listen_spec *spec)
+{
+	union sockaddr_inet	in;
+
+	if (metricsd_listen(d, spec->text,
+	    (const struct sockaddr *)&spec->addr) == -1)
+		return -1;
+	if (!spec->any_family)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	in.in.sin_family = AF_INET;
+	in.in.sin_addr.s_addr = htonl(INADDR_ANY);
+	sock_addr_set_port(&in.sa,
+	    sock_addr_port((const struct sockaddr *)&spec->addr));
+	return metricsd_listen(d, spec->text, &in.sa);
+}
+
+/* The serving line names each socket as bound: a port 0 as the one picked. */
+static void
+metricsd_log_bound(const struct metricsd *d, const char *text)
+{
+	union sockaddr_inet	bound;
+	socklen_t		bl;
+	char			list[METRICSD_MAX_SOCKETS * (SOCK_ADDR_TEXT_MAX + 1)];
+	char			one[SOCK_ADDR_TEXT_MAX];
+	size_t			i, at = 0;
+
+	list[0] = '\0';
+	for (i = 0; i < d->n_io; i++) {
+		bl = sizeof(bound);
+		memset(&bound, 0, sizeof(bound));
+		if (getsockname(d->io[i].fd, &bound.sa, &bl) == -1)
+			continue;
+		sock_addr_format(&bound.sa, one, sizeof(one));
+		at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s",
+		    at ? " " : "", one);
+		if (at >= sizeof(list))
+			break;
+	}
+	log_info("metrics: serving /metrics on %s (%s)", text, list);
 }
 
 int
@@ -367,7 +454,6 @@ metricsd_open(struct worker *w)
 {
 	const struct listen_spec	*spec = &w->cfg->metrics;
 	struct metricsd			*d;
-	int				 fd, one = 1, zero = 0;
 
 	if (spec->text[0] == '\0')
 		return 0;
@@ -376,33 +462,17 @@ metricsd_open(struct worker *w)
 		    spec->text);
 		return -1;
 	}
-	fd = socket(spec->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_error("-metrics %s: socket: %s", spec->text,
-		    strerror(errno));
-		return -1;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* tcp:PORT is [::]:PORT here: one dual-stack socket serves IPv4 too. */
-	if (spec->any_family && spec->addr.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
-		    sizeof(zero));
-	if (bind(fd, (const struct sockaddr *)&spec->addr, spec->addrlen) ==
-	    -1 || listen(fd, METRICSD_BACKLOG) == -1) {
-		log_error("-metrics %s: %s", spec->text, strerror(errno));
-		util_close(fd);
-		return -1;
-	}
 	d = xcalloc(1, sizeof(*d));
 	d->w = w;
-	ev_io_init(&d->io, metricsd_accept_cb, fd, EV_READ);
-	d->io.data = d;
 	ev_timer_init(&d->pause, metricsd_pause_cb, METRICSD_PAUSE, 0.);
 	d->pause.data = d;
-	ev_io_start(w->loop, &d->io);
 	w->metricsd = d;
-	log_info("metrics: serving /metrics on %s", spec->text);
+	if (metricsd_listen_spec(d, spec) == -1) {
+		metricsd_close(w);
+		return -1;
+	}
+	metricsd_resume(d);
+	metricsd_log_bound(d, spec->text);
 	return 0;
 }
 
@@ -413,10 +483,13 @@ metricsd_close(struct worker *w)
 
 	if (d == NULL)
 		return;
-	ev_io_stop(w->loop, &d->io);
+	metricsd_stop(d);
 	ev_timer_stop(w->loop, &d->pause);
-	util_close(d->io.fd);
-	d->io.fd = -1;		/* so closing the clients does not resume accepting */
+	/* fd -1: so closing the clients does not resume accepting. */
+	for (size_t i = 0; i < d->n_io; i++) {
+		util_close(d->io[i].fd);
+		d->io[i].fd = -1;
+	}
 	while (d->clients != NULL)
 		metricsd_client_close(d->clients);
 	free(d);

@@ -123,7 +123,10 @@ privs_groups_are(gid_t *want, int n)
 	int	 k = getgroups(PRIVS_MAX_GROUPS, have);
 	bool	 ok;
 
-	/* getgrouplist may list the primary group twice; getgroups after setgroups keeps it so too. */
+	/*
+	 * getgrouplist may list the primary group twice; getgroups after
+	 * setgroups keeps it so too.
+	 */
 	ok = k == n;
 	if (ok) {
 		qsort(want, (size_t)n, sizeof(*want), privs_gid_cmp);

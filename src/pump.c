@@ -7,12 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "snid/util.h"
-#include "snid/worker.h"
+#include "snid/pipepool.h"
 
 /*
  * A pipe has 16 slots by default and the kernel puts one socket buffer
@@ -26,65 +23,6 @@
 #define PUMP_READ_MAX		(1U << 20)
 /* Fill-and-drain rounds per wake-up, for fairness between connections. */
 #define PUMP_ROUNDS		8
-
-void
-pipe_pool_init(struct pipe_pool *pp, size_t cap)
-{
-	pp->pipes = cap != 0 ? xcalloc(cap, sizeof(*pp->pipes)) : NULL;
-	pp->n = 0;
-	pp->cap = cap;
-	pp->in_use = 0;
-}
-
-void
-pipe_pool_destroy(struct pipe_pool *pp)
-{
-	while (pp->n > 0) {
-		pp->n--;
-		util_close(pp->pipes[pp->n][0]);
-		util_close(pp->pipes[pp->n][1]);
-	}
-	free(pp->pipes);
-	pp->pipes = NULL;
-	pp->cap = 0;
-}
-
-/* Take an empty pipe from the pool, or make one.  Returns 0 or -1 (errno). */
-static int
-pipe_pool_get(struct pipe_pool *pp, int fds[2])
-{
-	if (pp->n > 0) {
-		pp->n--;
-		fds[0] = pp->pipes[pp->n][0];
-		fds[1] = pp->pipes[pp->n][1];
-	} else if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
-		/* "No pipe held" must stay true: valgrind writes fds it then refuses. */
-		fds[0] = fds[1] = -1;
-		return -1;
-	}
-	pp->in_use++;
-	return 0;
-}
-
-/*
- * Give back a pipe.  Only an empty pipe may be pooled: one that still holds
- * bytes (a connection that ended mid-transfer) is closed, or its stale bytes
- * would be sent to the next connection.
- */
-static void
-pipe_pool_put(struct pipe_pool *pp, int fds[2], bool empty)
-{
-	pp->in_use--;
-	if (empty && pp->n < pp->cap) {
-		pp->pipes[pp->n][0] = fds[0];
-		pp->pipes[pp->n][1] = fds[1];
-		pp->n++;
-	} else {
-		util_close(fds[0]);
-		util_close(fds[1]);
-	}
-	fds[0] = fds[1] = -1;
-}
 
 void
 pump_init(struct pump *p)
@@ -117,10 +55,10 @@ pump_dir_done(const struct pump_dir *d)
 
 /* The source is at EOF and the pipe is empty: carry the EOF over as a FIN. */
 static enum pump_result
-pump_dir_finish(struct worker *w, struct pump_dir *d, int dst)
+pump_dir_finish(struct pipe_pool *pp, struct pump_dir *d, int dst)
 {
 	if (d->pipe[0] != -1)
-		pipe_pool_put(&w->pipes, d->pipe, true);
+		pipe_pool_put(pp, d->pipe, true);
 	/*
 	 * ENOTCONN means the peer is already gone; its reset, if any, is
 	 * reported by the other direction.
@@ -170,7 +108,10 @@ pump_dir_copy(struct pump_dir *d, int src, int dst, uint64_t *count)
 			return pump_error(errno);
 		k = 0;
 	}
-	/* Consume exactly what was sent: those bytes are already queued, so this cannot block or come short. */
+	/*
+	 * Consume exactly what was sent: those bytes are already queued, so
+	 * this cannot block or come short.
+	 */
 	if (k > 0 && recv(src, buf, (size_t)k, MSG_DONTWAIT) != k)
 		return PUMP_ERROR;
 	*count += (uint64_t)k;
@@ -196,12 +137,103 @@ pump_error(int err)
 	}
 }
 
-enum pump_result
-pump_dir_run(struct worker *w, struct pump_dir *d, int src, int dst,
-    uint64_t *count)
+/*
+ * Drain the pipe into the destination (HAProxy's raw_sock_from_pipe).
+ * Returns true once the pipe is empty; false with *r to return when the
+ * destination is full (bytes stay pending) or failed.
+ */
+static bool
+pump_dir_drain(struct pump_dir *d, int dst, uint64_t *count,
+    enum pump_result *r)
 {
 	ssize_t	n;
-	bool	drained = false;
+
+	while (d->pending > 0) {
+		n = splice(d->pipe[0], NULL, dst, NULL, d->pending,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			d->pending -= (uint32_t)n;
+			*count += (uint64_t)n;
+			/*
+			 * A partial write on a non-blocking TCP socket means
+			 * its send buffer is full: another splice now would
+			 * only return EAGAIN, so wait for EPOLLOUT instead.
+			 */
+			if (d->pending > 0) {
+				*r = PUMP_AGAIN;
+				return false;
+			}
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		/*
+		 * EAGAIN from pipe to socket: the socket's send buffer is
+		 * full (the pipe is known to hold d->pending bytes, so it
+		 * cannot be the pipe).  The source stays unread
+		 * (back-pressure) until the destination takes these bytes.
+		 * 0 is not expected with a non-empty pipe; treat it the
+		 * same way.
+		 */
+		*r = n == 0 || errno == EAGAIN ? PUMP_AGAIN : pump_error(errno);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Fill the (empty) pipe from the source (HAProxy's raw_sock_to_pipe).
+ * Returns true when bytes came, with *short_read telling whether they most
+ * likely emptied the socket; false with *r to return at EOF (carried over
+ * at once: the pipe is empty), when nothing is there (the pipe goes back
+ * to the pool) or on an error.
+ */
+static bool
+pump_dir_fill(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
+    bool *short_read, enum pump_result *r)
+{
+	ssize_t	n;
+
+	do
+		n = splice(src, NULL, d->pipe[1], NULL, PUMP_READ_MAX,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n > 0) {
+		d->pending = (uint32_t)n;
+		*short_read = n < PUMP_FULL_HINT;
+		return true;
+	}
+	if (n == 0) {
+		/*
+		 * EOF from the source (kernels since 2.6.27.13 report it as
+		 * 0 here, older ones said EAGAIN).  The pipe is empty, so the
+		 * FIN can go right away.
+		 */
+		d->flags |= PUMP_F_EOF;
+		*r = pump_dir_finish(pp, d, dst);
+		return false;
+	}
+	/*
+	 * EAGAIN from socket to pipe has two possible causes: the socket has
+	 * nothing to read, or the pipe has no free slot.  We only ever read
+	 * into an empty pipe, so it can only be the first: nothing more to do
+	 * until the poller reports the source readable.  (If we ever read
+	 * into a partly filled pipe, an EAGAIN here would no longer prove the
+	 * socket empty, and waiting for EPOLLIN could stall a connection
+	 * whose pipe is full while its socket holds data that is already
+	 * signalled.)
+	 */
+	pipe_pool_put(pp, d->pipe, true);
+	*r = errno == EAGAIN ? PUMP_AGAIN : pump_error(errno);
+	return false;
+}
+
+enum pump_result
+pump_dir_run(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
+    uint64_t *count)
+{
+	enum pump_result	r;
+	bool			short_read = false;
 
 	if (d->flags & PUMP_F_SHUT)
 		return PUMP_DONE;
@@ -210,45 +242,11 @@ pump_dir_run(struct worker *w, struct pump_dir *d, int src, int dst,
 
 	for (int round = 0; round < PUMP_ROUNDS; round++) {
 		/* Drain the pipe into the destination first. */
-		while (d->pending > 0) {
-			n = splice(d->pipe[0], NULL, dst, NULL, d->pending,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				d->pending -= (uint32_t)n;
-				*count += (uint64_t)n;
-				/*
-				 * A partial write on a non-blocking TCP
-				 * socket means its send buffer is full:
-				 * another splice now would only return
-				 * EAGAIN, so wait for EPOLLOUT instead.
-				 */
-				if (d->pending > 0) {
-					d->flags |= PUMP_F_WAIT_WRITE;
-					return PUMP_AGAIN;
-				}
-				continue;
-			}
-			if (n == -1 && errno == EINTR)
-				continue;
-			/*
-			 * EAGAIN from pipe to socket: the socket's send
-			 * buffer is full (the pipe is known to hold
-			 * d->pending bytes, so it cannot be the pipe).  The
-			 * source stays unread (back-pressure) until the
-			 * destination takes these bytes.  0 is not expected
-			 * with a non-empty pipe; treat it the same way.
-			 */
-			if (n == 0 || errno == EAGAIN) {
-				d->flags |= PUMP_F_WAIT_WRITE;
-				return PUMP_AGAIN;
-			}
-			return pump_error(errno);
-		}
-		d->flags &= (uint8_t)~PUMP_F_WAIT_WRITE;
-
+		if (!pump_dir_drain(d, dst, count, &r))
+			return r;
 		if (d->flags & PUMP_F_EOF)
-			return pump_dir_finish(w, d, dst);
-		if (drained || round == PUMP_ROUNDS - 1) {
+			return pump_dir_finish(pp, d, dst);
+		if (short_read || round == PUMP_ROUNDS - 1) {
 			/*
 			 * The last read was short: the socket is most
 			 * likely empty (or this connection had its share of
@@ -256,66 +254,32 @@ pump_dir_run(struct worker *w, struct pump_dir *d, int src, int dst,
 			 * connection holds none, and let the level-triggered
 			 * poller say when more is readable.
 			 */
-			pipe_pool_put(&w->pipes, d->pipe, true);
+			pipe_pool_put(pp, d->pipe, true);
 			return PUMP_AGAIN;
 		}
-
-		if (d->pipe[0] == -1 && pipe_pool_get(&w->pipes, d->pipe) == -1) {
-			enum pump_result r;
-
+		if (d->pipe[0] == -1 && pipe_pool_get(pp, d->pipe) == -1) {
 			/*
 			 * pipe2 fails for want of descriptors (EMFILE, ENFILE;
 			 * valgrind says EBADF past its own share): whatever it
 			 * says, copying is always possible, so copy.
 			 */
 			r = pump_dir_copy(d, src, dst, count);
-			return r == PUMP_DONE ? pump_dir_finish(w, d, dst) : r;
+			return r == PUMP_DONE ? pump_dir_finish(pp, d, dst) : r;
 		}
-		do
-			n = splice(src, NULL, d->pipe[1], NULL, PUMP_READ_MAX,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		while (n == -1 && errno == EINTR);
-		if (n > 0) {
-			d->pending = (uint32_t)n;
-			drained = n < PUMP_FULL_HINT;
-			continue;
-		}
-		if (n == 0) {
-			/*
-			 * EOF from the source (kernels since 2.6.27.13
-			 * report it as 0 here, older ones said EAGAIN).
-			 * The pipe is empty, so the FIN can go right away.
-			 */
-			d->flags |= PUMP_F_EOF;
-			return pump_dir_finish(w, d, dst);
-		}
-		/*
-		 * EAGAIN from socket to pipe has two possible causes: the
-		 * socket has nothing to read, or the pipe has no free slot.
-		 * We only ever read into an empty pipe, so it can only be
-		 * the first: nothing more to do until the poller reports
-		 * the source readable.  (If we ever read into a partly
-		 * filled pipe, an EAGAIN here would no longer prove the
-		 * socket empty, and waiting for EPOLLIN could stall a
-		 * connection whose pipe is full while its socket holds
-		 * data that is already signalled.)
-		 */
-		pipe_pool_put(&w->pipes, d->pipe, true);
-		if (errno == EAGAIN)
-			return PUMP_AGAIN;
-		return pump_error(errno);
+		if (!pump_dir_fill(pp, d, src, dst, &short_read, &r))
+			return r;
 	}
 	return PUMP_AGAIN;	/* not reached: the last round returns */
 }
 
 void
-pump_release(struct worker *w, struct pump *p)
+pump_release(struct pipe_pool *pp, struct pump *p)
 {
 	for (int i = 0; i < 2; i++) {
 		struct pump_dir	*d = &p->dir[i];
 
 		if (d->pipe[0] != -1)
-			pipe_pool_put(&w->pipes, d->pipe, d->pending == 0);
+			pipe_pool_put(pp, d->pipe, d->pending == 0);
 		d->pending = 0;
 	}
 }

@@ -4,6 +4,8 @@
  * VARIABLE=value assignments sent to NOTIFY_SOCKET.  Implementing it here
  * keeps snid's dependencies to libev, c-ares and libcap.
  */
+#include "snid/sdnotify.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,13 +18,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "snid/sdnotify.h"
-
 int
 sdnotify_open(struct sdnotify *n, char *err, size_t errlen)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	size_t len;
+	const char	*path = getenv("NOTIFY_SOCKET");
+	size_t		len;
 
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
@@ -31,7 +31,8 @@ sdnotify_open(struct sdnotify *n, char *err, size_t errlen)
 	len = strlen(path);
 	/* Only AF_UNIX is meant for us; systemd also knows vsock:, which we do not use. */
 	if (path[0] != '/' && path[0] != '@') {
-		snprintf(err, errlen, "NOTIFY_SOCKET=%s: not an absolute path or abstract name", path);
+		snprintf(err, errlen, "NOTIFY_SOCKET=%s: not an absolute "
+		    "path or abstract name", path);
 		return -1;
 	}
 	if (len >= sizeof(n->addr.sun_path)) {
@@ -56,7 +57,7 @@ sdnotify_open(struct sdnotify *n, char *err, size_t errlen)
 int
 sdnotify_send(const struct sdnotify *n, const char *state)
 {
-	ssize_t r;
+	ssize_t	r;
 
 	if (n->fd == -1)
 		return 0;
@@ -73,8 +74,8 @@ sdnotify_send(const struct sdnotify *n, const char *state)
 int
 sdnotify_sendf(const struct sdnotify *n, const char *fmt, ...)
 {
-	char buf[512];
-	va_list ap;
+	char	buf[512];
+	va_list	ap;
 
 	if (n->fd == -1)
 		return 0;
@@ -87,10 +88,10 @@ sdnotify_sendf(const struct sdnotify *n, const char *fmt, ...)
 uint64_t
 sdnotify_watchdog_usec(void)
 {
-	const char *usec = getenv("WATCHDOG_USEC");
-	const char *pid = getenv("WATCHDOG_PID");
-	unsigned long long v;
-	char *end;
+	const char		*usec = getenv("WATCHDOG_USEC");
+	const char		*pid = getenv("WATCHDOG_PID");
+	unsigned long long	v;
+	char			*end;
 
 	if (usec == NULL || usec[0] < '0' || usec[0] > '9')
 		return 0;

@@ -1,5 +1,5 @@
 /*
- * util: aborting allocators and small socket helpers.
+ * util: aborting allocators and small descriptor helpers.
  */
 #include "snid/util.h"
 
@@ -93,17 +93,4 @@ util_set_nodelay(int fd)
 	int	one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-socklen_t
-util_sockaddr_len(const struct sockaddr *sa)
-{
-	switch (sa->sa_family) {
-	case AF_INET:
-		return sizeof(struct sockaddr_in);
-	case AF_INET6:
-		return sizeof(struct sockaddr_in6);
-	default:
-		return 0;
-	}
 }

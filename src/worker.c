@@ -33,12 +33,10 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->loop = loop;
 	w->cfg = cfg;
 	pipe_pool_init(&w->pipes, PIPE_POOL_MAX);
-	ev_init(&w->accept_pause, NULL);
+	listener_throttle_init(w);
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb,
 	    cfg->shutdown_timeout > 0 ? cfg->shutdown_timeout : 0., 0.);
 	w->drain_timer.data = w;
-	w->accept_err_last = -1e9;
-	w->full_logged = -1e9;
 	worker_set_limits(w);
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
@@ -65,14 +63,15 @@ worker_set_limits(struct worker *w)
 	size_t		n = 1024;
 
 	if (w->cfg->max_connections != 0) {
-		w->max_conns = w->cfg->max_connections;
+		w->accept.max_conns = w->cfg->max_connections;
 		return;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		n = (size_t)rl.rlim_cur;
 	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		n = 1 << 20;
-	w->max_conns = n > WORKER_FD_RESERVE + 3 ? (n - WORKER_FD_RESERVE) / 3 : 1;
+	w->accept.max_conns = n > WORKER_FD_RESERVE + 3 ?
+	    (n - WORKER_FD_RESERVE) / 3 : 1;
 }
 
 void
@@ -127,7 +126,6 @@ worker_drain(struct worker *w)
 void
 worker_conn_closed(struct worker *w)
 {
-	listener_resume_if_room(w);
 	if (w->draining && w->n_conns == 0) {
 		/* Not when the drain timer itself is closing the rest. */
 		if (ev_is_active(&w->drain_timer)) {
@@ -138,116 +136,47 @@ worker_conn_closed(struct worker *w)
 	}
 }
 
-/* cfg in config-file syntax, one setting per line (config_print). */
-static char *
-worker_config_text(const struct config *cfg)
-{
-	char	*buf = NULL;
-	size_t	 len = 0;
-	FILE	*f = open_memstream(&buf, &len);
-
-	if (f == NULL)
-		return NULL;
-	config_print(cfg, f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-/* Whether text holds the whole line [line, line + len) ("key value"). */
-static bool
-worker_has_line(const char *text, const char *line, size_t len)
-{
-	const char	*p = text;
-
-	while (*p != '\0') {
-		const char	*e = strchr(p, '\n');
-		size_t		 n = e != NULL ? (size_t)(e - p) : strlen(p);
-
-		if (n == len && memcmp(p, line, len) == 0)
-			return true;
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
-	return false;
-}
-
 /*
- * Warn once per setting (the first word of a line) that is in a but not in
- * b: a setting the file changed but that the running snid keeps.  Returns
- * how many were named.
+ * Warn once for each setting next changes that a running snid cannot take
+ * (a row of the config table without CONFIG_O_RELOAD): cfg keeps the running
+ * value of those.
  */
-static int
-worker_warn_kept(const char *a, const char *b, char *seen, size_t seenlen)
+static void
+worker_warn_kept(const struct config *next, const struct config *cfg)
 {
-	const char	*p = a;
-	int		 n = 0;
+	const struct config_option	*o;
+	size_t				 i;
 
-	while (*p != '\0') {
-		const char	*e = strchr(p, '\n');
-		size_t		 len = e != NULL ? (size_t)(e - p) : strlen(p);
-		size_t		 klen = strcspn(p, " \n");
-		char		 key[64];
-
-		if (p[0] != '#' && !worker_has_line(b, p, len)) {
-			snprintf(key, sizeof(key), " %.*s ", (int)klen, p);
-			if (strstr(seen, key) == NULL) {
-				if (strcmp(key, " listen ") == 0)
-					log_warn("reload: listener changes need a "
-					    "restart; still listening as before");
-				else
-					log_warn("reload: %.*s changed: needs a "
-					    "restart; keeping the running value",
-					    (int)klen, p);
-				/* Remember it ("seen" holds " key " words). */
-				if (strlen(seen) + strlen(key) < seenlen)
-					strcat(seen, key);
-				n++;
-			}
-		}
-		if (e == NULL)
-			break;
-		p = e + 1;
+	for (i = 0; i < config_n_options; i++) {
+		o = &config_options[i];
+		/* A command-line flag comes from the same argv: it cannot change. */
+		if ((o->flags & (CONFIG_O_RELOAD | CONFIG_O_CMDLINE)) ||
+		    config_option_equal(o, next, cfg))
+			continue;
+		if (o->kind == CONFIG_K_LISTENERS)
+			log_warn("reload: listener changes need a restart; "
+			    "still listening as before");
+		else
+			log_warn("reload: %s changed: needs a restart; keeping "
+			    "the running value", o->name);
 	}
-	return n;
 }
 
 int
 worker_reload(struct worker *w, const struct config *next, struct config *out)
 {
 	const struct config	*cur = w->cfg;
-	char			*want, *have, err[512], seen[512] = "";
+	char			 err[CONFIG_ERR_MAX];
 
 	/*
 	 * Start from the running configuration and take over only what can
-	 * change under running connections; everything else (listeners,
-	 * mode, user, nat46 prefix, unix directory, proxy-proto, metrics) is
-	 * bound to sockets or privileges opened at start-up.
+	 * change under running connections (the table's CONFIG_O_RELOAD
+	 * rows); everything else (listeners, mode, user, nat46 prefix, unix
+	 * directory, proxy-proto, metrics) is bound to sockets or privileges
+	 * opened at start-up.
 	 */
 	memcpy(out, cur, sizeof(*out));
-	memcpy(out->backend_cidrs, next->backend_cidrs,
-	    sizeof(out->backend_cidrs));
-	out->n_backend_cidrs = next->n_backend_cidrs;
-	out->backend_port = next->backend_port;
-	memcpy(out->default_hostname, next->default_hostname,
-	    sizeof(out->default_hostname));
-	memcpy(out->dns_servers, next->dns_servers, sizeof(out->dns_servers));
-	memcpy(out->dns_server_lens, next->dns_server_lens,
-	    sizeof(out->dns_server_lens));
-	out->n_dns_servers = next->n_dns_servers;
-	out->hello_timeout = next->hello_timeout;
-	out->connect_timeout = next->connect_timeout;
-	out->dns_timeout = next->dns_timeout;
-	out->dns_stale = next->dns_stale;
-	out->dns_cache_size = next->dns_cache_size;
-	out->shutdown_timeout = next->shutdown_timeout;
-	out->idle_timeout = next->idle_timeout;
-	out->half_close_timeout = next->half_close_timeout;
-	out->max_connections = next->max_connections;
-	out->log_level = next->log_level;
+	config_take_reloadable(out, next);
 
 	/* The combination must be valid by itself (e.g. a mode change it does not follow). */
 	if (config_validate(out, err, sizeof(err)) == -1) {
@@ -268,14 +197,7 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 			    w->listeners[i].text);
 			return -1;
 		}
-	want = worker_config_text(next);
-	have = worker_config_text(out);
-	if (want != NULL && have != NULL) {
-		(void)worker_warn_kept(want, have, seen, sizeof(seen));
-		(void)worker_warn_kept(have, want, seen, sizeof(seen));
-	}
-	free(want);
-	free(have);
+	worker_warn_kept(next, out);
 
 	if (resolver_reconfigure(&w->resolver, out) == -1) {
 		log_error("reload: rejected, the resolver could not be set up "

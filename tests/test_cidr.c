@@ -18,7 +18,7 @@
 static struct sockaddr_storage
 sa(const char *addr)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage	ss;
 
 	memset(&ss, 0, sizeof(ss));
 	if (strchr(addr, ':') != NULL) {
@@ -40,8 +40,8 @@ sa(const char *addr)
 static struct cidr
 parse_ok(const char *s)
 {
-	struct cidr c;
-	char err[256] = "";
+	struct cidr	c;
+	char		err[256] = "";
 
 	if (cidr_parse(s, &c, err, sizeof(err)) != 0)
 		fail_msg("'%s' refused: %s", s, err);
@@ -51,8 +51,8 @@ parse_ok(const char *s)
 static void
 assert_parse_error(const char *s, const char *want)
 {
-	struct cidr c;
-	char err[256] = "";
+	struct cidr	c;
+	char		err[256] = "";
 
 	memset(&c, 0x55, sizeof(c));
 	assert_int_equal(cidr_parse(s, &c, err, sizeof(err)), -1);
@@ -62,8 +62,8 @@ assert_parse_error(const char *s, const char *want)
 static bool
 matches(const char *prefix, const char *addr)
 {
-	struct cidr c = parse_ok(prefix);
-	struct sockaddr_storage ss = sa(addr);
+	struct cidr		c = parse_ok(prefix);
+	struct sockaddr_storage	ss = sa(addr);
 
 	return cidr_match(&c, (struct sockaddr *)&ss);
 }
@@ -71,7 +71,7 @@ matches(const char *prefix, const char *addr)
 static bool
 forbidden(const char *addr)
 {
-	struct sockaddr_storage ss = sa(addr);
+	struct sockaddr_storage	ss = sa(addr);
 
 	return cidr_addr_forbidden((struct sockaddr *)&ss);
 }
@@ -79,8 +79,8 @@ forbidden(const char *addr)
 static void
 assert_format(const char *in, const char *want)
 {
-	struct cidr c = parse_ok(in);
-	char buf[CIDR_STRLEN];
+	struct cidr	c = parse_ok(in);
+	char		buf[CIDR_STRLEN];
 
 	cidr_format(&c, buf, sizeof(buf));
 	assert_string_equal(buf, want);
@@ -89,7 +89,7 @@ assert_format(const char *in, const char *want)
 static void
 test_cidr_parse_valid(void **state)
 {
-	struct cidr c;
+	struct cidr	c;
 
 	(void)state;
 	c = parse_ok("192.0.2.0/24");
@@ -123,9 +123,11 @@ static void
 test_cidr_parse_host_bits_set(void **state)
 {
 	(void)state;
-	assert_parse_error("2001:db8::1/80", "2001:db8::1/80: host bits set; did you mean 2001:db8::/80?");
+	assert_parse_error("2001:db8::1/80",
+	    "2001:db8::1/80: host bits set; did you mean 2001:db8::/80?");
 	assert_parse_error("10.0.0.1/8", "10.0.0.1/8: host bits set; did you mean 10.0.0.0/8?");
-	assert_parse_error("192.0.2.255/25", "192.0.2.255/25: host bits set; did you mean 192.0.2.128/25?");
+	assert_parse_error("192.0.2.255/25",
+	    "192.0.2.255/25: host bits set; did you mean 192.0.2.128/25?");
 	assert_parse_error("2001:db8:1:2:3:4::/80",
 	    "2001:db8:1:2:3:4::/80: host bits set; did you mean 2001:db8:1:2:3::/80?");
 	assert_parse_error("1.2.3.4/0", "1.2.3.4/0: host bits set; did you mean 0.0.0.0/0?");
@@ -137,11 +139,13 @@ test_cidr_parse_v4mapped_refused(void **state)
 {
 	(void)state;
 	assert_parse_error("::ffff:127.0.0.0/104",
-	    "::ffff:127.0.0.0/104: IPv4-mapped IPv6 prefix; write the IPv4 prefix 127.0.0.0/8 instead");
+	    "::ffff:127.0.0.0/104: IPv4-mapped IPv6 prefix; "
+	    "write the IPv4 prefix 127.0.0.0/8 instead");
 	assert_parse_error("::ffff:0:0/96",
 	    "::ffff:0:0/96: IPv4-mapped IPv6 prefix; write the IPv4 prefix 0.0.0.0/0 instead");
 	assert_parse_error("::ffff:192.0.2.1/128",
-	    "::ffff:192.0.2.1/128: IPv4-mapped IPv6 prefix; write the IPv4 prefix 192.0.2.1/32 instead");
+	    "::ffff:192.0.2.1/128: IPv4-mapped IPv6 prefix; "
+	    "write the IPv4 prefix 192.0.2.1/32 instead");
 }
 
 static void
@@ -149,7 +153,8 @@ test_cidr_parse_syntax_errors(void **state)
 {
 	(void)state;
 	assert_parse_error("192.0.2.0", "192.0.2.0: missing prefix length (write ADDRESS/LENGTH)");
-	assert_parse_error("2001:db8::", "2001:db8::: missing prefix length (write ADDRESS/LENGTH)");
+	assert_parse_error("2001:db8::",
+	    "2001:db8::: missing prefix length (write ADDRESS/LENGTH)");
 	assert_parse_error("192.0.2.0/", "192.0.2.0/: invalid prefix length");
 	assert_parse_error("192.0.2.0/+24", "192.0.2.0/+24: invalid prefix length");
 	assert_parse_error("192.0.2.0/ 24", "192.0.2.0/ 24: invalid prefix length");
@@ -237,8 +242,8 @@ test_cidr_v4mapped_matched_as_ipv4(void **state)
 static void
 test_cidr_list_match_ipv6_list_refuses_v4mapped(void **state)
 {
-	struct cidr list[2];
-	struct sockaddr_storage a;
+	struct cidr		list[2];
+	struct sockaddr_storage	a;
 
 	(void)state;
 	list[0] = parse_ok("::/0");
@@ -262,8 +267,8 @@ test_cidr_list_match_ipv6_list_refuses_v4mapped(void **state)
 static void
 test_cidr_match_other_family_never(void **state)
 {
-	struct cidr c = parse_ok("::/0");
-	struct sockaddr_storage ss;
+	struct cidr		c = parse_ok("::/0");
+	struct sockaddr_storage	ss;
 
 	(void)state;
 	memset(&ss, 0, sizeof(ss));
@@ -306,7 +311,7 @@ test_cidr_addr_forbidden(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_cidr_parse_valid),
 		cmocka_unit_test(test_cidr_format_canonical),
 		cmocka_unit_test(test_cidr_parse_host_bits_set),

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +23,6 @@
 #include "snid/config.h"
 
 #define MAX_ARGS	64
-
-/* Every flag; the documentation tests check each is described. */
-static const char *const all_flags[] = {
-	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
-	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
-	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level", "config", "check", "version", "help",
-	"metrics", "idle-timeout", "half-close-timeout", "max-connections",
-	"dns-stale", "dns-cache-size",
-};
-/* The ones that are also file settings. */
-static const char *const file_keys[] = {
-	"listen", "mode", "backend-cidr", "backend-port", "default-hostname",
-	"nat46-prefix", "proxy-proto", "unix-directory", "dns-server",
-	"dns-timeout", "hello-timeout", "connect-timeout", "shutdown-timeout",
-	"user", "log-level", "metrics", "idle-timeout", "half-close-timeout",
-	"max-connections", "dns-stale", "dns-cache-size",
-};
 
 struct result {
 	enum config_status	status;
@@ -77,10 +60,11 @@ result_free(struct result *r)
 static struct result
 load_words(struct config *c, const char *const *words)
 {
-	char *argv[MAX_ARGS + 2];
-	struct result r;
-	FILE *out, *err;
-	int argc = 0;
+	char		*argv[MAX_ARGS + 2];
+	struct result	r;
+	FILE		*out, *err;
+	char		msg[CONFIG_ERR_MAX];
+	int		argc = 0;
 
 	argv[argc++] = (char *)(uintptr_t)"snid";
 	for (; *words != NULL; words++) {
@@ -93,7 +77,10 @@ load_words(struct config *c, const char *const *words)
 	err = open_memstream(&r.err, &r.errlen);
 	assert_non_null(out);
 	assert_non_null(err);
-	r.status = config_load(c, argc, argv, out, err);
+	r.status = config_load(c, argc, argv, out, msg, sizeof(msg));
+	/* What main prints for an error. */
+	if (r.status == CONFIG_EXIT_USAGE)
+		config_usage_error(err, msg);
 	fclose(out);
 	fclose(err);
 	return r;
@@ -103,7 +90,7 @@ load_words(struct config *c, const char *const *words)
 static void
 load_run(struct config *c, const char *const *words)
 {
-	struct result r = load_words(c, words);
+	struct result	r = load_words(c, words);
 
 	if (r.status != CONFIG_RUN)
 		fail_msg("status %d, err: %s", r.status, r.err);
@@ -116,8 +103,8 @@ load_run(struct config *c, const char *const *words)
 static void
 load_usage_error(const char *const *words, const char *msg)
 {
-	struct result r = load_words(cfg, words);
-	char want[2048];
+	struct result	r = load_words(cfg, words);
+	char		want[2048];
 
 	snprintf(want, sizeof(want), "snid: %s\nrun 'snid -help' for usage\n", msg);
 	assert_int_equal(r.status, CONFIG_EXIT_USAGE);
@@ -133,9 +120,9 @@ load_usage_error(const char *const *words, const char *msg)
 static char *
 temp_file(const char *text)
 {
-	char *name = strdup("/tmp/test_config.XXXXXX");
-	int fd;
-	FILE *f;
+	char	*name = strdup("/tmp/test_config.XXXXXX");
+	int	fd;
+	FILE	*f;
 
 	assert_non_null(name);
 	fd = mkstemp(name);
@@ -150,9 +137,9 @@ temp_file(const char *text)
 static char *
 read_whole(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
+	FILE	*f = fopen(path, "r");
+	char	*buf;
+	long	n;
 
 	if (f == NULL)
 		fail_msg("cannot open %s (run from the top of the tree)", path);
@@ -196,7 +183,7 @@ test_config_defaults(void **state)
 static void
 test_config_minimal_tcp(void **state)
 {
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	load_run(cfg, WORDS(BASE));
@@ -218,58 +205,141 @@ struct flag_case {
 	bool		(*check)(const struct config *);
 };
 
-static bool check_mode_nat46(const struct config *c)
+static bool
+check_mode_nat46(const struct config *c)
 {
 	return c->mode == MODE_NAT46 && c->has_nat46_prefix;
 }
-static bool check_port(const struct config *c) { return c->backend_port == 8443; }
-static bool check_default(const struct config *c)
+
+static bool
+check_port(const struct config *c)
+{
+	return c->backend_port == 8443;
+}
+
+static bool
+check_default(const struct config *c)
 {
 	return strcmp(c->default_hostname, "www.example.com") == 0;
 }
-static bool check_prefix(const struct config *c)
+
+static bool
+check_prefix(const struct config *c)
 {
-	struct in6_addr want;
+	struct in6_addr	want;
 
 	inet_pton(AF_INET6, "64:ff9b:1::", &want);
 	return c->has_nat46_prefix && memcmp(&c->nat46_prefix, &want, 16) == 0;
 }
-static bool check_proxy_v1(const struct config *c) { return c->proxy_proto == PROXY_PROTO_V1; }
-static bool check_unixdir(const struct config *c)
+
+static bool
+check_proxy_v1(const struct config *c)
+{
+	return c->proxy_proto == PROXY_PROTO_V1;
+}
+
+static bool
+check_unixdir(const struct config *c)
 {
 	return c->mode == MODE_UNIX && strcmp(c->unix_directory, "/run/snid/b/") == 0;
 }
-static bool check_dns(const struct config *c)
-{
-	const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)&c->dns_servers[0];
 
+static bool
+check_dns(const struct config *c)
+{
+	const struct sockaddr_in	*s;
+
+	s = (const struct sockaddr_in *)(const void *)&c->dns_servers[0];
 	return c->n_dns_servers == 1 && s->sin_family == AF_INET && ntohs(s->sin_port) == 5353 &&
 	    s->sin_addr.s_addr == htonl(0x7f000001);
 }
-static bool check_dns_timeout(const struct config *c) { return c->dns_timeout == 0.5; }
-static bool check_dns_stale(const struct config *c) { return c->dns_stale == 0; }
-static bool check_dns_cache(const struct config *c) { return c->dns_cache_size == 500; }
-static bool check_idle(const struct config *c) { return c->idle_timeout == 600; }
-static bool check_half_close(const struct config *c) { return c->half_close_timeout == 2.5; }
-static bool check_max_conns(const struct config *c) { return c->max_connections == 20000; }
-static bool check_hello(const struct config *c) { return c->hello_timeout == 7.0; }
-static bool check_connect(const struct config *c) { return c->connect_timeout == 1.25; }
-static bool check_shutdown(const struct config *c) { return c->shutdown_timeout == 86400.0; }
-static bool check_user(const struct config *c) { return strcmp(c->user, "nobody") == 0; }
-static bool check_log(const struct config *c) { return c->log_level == LOG_LEVEL_DEBUG; }
-static bool check_metrics(const struct config *c)
-{
-	const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)&c->metrics.addr;
 
-	return c->metrics.kind == LISTEN_TCP && strcmp(c->metrics.text, "tcp:127.0.0.1:9199") == 0 &&
+static bool
+check_dns_timeout(const struct config *c)
+{
+	return c->dns_timeout == 0.5;
+}
+
+static bool
+check_dns_stale(const struct config *c)
+{
+	return c->dns_stale == 0;
+}
+
+static bool
+check_dns_cache(const struct config *c)
+{
+	return c->dns_cache_size == 500;
+}
+
+static bool
+check_idle(const struct config *c)
+{
+	return c->idle_timeout == 600;
+}
+
+static bool
+check_half_close(const struct config *c)
+{
+	return c->half_close_timeout == 2.5;
+}
+
+static bool
+check_max_conns(const struct config *c)
+{
+	return c->max_connections == 20000;
+}
+
+static bool
+check_hello(const struct config *c)
+{
+	return c->hello_timeout == 7.0;
+}
+
+static bool
+check_connect(const struct config *c)
+{
+	return c->connect_timeout == 1.25;
+}
+
+static bool
+check_shutdown(const struct config *c)
+{
+	return c->shutdown_timeout == 86400.0;
+}
+
+static bool
+check_user(const struct config *c)
+{
+	return strcmp(c->user, "nobody") == 0;
+}
+
+static bool
+check_log(const struct config *c)
+{
+	return c->log_level == LOG_LEVEL_DEBUG;
+}
+
+static bool
+check_metrics(const struct config *c)
+{
+	const struct sockaddr_in	*s;
+
+	s = (const struct sockaddr_in *)(const void *)&c->metrics.addr;
+	return c->metrics.kind == LISTEN_TCP && strcmp(c->metrics.text,
+	    "tcp:127.0.0.1:9199") == 0 &&
 	    s->sin_family == AF_INET && ntohs(s->sin_port) == 9199;
 }
-static bool check_listen(const struct config *c)
+
+static bool
+check_listen(const struct config *c)
 {
 	return c->n_listeners == 1 && c->listeners[0].kind == LISTEN_FDNAME &&
 	    strcmp(c->listeners[0].fdname, "https") == 0;
 }
-static bool check_cidr(const struct config *c)
+
+static bool
+check_cidr(const struct config *c)
 {
 	return c->n_backend_cidrs == 1 && c->backend_cidrs[0].family == AF_INET &&
 	    c->backend_cidrs[0].prefixlen == 24;
@@ -303,7 +373,7 @@ static const struct flag_case flag_cases[] = {
 static void
 test_config_each_flag_every_spelling(void **state)
 {
-	size_t i, j, k;
+	size_t	i, j, k;
 
 	(void)state;
 	for (i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]); i++) {
@@ -390,8 +460,8 @@ test_config_scalar_flag_last_wins(void **state)
 static void
 test_config_version_and_help(void **state)
 {
-	struct result r;
-	size_t i;
+	struct result	r;
+	size_t		i;
 
 	(void)state;
 	r = load_words(cfg, WORDS("-version"));
@@ -400,7 +470,7 @@ test_config_version_and_help(void **state)
 	assert_string_equal(r.err, "");
 	result_free(&r);
 	r = load_words(cfg, WORDS("--version"));
-	assert_string_equal(r.out, "snid 0.1.0\n");
+	assert_string_equal(r.out, "snid " SNID_VERSION "\n");
 	result_free(&r);
 
 	/* -help wins over a missing -config file and needs nothing else. */
@@ -408,12 +478,19 @@ test_config_version_and_help(void **state)
 	assert_int_equal(r.status, CONFIG_EXIT_OK);
 	assert_string_equal(r.err, "");
 	assert_non_null(strstr(r.out, "usage: snid"));
-	for (i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
-		char needle[64];
+	/* Every row, in table order. */
+	{
+		const char *at = r.out;
 
-		snprintf(needle, sizeof(needle), "\n  -%s ", all_flags[i]);
-		if (strstr(r.out, needle) == NULL)
-			fail_msg("-help does not describe -%s", all_flags[i]);
+		for (i = 0; i < config_n_options; i++) {
+			char needle[64];
+
+			snprintf(needle, sizeof(needle), "\n  -%s ", config_options[i].name);
+			at = strstr(at, needle);
+			if (at == NULL)
+				fail_msg("-help does not describe -%s after the flag before it",
+				    config_options[i].name);
+		}
 	}
 	/* Every default is stated. */
 	assert_non_null(strstr(r.out, "(default tcp)"));
@@ -447,9 +524,12 @@ test_config_flag_syntax_errors(void **state)
 	load_usage_error(WORDS(BASE, "--backend-cidr"), "-backend-cidr needs a value");
 	load_usage_error(WORDS(BASE, "-check=yes"), "-check takes no value");
 	load_usage_error(WORDS(BASE, "-help=1"), "-help takes no value");
-	load_usage_error(WORDS(BASE, "stray"), "unexpected argument 'stray' (every setting is a -flag)");
-	load_usage_error(WORDS(BASE, "--", "-mode"), "unexpected argument '-mode' (every setting is a -flag)");
-	load_usage_error(WORDS("stray", BASE), "unexpected argument 'stray' (every setting is a -flag)");
+	load_usage_error(WORDS(BASE, "stray"), "unexpected argument 'stray' (every setting "
+	    "is a -flag)");
+	load_usage_error(WORDS(BASE, "--", "-mode"), "unexpected argument '-mode' (every "
+	    "setting is a -flag)");
+	load_usage_error(WORDS("stray", BASE), "unexpected argument 'stray' (every setting "
+	    "is a -flag)");
 }
 
 static void
@@ -472,16 +552,21 @@ test_config_value_errors_name_the_flag(void **state)
 	load_usage_error(WORDS(BASE, "-default-hostname", "a..b"),
 	    "-default-hostname a..b: not a valid host name: empty label");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::/64"),
-	    "-nat46-prefix 64:ff9b:1::/64: only a /96 prefix is possible (the last 32 bits carry the client's IPv4 address)");
+	    "-nat46-prefix 64:ff9b:1::/64: only a /96 prefix is possible (the last 32 bits "
+	    "carry the client's IPv4 address)");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::1"),
-	    "-nat46-prefix 64:ff9b:1::1: the last 32 bits must be zero (they carry the client's IPv4 address); did you mean 64:ff9b:1::/96?");
+	    "-nat46-prefix 64:ff9b:1::1: the last 32 bits must be zero (they carry the "
+	    "client's IPv4 address); did you mean 64:ff9b:1::/96?");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "192.0.2.0"),
 	    "-nat46-prefix 192.0.2.0: not an IPv6 address");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "::ffff:0:0"),
-	    "-nat46-prefix ::ffff:0:0: not usable as a source prefix (unspecified, IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
+	    "-nat46-prefix ::ffff:0:0: not usable as a source prefix (unspecified, "
+	    "IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
 	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "::"),
-	    "-nat46-prefix ::: not usable as a source prefix (unspecified, IPv4-mapped or multicast); use e.g. 64:ff9b:1::/96");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "run/snid"),
+	    "-nat46-prefix ::: not usable as a source prefix (unspecified, IPv4-mapped or "
+	    "multicast); use e.g. 64:ff9b:1::/96");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "run/snid"),
 	    "-unix-directory run/snid: must be an absolute path");
 	load_usage_error(WORDS(BASE, "-dns-server", "dns.google"),
 	    "-dns-server dns.google: invalid IPv4 address");
@@ -504,19 +589,20 @@ test_config_value_errors_name_the_flag(void **state)
 	load_usage_error(WORDS(BASE, "-config", "/"), "-config /: Is a directory");
 	load_usage_error(WORDS(BASE, "-config="), "-config : not a usable file name");
 	/* Control characters in a quoted value cannot reach the terminal. */
-	load_usage_error(WORDS(BASE, "-mode", "x\x1b[2J\ty"), "-mode x?[2J?y: must be tcp, nat46 or unix");
+	load_usage_error(WORDS(BASE, "-mode", "x\x1b[2J\ty"), "-mode x?[2J?y: must be tcp, "
+	    "nat46 or unix");
 }
 
 static void
 test_config_durations(void **state)
 {
 	static const char *const good[] = { "2", "0.5", "0.001", "86400", "1.250", "30" };
-	static const double good_v[] = { 2, 0.5, 0.001, 86400, 1.25, 30 };
+	static const double	good_v[] = { 2, 0.5, 0.001, 86400, 1.25, 30 };
 	static const char *const bad[] = {
 		"0", "0.0", "0.000", "-1", "1e3", "0x10", " 2", "2 ", "2.", ".5", "86400.001",
 		"86401", "inf", "nan", "0.0001", "1,5", "", "+2", "2s", "1000000",
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -527,28 +613,37 @@ test_config_durations(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char want[256];
 
-		snprintf(want, sizeof(want), "-dns-timeout %s: must be seconds above 0 and at most 86400, "
+		snprintf(want, sizeof(want), "-dns-timeout %s: must be seconds above 0 and "
+		    "at most 86400, "
 		    "such as 2 or 0.5 (at most 3 decimals)", bad[i]);
 		load_usage_error(WORDS(BASE, "-dns-timeout", bad[i]), want);
 	}
 }
 
-/* -dns-stale 0..86400 (0: off), -dns-cache-size 16..1000000, plain decimals. */
+/* -dns-stale is a duration that may be 0 (off); -dns-cache-size 16..1000000. */
 static void
 test_config_dns_cache_values(void **state)
 {
-	static const char *const bad_stale[] = { "-1", "86401", "1e3", "", "2s", "+5" };
-	static const char *const bad_size[] = { "0", "15", "1000001", "x", "" };
-	char		 want[256];
-	size_t		 i;
+	static const char *const bad_stale[] = {
+		"-1", "86401", "1e3", "", "2s", "+5"
+	};
+	static const char *const bad_size[] = {
+		"0", "15", "1000001", "x", "", "007"
+	};
+	char	want[256];
+	size_t	i;
 
 	(void)state;
-	load_run(cfg, WORDS(BASE, "-dns-stale", "86400", "-dns-cache-size", "16"));
+	load_run(cfg, WORDS(BASE, "-dns-stale", "86400", "-dns-cache-size",
+	    "16"));
 	assert_true(cfg->dns_stale == 86400);
 	assert_int_equal(cfg->dns_cache_size, 16);
+	load_run(cfg, WORDS(BASE, "-dns-stale", "0"));
+	assert_true(cfg->dns_stale == 0);
 	for (i = 0; i < sizeof(bad_stale) / sizeof(bad_stale[0]); i++) {
-		snprintf(want, sizeof(want), "-dns-stale %s: must be a number "
-		    "from 0 to 86400", bad_stale[i]);
+		snprintf(want, sizeof(want), "-dns-stale %s: must be seconds "
+		    "from 0 to 86400, such as 2 or 0.5 (at most 3 decimals)",
+		    bad_stale[i]);
 		load_usage_error(WORDS(BASE, "-dns-stale", bad_stale[i]), want);
 	}
 	for (i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
@@ -564,7 +659,7 @@ test_config_max_connections_values(void **state)
 {
 	static const char *const bad[] = { "0", "-1", "01", "1000001", "1e3", "", "12x",
 	    "99999999999999999999" };
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	load_run(cfg, WORDS(BASE));
@@ -585,9 +680,9 @@ test_config_max_connections_values(void **state)
 static void
 test_config_limits_name_the_flag(void **state)
 {
-	const char *words[MAX_ARGS + 1];
-	char vals[CONFIG_MAX_CIDRS + 1][32];
-	size_t n, i;
+	const char	*words[MAX_ARGS + 1];
+	char		vals[CONFIG_MAX_CIDRS + 1][32];
+	size_t		n, i;
 
 	(void)state;
 	/* CONFIG_MAX_LISTENERS listeners are fine, one more is not. */
@@ -623,15 +718,17 @@ test_config_limits_name_the_flag(void **state)
 static void
 test_config_too_many_cidrs_in_file(void **state)
 {
-	char text[8192], err[512];
-	size_t i, off = 0;
+	char	text[8192], err[512];
+	size_t	i, off = 0;
 
 	(void)state;
 	for (i = 0; i <= CONFIG_MAX_CIDRS; i++)
-		off += (size_t)snprintf(text + off, sizeof(text) - off, "backend-cidr 10.%zu.0.0/16\n", i);
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "backend-cidr 10.%zu.0.0/16\n", i);
 	config_defaults(cfg);
 	assert_int_equal(config_parse_text(cfg, "many.conf", text, off, err, sizeof(err)), -1);
-	assert_string_equal(err, "many.conf:65: backend-cidr 10.64.0.0/16: too many prefixes (at most 64)");
+	assert_string_equal(err, "many.conf:65: backend-cidr 10.64.0.0/16: too many "
+	    "prefixes (at most 64)");
 	assert_int_equal(cfg->n_backend_cidrs, CONFIG_MAX_CIDRS);
 }
 
@@ -640,27 +737,37 @@ test_config_validation_errors(void **state)
 {
 	(void)state;
 	load_usage_error(WORDS("-backend-cidr", "::/0"), "at least one -listen is required");
-	load_usage_error(WORDS("-listen", "tcp:443"), "-mode tcp requires at least one -backend-cidr");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::"),
+	load_usage_error(WORDS("-listen", "tcp:443"), "-mode tcp requires at least one "
+	    "-backend-cidr");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "nat46", "-nat46-prefix",
+	    "64:ff9b:1::"),
 	    "-mode nat46 requires at least one -backend-cidr");
 	load_usage_error(WORDS(BASE, "-mode", "nat46"), "-mode nat46 requires -nat46-prefix");
-	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::", "-proxy-proto"),
-	    "-proxy-proto cannot be used with -mode nat46 (the backend sees the client's address already)");
+	load_usage_error(WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::",
+	    "-proxy-proto"),
+	    "-proxy-proto cannot be used with -mode nat46 (the backend sees the client's "
+	    "address already)");
 	load_usage_error(WORDS(BASE, "-backend-cidr", "192.0.2.0/24", "-mode", "nat46",
 	    "-nat46-prefix", "64:ff9b:1::"),
-	    "-backend-cidr 192.0.2.0/24: -mode nat46 connects over IPv6 only; an IPv4 prefix cannot be used");
+	    "-backend-cidr 192.0.2.0/24: -mode nat46 connects over IPv6 only; an IPv4 "
+	    "prefix cannot be used");
 	load_usage_error(WORDS(BASE, "-nat46-prefix", "64:ff9b:1::"),
 	    "-nat46-prefix can only be used with -mode nat46");
 	load_usage_error(WORDS(BASE, "-unix-directory", "/run/snid"),
 	    "-unix-directory can only be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix"), "-mode unix requires -unix-directory");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix"),
+	    "-mode unix requires -unix-directory");
 	load_usage_error(WORDS(BASE, "-mode", "unix", "-unix-directory", "/run/snid"),
 	    "-backend-cidr cannot be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "/run/snid",
 	    "-backend-port", "443"), "-backend-port cannot be used with -mode unix");
-	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
-	    "-dns-server", "127.0.0.1"), "-dns-server cannot be used with -mode unix (no DNS lookups)");
-	load_usage_error(WORDS(BASE, "-listen", "tcp:0.0.0.0:443"), "-listen tcp:0.0.0.0:443: given twice");
+	load_usage_error(WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory",
+	    "/run/snid",
+	    "-dns-server", "127.0.0.1"), "-dns-server cannot be used with -mode unix (no "
+	    "DNS lookups)");
+	load_usage_error(WORDS(BASE, "-listen", "tcp:0.0.0.0:443"),
+	    "-listen tcp:0.0.0.0:443: given twice");
 }
 
 static void
@@ -674,7 +781,8 @@ test_config_valid_modes(void **state)
 	assert_int_equal(cfg->proxy_proto, PROXY_PROTO_V2);
 	load_run(cfg, WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/"));
 	assert_string_equal(cfg->unix_directory, "/");
-	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::", "-backend-port", "443"));
+	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1::",
+	    "-backend-port", "443"));
 	assert_int_equal(cfg->mode, MODE_NAT46);
 	assert_int_equal(cfg->backend_port, 443);
 	/* -backend-port 0 is the Go snid's default: the client's port. */
@@ -685,14 +793,14 @@ test_config_valid_modes(void **state)
 static void
 test_config_check_prints_and_exits_ok(void **state)
 {
-	struct result r;
+	struct result	r;
 
 	(void)state;
 	r = load_words(cfg, WORDS(BASE, "-check"));
 	assert_int_equal(r.status, CONFIG_EXIT_OK);
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out,
-	    "# snid 0.1.0: effective configuration\n"
+	    "# snid " SNID_VERSION ": effective configuration\n"
 	    "listen tcp:0.0.0.0:443\n"
 	    "mode tcp\n"
 	    "backend-cidr 2001:db8:1:2:3::/80\n"
@@ -715,10 +823,10 @@ test_config_check_prints_and_exits_ok(void **state)
 static void
 assert_print_round_trips(const struct config *c)
 {
-	struct config *back = calloc(1, sizeof(*back));
-	char *t1 = NULL, *t2 = NULL, err[512] = "";
-	size_t l1 = 0, l2 = 0, i;
-	FILE *f;
+	struct config	*back = calloc(1, sizeof(*back));
+	char		*t1 = NULL, *t2 = NULL, err[512] = "";
+	size_t		l1 = 0, l2 = 0, i;
+	FILE		*f;
 
 	assert_non_null(back);
 	f = open_memstream(&t1, &l1);
@@ -773,13 +881,15 @@ test_config_check_output_round_trips(void **state)
 	load_run(cfg, WORDS(BASE, "-listen", "proxy:http:unix:/run/snid.sock", "-listen", "fd:3",
 	    "-listen", "fdname:https", "-listen", "tcp:[2001:db8::1]:8443",
 	    "-backend-cidr", "192.0.2.0/24", "-backend-port", "8443",
-	    "-default-hostname", "Example.COM.", "-proxy-proto", "v1", "-dns-server", "127.0.0.1:5353",
+	    "-default-hostname", "Example.COM.", "-proxy-proto", "v1", "-dns-server",
+	    "127.0.0.1:5353",
 	    "-dns-server", "[::1]:53", "-dns-server", "2001:db8::53", "-dns-timeout", "0.125",
 	    "-hello-timeout", "10", "-connect-timeout", "0.5", "-shutdown-timeout", "86400",
 	    "-user", "snid", "-log-level", "warn", "-metrics", "tcp:[::1]:9199"));
 	assert_print_round_trips(cfg);
 	assert_string_equal(cfg->metrics.text, "tcp:[::1]:9199");
-	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1:2:3:4::", "-log-level", "error"));
+	load_run(cfg, WORDS(BASE, "-mode", "nat46", "-nat46-prefix", "64:ff9b:1:2:3:4::",
+	    "-log-level", "error"));
 	assert_print_round_trips(cfg);
 	load_run(cfg, WORDS("-listen", "tcp:443", "-mode", "unix", "-unix-directory", "/run/snid",
 	    "-proxy-proto", "-log-level", "debug"));
@@ -789,17 +899,18 @@ test_config_check_output_round_trips(void **state)
 static void
 parse_error(const char *text, const char *want)
 {
-	char err[512] = "";
+	char	err[512] = "";
 
 	config_defaults(cfg);
-	assert_int_equal(config_parse_text(cfg, "t.conf", text, strlen(text), err, sizeof(err)), -1);
+	assert_int_equal(config_parse_text(cfg, "t.conf", text, strlen(text), err,
+	    sizeof(err)), -1);
 	assert_string_equal(err, want);
 }
 
 static void
 parse_ok(const char *text)
 {
-	char err[512] = "";
+	char	err[512] = "";
 
 	config_defaults(cfg);
 	if (config_parse_text(cfg, "t.conf", text, strlen(text), err, sizeof(err)) != 0)
@@ -809,13 +920,14 @@ parse_ok(const char *text)
 static void
 test_config_file_syntax(void **state)
 {
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	parse_ok("");
 	parse_ok("\n\n   \n\t\n# only a comment\n   # indented comment\n");
 	assert_int_equal(cfg->n_listeners, 0);
-	parse_ok("  listen \t tcp:443   # trailing comment\nmode\ttcp\r\nbackend-cidr 2001:db8::/32\t#c");
+	parse_ok("  listen \t tcp:443   # trailing comment\nmode\ttcp\r\nbackend-cidr "
+	    "2001:db8::/32\t#c");
 	assert_string_equal(cfg->listeners[0].text, "tcp:443");
 	assert_int_equal(cfg->n_backend_cidrs, 1);
 	/* '#' not after white space is part of the value. */
@@ -828,7 +940,8 @@ test_config_file_syntax(void **state)
 	cidr_format(&cfg->backend_cidrs[0], buf, sizeof(buf));
 	assert_string_equal(buf, "2001:db8::/32");
 	/* Repeatable keys accumulate. */
-	parse_ok("listen tcp:1\nlisten tcp:2\nbackend-cidr ::/0\nbackend-cidr 0.0.0.0/0\ndns-server ::1\n");
+	parse_ok("listen tcp:1\nlisten tcp:2\nbackend-cidr ::/0\nbackend-cidr "
+	    "0.0.0.0/0\ndns-server ::1\n");
 	assert_int_equal(cfg->n_listeners, 2);
 	assert_int_equal(cfg->n_backend_cidrs, 2);
 	assert_int_equal(cfg->n_dns_servers, 1);
@@ -842,7 +955,7 @@ test_config_file_syntax(void **state)
 static void
 test_config_file_errors_name_file_and_line(void **state)
 {
-	char big[2100];
+	char	big[2100];
 
 	(void)state;
 	parse_error("# c\n\nfrobnicate yes\n", "t.conf:3: unknown setting 'frobnicate'");
@@ -857,14 +970,18 @@ test_config_file_errors_name_file_and_line(void **state)
 	parse_error("mode tcp extra\n", "t.conf:1: mode tcp extra: must be tcp, nat46 or unix");
 	parse_error("listen\n", "t.conf:1: 'listen' needs a value");
 	parse_error("mode   # nothing\n", "t.conf:1: 'mode' needs a value");
-	parse_error("config /etc/other.conf\n", "t.conf:1: 'config' is a command-line flag, not a file setting");
+	parse_error("config /etc/other.conf\n", "t.conf:1: 'config' is a command-line "
+	    "flag, not a file setting");
 	parse_error("check\n", "t.conf:1: 'check' is a command-line flag, not a file setting");
 	parse_error("help\n", "t.conf:1: 'help' is a command-line flag, not a file setting");
 	parse_error("version\n", "t.conf:1: 'version' is a command-line flag, not a file setting");
-	parse_error("mode tcp\nlog-level info\nmode unix\n", "t.conf:3: 'mode' already set on line 1");
-	parse_error("proxy-proto v3\n", "t.conf:1: proxy-proto v3: must be v1 or v2 (or nothing, meaning v2)");
+	parse_error("mode tcp\nlog-level info\nmode unix\n", "t.conf:3: 'mode' already set "
+	    "on line 1");
+	parse_error("proxy-proto v3\n", "t.conf:1: proxy-proto v3: must be v1 or v2 (or "
+	    "nothing, meaning v2)");
 	parse_error("hello-timeout 0\n",
-	    "t.conf:1: hello-timeout 0: must be seconds above 0 and at most 86400, such as 2 or 0.5 (at most 3 decimals)");
+	    "t.conf:1: hello-timeout 0: must be seconds above 0 and at most 86400, such as "
+	    "2 or 0.5 (at most 3 decimals)");
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	parse_error(big, "t.conf:1: line longer than 1024 bytes");
@@ -873,7 +990,8 @@ test_config_file_errors_name_file_and_line(void **state)
 		static const char nul[] = "mode tcp\nlisten tcp:443\0garbage\n";
 
 		config_defaults(cfg);
-		assert_int_equal(config_parse_text(cfg, "t.conf", nul, sizeof(nul) - 1, err, sizeof(err)), -1);
+		assert_int_equal(config_parse_text(cfg, "t.conf", nul, sizeof(nul) - 1, err,
+		    sizeof(err)), -1);
 		assert_string_equal(err, "t.conf:2: NUL byte");
 	}
 }
@@ -881,8 +999,8 @@ test_config_file_errors_name_file_and_line(void **state)
 static void
 test_config_file_error_through_config_load(void **state)
 {
-	char *name = temp_file("listen tcp:443\n\n# x\nbackend-cidr ::/0\nmode sideways\n");
-	char want[256];
+	char	*name = temp_file("listen tcp:443\n\n# x\nbackend-cidr ::/0\nmode sideways\n");
+	char	want[256];
 
 	(void)state;
 	snprintf(want, sizeof(want), "%s:5: mode sideways: must be tcp, nat46 or unix", name);
@@ -894,7 +1012,7 @@ test_config_file_error_through_config_load(void **state)
 static void
 test_config_flags_override_file(void **state)
 {
-	char *name = temp_file(
+	char	*name = temp_file(
 	    "listen tcp:0.0.0.0:443\n"
 	    "listen tcp:[::]:443\n"
 	    "backend-cidr 2001:db8::/32\n"
@@ -903,7 +1021,7 @@ test_config_flags_override_file(void **state)
 	    "log-level debug\n"
 	    "hello-timeout 9\n"
 	    "default-hostname file.example\n");
-	char buf[CIDR_STRLEN];
+	char	buf[CIDR_STRLEN];
 
 	(void)state;
 	/* File alone. */
@@ -915,12 +1033,16 @@ test_config_flags_override_file(void **state)
 	assert_true(cfg->hello_timeout == 9.0);
 
 	/* A scalar flag replaces the file's value, wherever -config stands. */
-	load_run(cfg, WORDS("-log-level", "error", "-config", name, "-default-hostname", "flag.example"));
+	load_run(cfg, WORDS("-log-level", "error", "-config", name, "-default-hostname",
+	    "flag.example"));
 	assert_int_equal(cfg->log_level, LOG_LEVEL_ERROR);
 	assert_string_equal(cfg->default_hostname, "flag.example");
 	assert_true(cfg->hello_timeout == 9.0);
 
-	/* A repeatable flag replaces the file's whole list; lists not given on the command line stay. */
+	/*
+	 * A repeatable flag replaces the file's whole list; lists not given
+	 * on the command line stay.
+	 */
 	load_run(cfg, WORDS("-config", name, "-backend-cidr", "2001:db8:1:2:3::/80",
 	    "-backend-cidr", "10.0.0.0/8"));
 	assert_int_equal(cfg->n_backend_cidrs, 2);
@@ -945,9 +1067,9 @@ test_config_flags_override_file(void **state)
 static void
 test_config_sample_files_are_valid(void **state)
 {
-	DIR *d = opendir("tests/data/config");
-	struct dirent *e;
-	int n = 0;
+	DIR		*d = opendir("tests/data/config");
+	struct dirent	*e;
+	int		n = 0;
 
 	(void)state;
 	if (d == NULL)
@@ -974,7 +1096,7 @@ test_config_sample_files_are_valid(void **state)
 static void
 test_config_sample_everything(void **state)
 {
-	char buf[128];
+	char	buf[128];
 
 	(void)state;
 	load_run(cfg, WORDS("-config", "tests/data/config/everything-tcp.conf"));
@@ -985,7 +1107,8 @@ test_config_sample_everything(void **state)
 	assert_int_equal(cfg->proxy_proto, PROXY_PROTO_V1);
 	assert_int_equal(cfg->backend_port, 8443);
 	assert_int_equal(cfg->n_dns_servers, 3);
-	addrspec_format((struct sockaddr *)&cfg->dns_servers[2], cfg->dns_server_lens[2], buf, sizeof(buf));
+	addrspec_format((struct sockaddr *)&cfg->dns_servers[2], cfg->dns_server_lens[2],
+	    buf, sizeof(buf));
 	assert_string_equal(buf, "192.0.2.53:53");
 	assert_true(cfg->dns_timeout == 1.5);
 	assert_true(cfg->connect_timeout == 0.25);
@@ -997,8 +1120,8 @@ test_config_sample_everything(void **state)
 static void
 test_config_example_file_is_valid(void **state)
 {
-	struct result r;
-	char buf[CIDR_STRLEN];
+	struct result	r;
+	char		buf[CIDR_STRLEN];
 
 	(void)state;
 	r = load_words(cfg, WORDS("-check", "-config", "snid.conf.example"));
@@ -1017,22 +1140,21 @@ test_config_example_file_is_valid(void **state)
 static void
 test_config_man_pages_document_every_flag(void **state)
 {
-	char *man8 = read_whole("man/snid.8");
-	char *man5 = read_whole("man/snid.conf.5");
-	size_t i;
+	char	*man8 = read_whole("man/snid.8");
+	char	*man5 = read_whole("man/snid.conf.5");
+	size_t	i;
 
 	(void)state;
-	for (i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
 		char needle[64];
 
-		snprintf(needle, sizeof(needle), ".It Fl %s", all_flags[i]);
+		snprintf(needle, sizeof(needle), ".It Fl %s", o->name);
 		if (strstr(man8, needle) == NULL)
 			fail_msg("snid.8 has no '%s'", needle);
-	}
-	for (i = 0; i < sizeof(file_keys) / sizeof(file_keys[0]); i++) {
-		char needle[64];
-
-		snprintf(needle, sizeof(needle), ".It Ic %s", file_keys[i]);
+		if (o->flags & CONFIG_O_CMDLINE)
+			continue;
+		snprintf(needle, sizeof(needle), ".It Ic %s", o->name);
 		if (strstr(man5, needle) == NULL)
 			fail_msg("snid.conf.5 has no '%s'", needle);
 	}
@@ -1040,10 +1162,379 @@ test_config_man_pages_document_every_flag(void **state)
 	free(man5);
 }
 
+/*
+ * The text of doc between the first from and the next to after it (both
+ * must be there); *whole_doc is freed by the caller.
+ */
+static char *
+doc_between(const char *doc, const char *from, const char *to)
+{
+	const char	*a = strstr(doc, from), *b;
+	char		*out;
+
+	if (a == NULL)
+		fail_msg("no '%s' in the document", from);
+	b = strstr(a, to);
+	if (b == NULL)
+		fail_msg("no '%s' after '%s'", to, from);
+	out = strndup(a, (size_t)(b - a));
+	assert_non_null(out);
+	return out;
+}
+
+/*
+ * Whether text names the setting as the word prefix NAME: "-NAME"
+ * (markdown), "Fl NAME" (snid.8) or "Ic NAME" (snid.conf.5).
+ */
+static bool
+doc_names_flag(const char *text, const char *prefix, const char *name)
+{
+	char		needle[64];
+	const char	*p = text;
+	size_t		n;
+
+	snprintf(needle, sizeof(needle), "%s%s", prefix, name);
+	n = strlen(needle);
+	while ((p = strstr(p, needle)) != NULL) {
+		char next = p[n];
+
+		if (next != '-' && (next < 'a' || next > 'z') && (next < '0' || next > '9') &&
+		    (p == text || p[-1] != '-'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * The SIGHUP paragraphs of README.md, snid(8) and snid.conf(5) name every
+ * reloadable setting among what a reload applies, and every other file
+ * setting among what keeps its running value: the reload bit of the table
+ * is documented.
+ */
+static void
+test_config_reload_docs_match_the_table(void **state)
+{
+	static const struct {
+		const char	*path;
+		const char	*prefix;	/* how the document names a setting */
+		const char	*applies, *stays, *restart;
+	} docs[] = {
+		{ "README.md", "-", "`SIGHUP`: reload.", "Connections whose bytes",
+		  "need a restart" },
+		{ "man/snid.8", "Fl ", ".It Dv SIGHUP", "Connections whose bytes",
+		  "need a restart" },
+		{ "man/snid.conf.5", "Ic ", "reads the file again and applies",
+		  "to new connections.", "until a restart" },
+	};
+	size_t	d, i;
+
+	(void)state;
+	for (d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		char *doc = read_whole(docs[d].path);
+		char *applies = doc_between(doc, docs[d].applies, docs[d].stays);
+		char *restart = doc_between(strstr(doc, docs[d].applies), docs[d].stays,
+		    docs[d].restart);
+
+		for (i = 0; i < config_n_options; i++) {
+			const struct config_option *o = &config_options[i];
+			bool reload = (o->flags & CONFIG_O_RELOAD) != 0;
+
+			if (o->flags & CONFIG_O_CMDLINE)
+				continue;
+			if (reload && !doc_names_flag(applies, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP does not list %s among what a reload applies",
+				    docs[d].path, o->name);
+			if (!reload && !doc_names_flag(restart, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP does not list %s among what needs a restart",
+				    docs[d].path, o->name);
+			if (!reload && doc_names_flag(applies, docs[d].prefix, o->name))
+				fail_msg("%s: SIGHUP says a reload applies %s, which needs "
+				    "a restart",
+				    docs[d].path, o->name);
+		}
+		free(applies);
+		free(restart);
+		free(doc);
+	}
+}
+
+/*
+ * Every row is complete: a unique name of [a-z0-9-], help text that fits
+ * -help's column, a value name exactly when it takes a value, and the
+ * fields its kind needs, of the size its kind stores.
+ */
+static void
+test_config_table_rows_are_complete(void **state)
+{
+	size_t	i, j;
+
+	(void)state;
+	assert_true(config_n_options > 0 && config_n_options <= CONFIG_OPTIONS_MAX);
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
+		const char *h, *nl;
+
+		assert_non_null(o->name);
+		if (o->name[0] == '\0' || strspn(o->name,
+		    "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		    strlen(o->name))
+			fail_msg("row %zu: bad name '%s'", i, o->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(o->name, config_options[j].name) == 0)
+				fail_msg("-%s is in the table twice", o->name);
+		if (o->help == NULL || o->help[0] == '\0')
+			fail_msg("-%s has no help text", o->name);
+		/* -help's column starts at 25: 79 - 25 is left for a line of help. */
+		for (h = o->help; h != NULL; h = nl != NULL ? nl + 1 : NULL) {
+			nl = strchr(h, '\n');
+			if ((nl != NULL ? (size_t)(nl - h) : strlen(h)) > 54)
+				fail_msg("-%s: help line too long: %s", o->name, h);
+		}
+		if ((o->arg == NULL) != ((o->flags & CONFIG_O_NOVALUE) != 0))
+			fail_msg("-%s: a value name (arg) iff it takes a value", o->name);
+		if ((o->flags & CONFIG_O_REPEAT) && (o->n_off == 0 || o->max == 0 ||
+		    o->what == NULL))
+			fail_msg("-%s: a list needs n_off, max and what", o->name);
+		if ((o->flags & CONFIG_O_ZERO) && o->kind != CONFIG_K_DURATION)
+			fail_msg("-%s: CONFIG_O_ZERO is for durations", o->name);
+		if ((o->flags & CONFIG_O_OPTVALUE) && o->choices == NULL)
+			fail_msg("-%s: an optional value needs the words it may be", o->name);
+		if (o->off + o->size > sizeof(struct config))
+			fail_msg("-%s: off/size outside struct config", o->name);
+		switch (o->kind) {
+		case CONFIG_K_HELP:
+		case CONFIG_K_VERSION:
+			assert_true(o->flags & CONFIG_O_CMDLINE);
+			break;
+		case CONFIG_K_BOOL:
+			assert_int_equal(o->size, sizeof(bool));
+			break;
+		case CONFIG_K_CHOICE:
+			assert_int_equal(o->size, sizeof(int));
+			assert_non_null(o->choices);
+			break;
+		case CONFIG_K_UINT:
+			assert_true(o->size == sizeof(unsigned) || o->size == sizeof(size_t));
+			assert_true(o->min <= o->max);
+			if (o->size == sizeof(unsigned))
+				assert_true(o->max <= UINT_MAX);
+			break;
+		case CONFIG_K_PORT:
+			assert_int_equal(o->size, sizeof(uint16_t));
+			break;
+		case CONFIG_K_DURATION:
+			assert_int_equal(o->size, sizeof(double));
+			break;
+		case CONFIG_K_FILE:
+		case CONFIG_K_STRING:
+			assert_non_null(o->set);
+			assert_true(o->size > 1);
+			break;
+		case CONFIG_K_CIDRS:
+		case CONFIG_K_LISTENERS:
+			assert_true(o->flags & CONFIG_O_REPEAT);
+			break;
+		case CONFIG_K_CUSTOM:
+			if (o->set == NULL || o->format == NULL)
+				fail_msg("-%s: a custom row needs set and format", o->name);
+			break;
+		}
+		/* A list's count is inside what a reload copies. */
+		if (o->flags & CONFIG_O_REPEAT)
+			assert_true(o->n_off >= o->off &&
+			    o->n_off + sizeof(size_t) <= o->off + o->size);
+	}
+}
+
+/* Two files that set every setting, each differently: reload_a runs, reload_b is the new file. */
+static const char reload_a[] =
+    "listen tcp:0.0.0.0:443\n"
+    "mode tcp\n"
+    "backend-cidr 2001:db8::/32\n"
+    "backend-port 443\n"
+    "default-hostname a.example\n"
+    "proxy-proto v1\n"
+    "dns-server 127.0.0.1\n"
+    "dns-timeout 1\n"
+    "dns-stale 60\n"
+    "dns-cache-size 100\n"
+    "hello-timeout 1\n"
+    "connect-timeout 1\n"
+    "shutdown-timeout 1\n"
+    "idle-timeout 1\n"
+    "half-close-timeout 1\n"
+    "max-connections 10\n"
+    "user nobody\n"
+    "metrics tcp:127.0.0.1:9199\n"
+    "log-level error\n";
+static const char reload_b[] =
+    "listen tcp:8443\n"
+    "mode nat46\n"
+    "nat46-prefix 64:ff9b:1::\n"
+    "backend-cidr 2001:db8:1::/48\n"
+    "backend-port 8443\n"
+    "default-hostname b.example\n"
+    "dns-server [::1]:5353\n"
+    "dns-timeout 2.5\n"
+    "dns-stale 0\n"
+    "dns-cache-size 200\n"
+    "hello-timeout 2.5\n"
+    "connect-timeout 2.5\n"
+    "shutdown-timeout 2.5\n"
+    "idle-timeout 2.5\n"
+    "half-close-timeout 2.5\n"
+    "max-connections 20\n"
+    "user snid\n"
+    "metrics tcp:[::1]:9199\n"
+    "log-level debug\n";
+static const char reload_unix[] = "mode unix\nunix-directory /run/snid\n";
+
+static void
+parse_into(struct config *c, const char *text)
+{
+	char	err[CONFIG_ERR_MAX];
+
+	config_defaults(c);
+	if (config_parse_text(c, "fixture", text, strlen(text), err, sizeof(err)) != 0)
+		fail_msg("fixture: %s", err);
+}
+
+/*
+ * What a reload applies is what the table marks CONFIG_O_RELOAD, nothing
+ * else: config_take_reloadable (worker_reload's copy) moves exactly those
+ * rows from the new configuration into the running one, and
+ * config_option_equal (its "needs a restart" diff) sees the rest unchanged.
+ */
+static void
+test_config_reload_takes_exactly_the_reloadable_rows(void **state)
+{
+	struct config	*a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct config	*u = calloc(1, sizeof(*u)), *out = calloc(1, sizeof(*out));
+	size_t		i;
+
+	(void)state;
+	assert_true(a != NULL && b != NULL && u != NULL && out != NULL);
+	parse_into(a, reload_a);
+	parse_into(b, reload_b);
+	parse_into(u, reload_unix);
+	for (i = 0; i < config_n_options; i++) {
+		const struct config_option *o = &config_options[i];
+		const struct config *other = strcmp(o->name, "unix-directory") == 0 ? u : b;
+
+		if (o->flags & CONFIG_O_CMDLINE)
+			continue;
+		if (config_option_equal(o, a, other))
+			fail_msg("reload fixture: give %s a different value in reload_a and "
+			    "reload_b", o->name);
+		memcpy(out, a, sizeof(*out));
+		config_take_reloadable(out, other);
+		if (o->flags & CONFIG_O_RELOAD) {
+			if (!config_option_equal(o, out, other))
+				fail_msg("a reload does not apply %s", o->name);
+		} else if (!config_option_equal(o, out, a))
+			fail_msg("a reload changes %s, which needs a restart", o->name);
+	}
+	free(a);
+	free(b);
+	free(u);
+	free(out);
+}
+
+/* A list is equal whatever its order; an unset scalar differs from a set one. */
+static void
+test_config_option_equal_compares_values(void **state)
+{
+	struct config			*a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	const struct config_option	*listen = config_option_find("listen", 6);
+	const struct config_option	*user = config_option_find("user", 4);
+	const struct config_option	*mode = config_option_find("mode", 4);
+
+	(void)state;
+	assert_true(a != NULL && b != NULL && listen != NULL && user != NULL && mode != NULL);
+	assert_null(config_option_find("lis", 3));
+	parse_into(a, "listen tcp:1\nlisten tcp:2\nuser snid\n");
+	parse_into(b, "listen tcp:2\nlisten tcp:1\n");
+	assert_true(config_option_equal(listen, a, b));
+	assert_true(config_option_equal(mode, a, b));
+	assert_false(config_option_equal(user, a, b));
+	assert_false(config_option_equal(user, b, a));
+	parse_into(b, "listen tcp:2\n");
+	assert_false(config_option_equal(listen, a, b));
+	assert_false(config_option_equal(listen, b, a));
+	free(a);
+	free(b);
+}
+
+/*
+ * The kinds a future row may use the way no current row does: a UINT
+ * stored in a size_t, without a noun, from 0 (printed even when 0); a
+ * DURATION where 0 means off.  Rows of the test's own, on a spare field.
+ */
+static void
+test_config_kinds_beyond_the_current_rows(void **state)
+{
+	static const struct config_option	count = {
+		.name = "count", .kind = CONFIG_K_UINT,
+		.off = offsetof(struct config, n_dns_servers), .size = sizeof(size_t),
+		.min = 0, .max = 1000000, .arg = "N", .help = "h",
+	};
+	static const struct config_option	stale = {
+		.name = "stale", .kind = CONFIG_K_DURATION, .flags = CONFIG_O_ZERO,
+		.off = offsetof(struct config, idle_timeout), .size = sizeof(double),
+		.arg = "SEC", .help = "h",
+	};
+	char	err[CONFIG_ERR_MAX], buf[CONFIG_VALUE_MAX];
+
+	(void)state;
+	config_defaults(cfg);
+	assert_int_equal(config_option_set(cfg, &count, "1000000", err, sizeof(err)), 0);
+	assert_int_equal(cfg->n_dns_servers, 1000000);
+	assert_true(config_option_format(cfg, &count, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "1000000");
+	assert_int_equal(config_option_set(cfg, &count, "0", err, sizeof(err)), 0);
+	assert_true(config_option_format(cfg, &count, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "0");
+	assert_int_equal(config_option_set(cfg, &count, "1000001", err, sizeof(err)), -1);
+	assert_string_equal(err, "1000001: must be a number from 0 to 1000000");
+	assert_int_equal(config_option_set(cfg, &count, "007", err, sizeof(err)), -1);
+
+	assert_int_equal(config_option_set(cfg, &stale, "0", err, sizeof(err)), 0);
+	assert_true(cfg->idle_timeout == 0);
+	assert_true(config_option_format(cfg, &stale, 0, buf, sizeof(buf)));
+	assert_string_equal(buf, "0");
+	assert_int_equal(config_option_set(cfg, &stale, "1.5", err, sizeof(err)), 0);
+	assert_true(cfg->idle_timeout == 1.5);
+	assert_int_equal(config_option_set(cfg, &stale, "-1", err, sizeof(err)), -1);
+	assert_string_equal(err, "-1: must be seconds from 0 to 86400, such as 2 or 0.5 "
+	    "(at most 3 decimals)");
+	/* Without CONFIG_O_ZERO, 0 stays refused. */
+	assert_int_equal(config_option_set(cfg, config_option_find("idle-timeout", 12), "0",
+	    err, sizeof(err)), -1);
+}
+
+/* A reload passes no output stream: -check then prints nothing. */
+static void
+test_config_load_without_output(void **state)
+{
+	char	*argv[] = { (char *)(uintptr_t)"snid", (char *)(uintptr_t)"-check",
+	    (char *)(uintptr_t)"-listen", (char *)(uintptr_t)"tcp:443",
+	    (char *)(uintptr_t)"-backend-cidr", (char *)(uintptr_t)"::/0", NULL };
+	char	err[CONFIG_ERR_MAX] = "";
+
+	(void)state;
+	assert_int_equal(config_load(cfg, 6, argv, NULL, err, sizeof(err)), CONFIG_EXIT_OK);
+	assert_true(cfg->check);
+	argv[1] = (char *)(uintptr_t)"-mode=\x1b[31m";
+	assert_int_equal(config_load(cfg, 6, argv, NULL, err, sizeof(err)), CONFIG_EXIT_USAGE);
+	/* The message has no "snid: " and no control character: ready for a log line. */
+	assert_string_equal(err, "-mode ?[31m: must be tcp, nat46 or unix");
+}
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_minimal_tcp),
 		cmocka_unit_test(test_config_each_flag_every_spelling),
@@ -1070,6 +1561,12 @@ main(void)
 		cmocka_unit_test(test_config_sample_everything),
 		cmocka_unit_test(test_config_example_file_is_valid),
 		cmocka_unit_test(test_config_man_pages_document_every_flag),
+		cmocka_unit_test(test_config_reload_docs_match_the_table),
+		cmocka_unit_test(test_config_table_rows_are_complete),
+		cmocka_unit_test(test_config_reload_takes_exactly_the_reloadable_rows),
+		cmocka_unit_test(test_config_option_equal_compares_values),
+		cmocka_unit_test(test_config_load_without_output),
+		cmocka_unit_test(test_config_kinds_beyond_the_current_rows),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -22,8 +22,8 @@ canon(const char *in, char out[HOSTNAME_MAX + 1])
 static void
 assert_valid(const char *in, const char *want)
 {
-	char out[HOSTNAME_MAX + 1];
-	const char *reason = canon(in, out);
+	char		out[HOSTNAME_MAX + 1];
+	const char	*reason = canon(in, out);
 
 	if (reason != NULL)
 		fail_msg("'%s' refused: %s", in, reason);
@@ -33,8 +33,8 @@ assert_valid(const char *in, const char *want)
 static void
 assert_refused(const char *in, const char *want_reason)
 {
-	char out[HOSTNAME_MAX + 1];
-	const char *reason;
+	char		out[HOSTNAME_MAX + 1];
+	const char	*reason;
 
 	memset(out, 'x', sizeof(out));
 	reason = canon(in, out);
@@ -48,7 +48,7 @@ assert_refused(const char *in, const char *want_reason)
 static void
 make_name(char *buf, size_t n, size_t label_len)
 {
-	size_t i, in_label = 0;
+	size_t	i, in_label = 0;
 
 	for (i = 0; i < n; i++) {
 		if (in_label == label_len && i + 1 < n) {
@@ -102,13 +102,32 @@ test_hostname_underscore_and_hyphen(void **state)
 	assert_valid("_xmpps-client._tcp.example.com", "_xmpps-client._tcp.example.com");
 	assert_valid("_.example.com", "_.example.com");
 	assert_valid("a-b.c_d.example", "a-b.c_d.example");
-	assert_valid("-leading.example", "-leading.example");
+	assert_valid("a--b.example", "a--b.example");
+	assert_valid("xn--bcher-kva.example", "xn--bcher-kva.example");
+}
+
+/* RFC 952 / 1123: no label starts or ends with '-'. */
+static void
+test_hostname_hyphen_at_label_edge(void **state)
+{
+	const char	*why = "label starts or ends with '-'";
+
+	(void)state;
+	assert_refused("-leading.example", why);
+	assert_refused("trailing-.example", why);
+	assert_refused("a.-b.example", why);
+	assert_refused("a.b-.example", why);
+	assert_refused("example.-zz", why);
+	assert_refused("example.zz-", why);
+	assert_refused("example.zz-.", why);
+	assert_refused("-", why);
+	assert_refused("-zz.test", why);
 }
 
 static void
 test_hostname_empty(void **state)
 {
-	char out[HOSTNAME_MAX + 1];
+	char	out[HOSTNAME_MAX + 1];
 
 	(void)state;
 	assert_refused("", "empty");
@@ -127,7 +146,7 @@ test_hostname_empty_labels(void **state)
 static void
 test_hostname_label_63_ok_64_refused(void **state)
 {
-	char name[100];
+	char	name[100];
 
 	(void)state;
 	memset(name, 'a', 63);
@@ -146,7 +165,7 @@ test_hostname_label_63_ok_64_refused(void **state)
 static void
 test_hostname_total_253_ok_254_refused(void **state)
 {
-	char name[300], dotted[310];
+	char	name[300], dotted[310];
 
 	(void)state;
 	make_name(name, 253, 63);
@@ -181,7 +200,7 @@ test_hostname_invalid_characters(void **state)
 static void
 test_hostname_nul_inside(void **state)
 {
-	char out[HOSTNAME_MAX + 1];
+	char	out[HOSTNAME_MAX + 1];
 
 	(void)state;
 	assert_string_equal(hostname_canonicalize("good.com\0evil.com", 17, out), "NUL character");
@@ -245,11 +264,12 @@ test_hostname_ipv6_literals(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_hostname_simple_names),
 		cmocka_unit_test(test_hostname_lower_case),
 		cmocka_unit_test(test_hostname_one_trailing_dot_removed),
 		cmocka_unit_test(test_hostname_underscore_and_hyphen),
+		cmocka_unit_test(test_hostname_hyphen_at_label_edge),
 		cmocka_unit_test(test_hostname_empty),
 		cmocka_unit_test(test_hostname_empty_labels),
 		cmocka_unit_test(test_hostname_label_63_ok_64_refused),

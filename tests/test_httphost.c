@@ -28,8 +28,8 @@
 static enum httphost_status
 parse(const void *b, size_t n, struct httphost *r)
 {
-	uint8_t *p = xmalloc(n);
-	enum httphost_status st;
+	uint8_t			*p = xmalloc(n);
+	enum httphost_status	st;
 
 	if (n > 0)
 		memcpy(p, b, n);
@@ -75,8 +75,8 @@ assert_same_result(const struct httphost *a, const struct httphost *b)
 static void
 expect_error(const void *b, size_t n, int status, const char *why)
 {
-	struct httphost r;
-	enum httphost_status st = parse(b, n, &r);
+	struct httphost		r;
+	enum httphost_status	st = parse(b, n, &r);
 
 	if (st != HTTPHOST_ERROR || r.error == NULL || strcmp(r.error, why) != 0)
 		fail_msg("%zu bytes: %s \"%s\", want error \"%s\"", n, httphost_status_str(st),
@@ -91,8 +91,8 @@ expect_error(const void *b, size_t n, int status, const char *why)
 static void
 expect_error_at(const void *b, size_t n, size_t at, int status, const char *why)
 {
-	struct httphost r;
-	size_t i;
+	struct httphost	r;
+	size_t		i;
 
 	for (i = 0; i < at; i++) {
 		enum httphost_status st = parse(b, i, &r);
@@ -118,8 +118,8 @@ assert_host(const uint8_t *b, const struct httphost *r, const char *raw)
 static size_t
 head_end(const uint8_t *b, size_t n)
 {
-	const uint8_t *e;
-	size_t skip = 0;
+	const uint8_t	*e;
+	size_t		skip = 0;
 
 	while (skip + 2 <= n && b[skip] == '\r' && b[skip + 1] == '\n')
 		skip += 2;
@@ -132,8 +132,8 @@ head_end(const uint8_t *b, size_t n)
 static void
 check_prefixes(const uint8_t *b, size_t len)
 {
-	struct httphost whole, r;
-	size_t i;
+	struct httphost	whole, r;
+	size_t		i;
 
 	assert_int_equal(parse(b, len, &whole), HTTPHOST_DONE);
 	for (i = 0; i < whole.head_len; i++) {
@@ -187,7 +187,7 @@ static const struct capture captures[] = {
 static void
 test_captures_parse(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -228,7 +228,7 @@ test_captures_parse(void **state)
 static void
 test_truncated_at_every_offset(void **state)
 {
-	size_t i, len;
+	size_t	i, len;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -243,7 +243,7 @@ test_truncated_at_every_offset(void **state)
 static void
 test_byte_by_byte(void **state)
 {
-	size_t i, n, len;
+	size_t	i, n, len;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -273,7 +273,7 @@ test_bytes_after_head_untouched(void **state)
 	static const char *const tails[] = {
 		"GET / HTTP/1.1\r\nHost: other.example\r\n\r\n", "\x16\x03\x01", "\0\0\0", "\r\n",
 	};
-	size_t i, j, len;
+	size_t	i, j, len;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -295,19 +295,123 @@ test_bytes_after_head_untouched(void **state)
 	}
 }
 
+/* ---- resuming a growing buffer ---- */
+
+/*
+ * Feed b[0..len) into one growing buffer in segments of seg bytes (0: a
+ * pseudo-random 1..17), resuming every time, and compare each answer with
+ * the stateless parse of the same prefix.  Returns the bytes scanned.
+ */
+static size_t
+resume_feed(const uint8_t *b, size_t len, size_t seg)
+{
+	struct httphost_resume	rs;
+	struct httphost		got, want;
+	uint8_t			*acc = xmalloc(len + 1);
+	size_t			n = 0, step;
+	unsigned		rnd = 7;
+
+	memset(&rs, 0, sizeof(rs));
+	while (n < len) {
+		enum httphost_status st, wst;
+
+		rnd = rnd * 1103515245u + 12345u;
+		step = seg != 0 ? seg : 1 + (rnd >> 16) % 17;
+		if (step > len - n)
+			step = len - n;
+		memcpy(acc + n, b + n, step);
+		n += step;
+		st = httphost_parse_resume(acc, n, &rs, &got);
+		wst = httphost_parse(acc, n, &want);
+		assert_int_equal(st, wst);
+		assert_same_result(&want, &got);
+		if (st != HTTPHOST_NEED_MORE)
+			break;
+	}
+	free(acc);
+	return rs.scanned;
+}
+
+/* Resuming answers exactly what a parse from byte 0 answers, prefix by prefix. */
+static void
+test_resume_matches_stateless(void **state)
+{
+	static const char *const heads[] = {
+		"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: 1\r\nHost : a.example\r\n\r\n",
+		"\r\n\r\n\r\nGET http://T.example:8/x HTTP/1.1\r\nHost: h\r\n\r\n",
+		"\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"\r\n\n",
+		"GET / HTTP/1.1\r\nA: b\r\n\tfold\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: [::1]\r\nA: \x01\r\n\r\n",
+		"GET / HTTP/1.1\r\nA: b\r\nHost: 192.0.2.1\r\n\r\n",
+	};
+	size_t	i, seg, len;
+
+	(void)state;
+	for (i = 0; i < NCAPTURES; i++) {
+		uint8_t *b = load_data(captures[i].file, &len);
+
+		for (seg = 0; seg <= 9; seg++)
+			resume_feed(b, len, seg);
+		free(b);
+	}
+	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
+		for (seg = 0; seg <= 9; seg++)
+			resume_feed((const uint8_t *)heads[i], strlen(heads[i]), seg);
+}
+
+/*
+ * A head trickled in one short line per segment, and a run of empty lines
+ * before the request line two bytes at a time: resuming scans each byte
+ * about once, where parsing from byte 0 on every segment (what snid did
+ * before) scans the head ~n/line times.
+ */
+static void
+test_resume_linear_in_trickled_head(void **state)
+{
+	char	head[HTTPHOST_MAX_HEAD];
+	size_t	len = 0, n, quadratic = 0, scanned;
+	int	i;
+
+	(void)state;
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "GET / HTTP/1.1\r\n");
+	for (i = 0; i < 900; i++)
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "X: %d\r\n", i % 10);
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "Host: a.example\r\n\r\n");
+	assert_true(len < sizeof(head));
+	for (n = 6; n <= len; n += 6)
+		quadratic += n;
+	scanned = resume_feed((const uint8_t *)head, len, 6);
+	print_message("  %zu-byte head, 6 per segment: scanned %zu (from byte 0: %zu)\n",
+	    len, scanned, quadratic);
+	assert_true(scanned <= 2 * len);
+	assert_true(quadratic > 100 * len);
+
+	len = 0;
+	for (i = 0; i < 3000; i++)
+		len += (size_t)snprintf(head + len, sizeof(head) - len, "\r\n");
+	len += (size_t)snprintf(head + len, sizeof(head) - len, "GET / HTTP/1.0\r\n\r\n");
+	scanned = resume_feed((const uint8_t *)head, len, 2);
+	print_message("  3000 empty lines, 2 bytes per segment: scanned %zu of %zu\n",
+	    scanned, len);
+	assert_true(scanned <= 2 * len);
+}
+
 /* ---- Host ---- */
 
 static void
 test_host_field_name_case_insensitive(void **state)
 {
 	static const char *const names[] = { "Host", "host", "HOST", "hOsT" };
-	char req[128];
-	struct httphost r;
-	size_t i;
+	char		req[128];
+	struct httphost	r;
+	size_t		i;
 
 	(void)state;
 	for (i = 0; i < 4; i++) {
-		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nAccept: */*\r\n%s: case.example\r\n\r\n",
+		snprintf(req, sizeof(req),
+		    "GET / HTTP/1.1\r\nAccept: */*\r\n%s: case.example\r\n\r\n",
 		    names[i]);
 		assert_int_equal(parse_str(req, &r), HTTPHOST_DONE);
 		assert_host((const uint8_t *)req, &r, "case.example");
@@ -323,7 +427,7 @@ static void
 test_host_port_and_whitespace(void **state)
 {
 	static const struct {
-		const char *value, *raw;
+		const char	*value, *raw;
 	} ok[] = {
 		{ "a.example:80", "a.example" },
 		{ "a.example:0", "a.example" },
@@ -335,9 +439,9 @@ test_host_port_and_whitespace(void **state)
 		{ "[2001:db8::1]:8080", "[2001:db8::1]" },
 		{ "[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]" },
 	};
-	char req[128];
-	struct httphost r;
-	size_t i;
+	char		req[128];
+	struct httphost	r;
+	size_t		i;
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -356,12 +460,15 @@ test_host_port_and_whitespace(void **state)
 	}
 }
 
-/* A Host that is well-formed but not a routable name is DONE with name_error: the router answers 400. */
+/*
+ * A Host that is well-formed but not a routable name is DONE with
+ * name_error: the router answers 400.
+ */
 static void
 test_host_not_a_name(void **state)
 {
 	static const struct {
-		const char *value, *why;
+		const char	*value, *why;
 	} cases[] = {
 		{ "192.0.2.1", "IPv4 literal" },
 		{ "192.0.2.1:80", "IPv4 literal" },
@@ -372,9 +479,9 @@ test_host_not_a_name(void **state)
 		{ "host.123", "numeric top-level label" },
 		{ "x!y.example", "invalid character" },
 	};
-	char req[128];
-	struct httphost r;
-	size_t i;
+	char		req[128];
+	struct httphost	r;
+	size_t		i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -391,9 +498,9 @@ test_host_not_a_name(void **state)
 static void
 test_host_name_length(void **state)
 {
-	char req[400], name[260];
-	struct httphost r;
-	size_t i;
+	char		req[400], name[260];
+	struct httphost	r;
+	size_t		i;
 
 	(void)state;
 	for (i = 0; i < 253; i++)
@@ -414,11 +521,12 @@ test_host_name_length(void **state)
 static void
 test_missing_host(void **state)
 {
-	struct httphost r;
+	struct httphost	r;
 	const char *h11 = "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n";
 
 	(void)state;
-	expect_error_at(h11, strlen(h11), strlen(h11), 400, "HTTP/1.1 request without a Host field");
+	expect_error_at(h11, strlen(h11), strlen(h11), 400,
+	    "HTTP/1.1 request without a Host field");
 	assert_int_equal(parse_str("GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", &r), HTTPHOST_DONE);
 	assert_false(r.has_host);
 	assert_int_equal(r.version_minor, 0);
@@ -437,7 +545,7 @@ test_duplicate_host(void **state)
 		"GET / HTTP/1.0\r\nHOST: a.example\r\nX: y\r\nHost: \r\n\r\n",
 		"GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\nHost: a.example\r\n\r\n",
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < 4; i++) {
@@ -451,8 +559,8 @@ test_duplicate_host(void **state)
 static void
 test_absolute_form(void **state)
 {
-	struct httphost r;
-	const char *q;
+	struct httphost	r;
+	const char	*q;
 
 	(void)state;
 	/* The target's authority wins over Host (RFC 9112 3.2.2). */
@@ -477,7 +585,8 @@ test_absolute_form(void **state)
 	q = "GET http://a.example/ HTTP/1.1\r\n\r\n";
 	expect_error_at(q, strlen(q), strlen(q), 400, "HTTP/1.1 request without a Host field");
 	q = "GET http://a.example/ HTTP/1.1\r\nHost: a b\r\n\r\n";
-	expect_error_at(q, strlen(q), strlen(q) - 2, 400, "Host has a character not allowed in a host");
+	expect_error_at(q, strlen(q), strlen(q) - 2, 400,
+	    "Host has a character not allowed in a host");
 	/* A relative target that merely contains "://" is origin-form. */
 	q = "GET /redirect?to=http://elsewhere.example/ HTTP/1.1\r\nHost: here.example\r\n\r\n";
 	assert_int_equal(parse_str(q, &r), HTTPHOST_DONE);
@@ -491,7 +600,8 @@ test_absolute_form(void **state)
 
 	/* Refused when the request line ends. */
 	q = "GET ftp://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n";
-	expect_error_at(q, strlen(q), 31, 400, "absolute-form target's scheme is not http or https");
+	expect_error_at(q, strlen(q), 31, 400,
+	    "absolute-form target's scheme is not http or https");
 	q = "GET http:///p HTTP/1.1\r\nHost: a.example\r\n\r\n";
 	expect_error_at(q, strlen(q), 24, 400, "absolute-form target has an empty authority");
 	q = "GET http://user:pw@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n";
@@ -564,7 +674,7 @@ test_errors(void **state)
 		{ "\x80\x2e\x01\x03\x01", 1, 400, "request method is not a token followed by one space" },
 		{ "SSH-2.0-OpenSSH_9.2p1\r\n", 22, 400, "request method is not a token followed by one space" },
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -581,8 +691,8 @@ test_errors(void **state)
 static void
 test_nul_bytes(void **state)
 {
-	char req[64];
-	size_t n;
+	char	req[64];
+	size_t	n;
 
 	(void)state;
 	n = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a.ex#mple\r\n\r\n");
@@ -603,9 +713,9 @@ test_nul_bytes(void **state)
 static void
 test_tls_hello_refused_at_once(void **state)
 {
-	struct httphost r;
-	uint8_t *b;
-	size_t len;
+	struct httphost	r;
+	uint8_t		*b;
+	size_t		len;
 
 	(void)state;
 	b = load_path("tests/data/clienthello/curl.bin", &len);
@@ -624,9 +734,10 @@ test_tls_hello_refused_at_once(void **state)
 static char *
 head_of(size_t n)
 {
-	const char *start = "GET / HTTP/1.1\r\nX-Big: ", *end = "\r\nHost: big.example\r\n\r\n";
-	size_t s = strlen(start), e = strlen(end);
-	char *b = xmalloc(n + 1);
+	const char	*start = "GET / HTTP/1.1\r\nX-Big: ";
+	const char	*end = "\r\nHost: big.example\r\n\r\n";
+	size_t		s = strlen(start), e = strlen(end);
+	char		*b = xmalloc(n + 1);
 
 	assert_true(n > s + e);
 	memcpy(b, start, s);
@@ -639,9 +750,9 @@ head_of(size_t n)
 static void
 test_head_bound(void **state)
 {
-	struct httphost r;
-	char *b;
-	size_t n;
+	struct httphost	r;
+	char		*b;
+	size_t		n;
 
 	(void)state;
 	/* Exactly HTTPHOST_MAX_HEAD bytes: fine. */
@@ -662,12 +773,14 @@ test_head_bound(void **state)
 	memcpy(b, "GET /", 5);
 	memset(b + 5, 'a', n - 5);
 	assert_int_equal(parse(b, HTTPHOST_MAX_HEAD - 1, &r), HTTPHOST_NEED_MORE);
-	expect_error(b, HTTPHOST_MAX_HEAD, 414, "request line longer than the head's 8192-byte bound");
+	expect_error(b, HTTPHOST_MAX_HEAD, 414,
+	    "request line longer than the head's 8192-byte bound");
 	expect_error(b, n, 414, "request line longer than the head's 8192-byte bound");
 	/* Endless empty lines before the request line count too. */
 	for (size_t i = 0; i + 1 < n; i += 2)
 		memcpy(b + i, "\r\n", 2);
-	expect_error(b, HTTPHOST_MAX_HEAD, 414, "request line longer than the head's 8192-byte bound");
+	expect_error(b, HTTPHOST_MAX_HEAD, 414,
+	    "request line longer than the head's 8192-byte bound");
 	free(b);
 }
 
@@ -678,10 +791,10 @@ test_max_always_answers(void **state)
 	static const char *const starts[] = {
 		"", "GET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\nHost: a.example\r\nX: ",
 	};
-	uint8_t *b = xmalloc(HTTPHOST_MAX_HEAD);
-	struct httphost r;
-	uint32_t x = 777;
-	size_t i, k;
+	uint8_t		*b = xmalloc(HTTPHOST_MAX_HEAD);
+	struct httphost	r;
+	uint32_t	x = 777;
+	size_t		i, k;
 
 	(void)state;
 	for (k = 0; k < 150; k++) {
@@ -701,7 +814,7 @@ test_max_always_answers(void **state)
 static void
 test_error_clears_result(void **state)
 {
-	struct httphost r;
+	struct httphost	r;
 
 	(void)state;
 	memset(&r, 0xa5, sizeof(r));
@@ -713,7 +826,8 @@ test_error_clears_result(void **state)
 	assert_string_equal(r.name, "");
 	assert_null(r.name_error);
 	memset(&r, 0xa5, sizeof(r));
-	assert_int_equal(parse_str("GET / HTTP/1.1\r\nHost: a.example\r\n", &r), HTTPHOST_NEED_MORE);
+	assert_int_equal(parse_str("GET / HTTP/1.1\r\nHost: a.example\r\n", &r),
+	    HTTPHOST_NEED_MORE);
 	assert_null(r.error);
 	assert_int_equal(r.status, 0);
 	assert_false(r.has_host);
@@ -741,11 +855,13 @@ test_status_str_and_reasons(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_captures_parse),
 		cmocka_unit_test(test_truncated_at_every_offset),
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_bytes_after_head_untouched),
+		cmocka_unit_test(test_resume_matches_stateless),
+		cmocka_unit_test(test_resume_linear_in_trickled_head),
 		cmocka_unit_test(test_host_field_name_case_insensitive),
 		cmocka_unit_test(test_host_port_and_whitespace),
 		cmocka_unit_test(test_host_not_a_name),

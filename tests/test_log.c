@@ -25,7 +25,7 @@
 static struct sockaddr_in
 v4(const char *a, uint16_t port)
 {
-	struct sockaddr_in s;
+	struct sockaddr_in	s;
 
 	memset(&s, 0, sizeof(s));
 	s.sin_family = AF_INET;
@@ -37,7 +37,7 @@ v4(const char *a, uint16_t port)
 static struct sockaddr_in6
 v6(const char *a, uint16_t port)
 {
-	struct sockaddr_in6 s;
+	struct sockaddr_in6	s;
 
 	memset(&s, 0, sizeof(s));
 	s.sin6_family = AF_INET6;
@@ -120,7 +120,7 @@ test_access_line_big_counters(void **state)
 static void
 test_sanitize_plain(void **state)
 {
-	char out[LOG_SNI_MAX + 1];
+	char	out[LOG_SNI_MAX + 1];
 
 	(void)state;
 	assert_int_equal(log_sanitize("Example.COM", 11, out, sizeof(out)), 11);
@@ -132,7 +132,7 @@ test_sanitize_plain(void **state)
 static void
 test_sanitize_escapes(void **state)
 {
-	char out[LOG_SNI_MAX + 1];
+	char	out[LOG_SNI_MAX + 1];
 
 	(void)state;
 	log_sanitize("a b", 3, out, sizeof(out));
@@ -375,7 +375,7 @@ test_full_socket_drops_and_counts(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_access_line_exact),
 		cmocka_unit_test(test_access_line_dashes),
 		cmocka_unit_test(test_access_line_big_counters),

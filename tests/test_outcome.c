@@ -51,7 +51,7 @@ test_words_are_tokens(void **state)
 {
 	(void)state;
 	for (int o = 0; o < OUTCOME_COUNT; o++) {
-		const char *w = outcome_word((enum outcome)o);
+		const char	*w = outcome_word((enum outcome)o);
 
 		assert_true(strlen(w) > 0);
 		assert_null(strpbrk(w, " =\t\n"));
@@ -150,9 +150,9 @@ test_bad_request_status_from_parser(void **state)
 static void
 test_alert_record(void **state)
 {
-	static const unsigned char want112[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70 };
-	static const unsigned char want80[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50 };
-	unsigned char buf[OUTCOME_ALERT_LEN + 1];
+	static const unsigned char	want112[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70 };
+	static const unsigned char	want80[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50 };
+	unsigned char			buf[OUTCOME_ALERT_LEN + 1];
 
 	(void)state;
 	memset(buf, 0xee, sizeof(buf));
@@ -166,7 +166,7 @@ test_alert_record(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_words),
 		cmocka_unit_test(test_words_are_tokens),
 		cmocka_unit_test(test_alerts),

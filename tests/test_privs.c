@@ -218,7 +218,7 @@ test_privs_check_unknown_user(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_privs_user_switch_drops_everything),
 		cmocka_unit_test(test_privs_root_without_user_keeps_no_capability),
 		cmocka_unit_test(test_privs_nonroot_drops_ambient_capability),

@@ -21,16 +21,16 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "snid/pipepool.h"
 #include "snid/pump.h"
-#include "snid/worker.h"
 
 /* A connected TCP pair over 127.0.0.1: *x (client side) and *y (accepted). */
 static void
 tcp_pair(int *x, int *y)
 {
-	struct sockaddr_in s;
-	socklen_t sl = sizeof(s);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in	s;
+	socklen_t		sl = sizeof(s);
+	int			l = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&s, 0, sizeof(s));
 	s.sin_family = AF_INET;
@@ -46,7 +46,7 @@ tcp_pair(int *x, int *y)
 }
 
 struct fx {
-	struct worker	w;
+	struct pipe_pool	pool;
 	int		a, src, dst, b;
 	struct pump	p;
 	uint64_t	count;
@@ -55,10 +55,10 @@ struct fx {
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	int dstc;
+	struct fx	*f = calloc(1, sizeof(*f));
+	int		dstc;
 
-	pipe_pool_init(&f->w.pipes, 4);
+	pipe_pool_init(&f->pool, 4);
 	tcp_pair(&f->a, &f->src);
 	tcp_pair(&dstc, &f->b);
 	/* dst must be the non-blocking end we write to */
@@ -72,11 +72,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
+	struct fx	*f = *state;
 
-	pump_release(&f->w, &f->p);
-	assert_int_equal(f->w.pipes.in_use, 0);
-	pipe_pool_destroy(&f->w.pipes);
+	pump_release(&f->pool, &f->p);
+	assert_int_equal(f->pool.in_use, 0);
+	pipe_pool_destroy(&f->pool);
 	close(f->a);
 	close(f->src);
 	close(f->dst);
@@ -88,7 +88,7 @@ teardown(void **state)
 static void
 wait_readable(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd	p = { .fd = fd, .events = POLLIN };
 
 	assert_int_equal(poll(&p, 1, 2000), 1);
 }
@@ -96,14 +96,14 @@ wait_readable(int fd)
 static enum pump_result
 run(struct fx *f)
 {
-	return pump_dir_run(&f->w, &f->p.dir[0], f->src, f->dst, &f->count);
+	return pump_dir_run(&f->pool, &f->p.dir[0], f->src, f->dst, &f->count);
 }
 
 /* Read exactly n bytes from fd (blocking, bounded by poll). */
 static void
 read_exact(int fd, uint8_t *buf, size_t n)
 {
-	size_t got = 0;
+	size_t	got = 0;
 
 	while (got < n) {
 		ssize_t r;
@@ -120,8 +120,8 @@ read_exact(int fd, uint8_t *buf, size_t n)
 static void
 test_bytes_in_order_and_pipe_returned(void **state)
 {
-	struct fx *f = *state;
-	uint8_t msg[3000], got[3000];
+	struct fx	*f = *state;
+	uint8_t		msg[3000], got[3000];
 
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (uint8_t)(i * 7);
@@ -133,8 +133,8 @@ test_bytes_in_order_and_pipe_returned(void **state)
 	assert_int_equal(f->count, sizeof(msg));
 	/* Idle again: no pipe held, the pipe is pooled for the next one. */
 	assert_int_equal(f->p.dir[0].pipe[0], -1);
-	assert_int_equal(f->w.pipes.in_use, 0);
-	assert_int_equal(f->w.pipes.n, 1);
+	assert_int_equal(f->pool.in_use, 0);
+	assert_int_equal(f->pool.n, 1);
 	assert_true(pump_dir_wants_read(&f->p.dir[0]));
 	assert_false(pump_dir_wants_write(&f->p.dir[0]));
 }
@@ -142,8 +142,8 @@ test_bytes_in_order_and_pipe_returned(void **state)
 static void
 test_eof_becomes_fin(void **state)
 {
-	struct fx *f = *state;
-	uint8_t buf[16];
+	struct fx	*f = *state;
+	uint8_t		buf[16];
 
 	assert_int_equal(send(f->a, "bye", 3, 0), 3);
 	shutdown(f->a, SHUT_WR);
@@ -164,11 +164,11 @@ test_eof_becomes_fin(void **state)
 static void
 test_back_pressure(void **state)
 {
-	struct fx *f = *state;
-	static uint8_t chunk[65536];
-	int small = 4096, i;
-	uint64_t before;
-	enum pump_result r = PUMP_AGAIN;
+	struct fx		*f = *state;
+	static uint8_t		chunk[65536];
+	int			small = 4096, i;
+	uint64_t		before;
+	enum pump_result	r = PUMP_AGAIN;
 
 	setsockopt(f->dst, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(f->b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -183,22 +183,21 @@ test_back_pressure(void **state)
 	assert_true(pump_dir_wants_write(&f->p.dir[0]));
 	assert_false(pump_dir_wants_read(&f->p.dir[0]));
 	assert_true(f->p.dir[0].pending > 0);
-	assert_true(f->p.dir[0].flags & PUMP_F_WAIT_WRITE);
 	/* While blocked, more calls move nothing and read nothing. */
 	before = f->count;
 	assert_int_equal(run(f), PUMP_AGAIN);
 	assert_int_equal(f->count, before);
 	/* Closing with bytes in the pipe: the pipe is closed, not pooled. */
-	pump_release(&f->w, &f->p);
-	assert_int_equal(f->w.pipes.n, 0);
+	pump_release(&f->pool, &f->p);
+	assert_int_equal(f->pool.n, 0);
 }
 
 static void
 test_reset_reported(void **state)
 {
-	struct fx *f = *state;
-	struct linger lg = { 1, 0 };
-	enum pump_result r;
+	struct fx		*f = *state;
+	struct linger		lg = { 1, 0 };
+	enum pump_result	r;
 
 	assert_int_equal(send(f->a, "x", 1, 0), 1);
 	wait_readable(f->src);
@@ -217,9 +216,9 @@ test_reset_reported(void **state)
 static void
 test_write_to_reset_peer(void **state)
 {
-	struct fx *f = *state;
-	struct linger lg = { 1, 0 };
-	enum pump_result r = PUMP_AGAIN;
+	struct fx		*f = *state;
+	struct linger		lg = { 1, 0 };
+	enum pump_result	r = PUMP_AGAIN;
 
 	setsockopt(f->b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(f->b);
@@ -236,14 +235,13 @@ test_write_to_reset_peer(void **state)
 static void
 test_pool_cap(void **state)
 {
-	struct worker w;
-	struct pump p[6];
-	int a[6], s[6], d[6], b[6];
-	uint64_t c = 0;
+	struct pipe_pool	pool;
+	struct pump		p[6];
+	int			a[6], s[6], d[6], b[6];
+	uint64_t		c = 0;
 
 	(void)state;
-	memset(&w, 0, sizeof(w));
-	pipe_pool_init(&w.pipes, 2);
+	pipe_pool_init(&pool, 2);
 	/* Six connections each hold a pipe (their destination never drains). */
 	for (int i = 0; i < 6; i++) {
 		static uint8_t big[1 << 20];
@@ -258,18 +256,18 @@ test_pool_cap(void **state)
 		(void)send(a[i], big, sizeof(big), MSG_DONTWAIT);
 		wait_readable(s[i]);
 		for (int k = 0; k < 50 && !pump_dir_wants_write(&p[i].dir[0]); k++)
-			(void)pump_dir_run(&w, &p[i].dir[0], s[i], d[i], &c);
+			(void)pump_dir_run(&pool, &p[i].dir[0], s[i], d[i], &c);
 		assert_true(p[i].dir[0].pipe[0] >= 0);
 	}
-	assert_int_equal(w.pipes.in_use, 6);
+	assert_int_equal(pool.in_use, 6);
 	for (int i = 0; i < 6; i++) {
 		/* Pretend they drained: empty pipes go back, up to the cap. */
 		p[i].dir[0].pending = 0;
-		pump_release(&w, &p[i]);
+		pump_release(&pool, &p[i]);
 	}
-	assert_int_equal(w.pipes.in_use, 0);
-	assert_int_equal(w.pipes.n, 2);
-	pipe_pool_destroy(&w.pipes);
+	assert_int_equal(pool.in_use, 0);
+	assert_int_equal(pool.n, 2);
+	pipe_pool_destroy(&pool);
 	for (int i = 0; i < 6; i++) {
 		close(a[i]);
 		close(s[i]);
@@ -281,7 +279,7 @@ test_pool_cap(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_setup_teardown(test_bytes_in_order_and_pipe_returned,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_becomes_fin, setup, teardown),

@@ -18,9 +18,9 @@
 static int
 receiver(const char *name)
 {
-	struct sockaddr_un sun;
-	socklen_t len;
-	int fd;
+	struct sockaddr_un	sun;
+	socklen_t		len;
+	int			fd;
 
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
@@ -39,8 +39,8 @@ receiver(const char *name)
 static void
 expect_datagram(int fd, const char *want)
 {
-	char buf[600];
-	ssize_t r;
+	char	buf[600];
+	ssize_t	r;
 
 	r = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	assert_true(r >= 0);
@@ -51,9 +51,9 @@ expect_datagram(int fd, const char *want)
 static void
 test_sdnotify_path_socket(void **state)
 {
-	char dir[] = "/tmp/snid-sdnotify-XXXXXX", path[128], err[256];
-	struct sdnotify n;
-	int fd;
+	char		dir[] = "/tmp/snid-sdnotify-XXXXXX", path[128], err[256];
+	struct sdnotify	n;
+	int		fd;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -75,9 +75,9 @@ test_sdnotify_path_socket(void **state)
 static void
 test_sdnotify_abstract_socket(void **state)
 {
-	char name[64], err[256];
-	struct sdnotify n;
-	int fd;
+	char		name[64], err[256];
+	struct sdnotify	n;
+	int		fd;
 
 	(void)state;
 	snprintf(name, sizeof(name), "@snid-test-%ld", (long)getpid());
@@ -93,8 +93,8 @@ test_sdnotify_abstract_socket(void **state)
 static void
 test_sdnotify_unset_is_noop(void **state)
 {
-	char err[256];
-	struct sdnotify n;
+	char		err[256];
+	struct sdnotify	n;
 
 	(void)state;
 	unsetenv("NOTIFY_SOCKET");
@@ -106,8 +106,8 @@ test_sdnotify_unset_is_noop(void **state)
 static void
 test_sdnotify_bad_socket_name(void **state)
 {
-	char err[256];
-	struct sdnotify n;
+	char		err[256];
+	struct sdnotify	n;
 
 	(void)state;
 	setenv("NOTIFY_SOCKET", "relative/path", 1);
@@ -119,7 +119,7 @@ test_sdnotify_bad_socket_name(void **state)
 static void
 test_sdnotify_watchdog(void **state)
 {
-	char pid[32];
+	char	pid[32];
 
 	(void)state;
 	unsetenv("WATCHDOG_PID");
@@ -142,7 +142,7 @@ test_sdnotify_watchdog(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_sdnotify_path_socket),
 		cmocka_unit_test(test_sdnotify_abstract_socket),
 		cmocka_unit_test(test_sdnotify_unset_is_noop),

@@ -13,7 +13,7 @@
 static inline void *
 xmalloc(size_t n)
 {
-	void *p = malloc(n ? n : 1);
+	void	*p = malloc(n ? n : 1);
 
 	assert_non_null(p);
 	return p;
@@ -23,9 +23,9 @@ xmalloc(size_t n)
 static inline uint8_t *
 load_path(const char *path, size_t *len)
 {
-	uint8_t *b;
-	FILE *f;
-	long n;
+	uint8_t	*b;
+	FILE	*f;
+	long	n;
 
 	f = fopen(path, "rb");
 	if (f == NULL)
@@ -45,7 +45,7 @@ load_path(const char *path, size_t *len)
 static inline uint8_t *
 load_data_in(const char *dir, const char *name, size_t *len)
 {
-	char path[256];
+	char	path[256];
 
 	snprintf(path, sizeof(path), "%s%s", dir, name);
 	return load_path(path, len);

@@ -1,18 +1,22 @@
 /*
  * conn: one client connection, one state machine, one way out.
  *
- *   HELLO    read the ClientHello (-hello-timeout for the whole state), or
- *            on an http: listener the request head, routed by its Host;
- *            on a proxy: listener a PROXY header first, cut off
- *   RESOLVE  AAAA (and A) lookup of the SNI (-dns-timeout)
- *   CONNECT  try the allowed addresses in order (-connect-timeout in all),
- *            then write every byte received so far, unchanged (after
- *            the PROXY header, with -proxy-proto, in the same write)
- *   PUMP     splice both ways until both directions are done
+ *   PROXY_HDR  on a proxy: listener, the PROXY header first, cut off
+ *   HTTP_HEAD  on an http: listener, the request head, routed by its Host
+ *   HELLO      otherwise the ClientHello, routed by its SNI
+ *              (-hello-timeout bounds these three together)
+ *   RESOLVE    AAAA (and A) lookup of the name (-dns-timeout)
+ *   CONNECT    try the allowed addresses in order (-connect-timeout in
+ *              all); in unix mode, the socket of the name
+ *   FORWARD    connected: write every byte received so far, unchanged
+ *              (after the PROXY header, with -proxy-proto, in the same
+ *              write)
+ *   PUMP       splice both ways until both directions are done (the
+ *              idle bounds: -idle-timeout, -half-close-timeout)
  *
- * conn_close() is the only exit: it stops every watcher, detaches the
- * lookup, closes or pools every fd and pipe, writes the connection's one
- * access-log line and frees it.
+ * Any state may end in conn_close(), the only exit: it stops every watcher,
+ * detaches the lookup, closes or pools every fd and pipe, writes the
+ * connection's one access-log line and frees it.
  */
 #ifndef SNID_CONN_H
 #define SNID_CONN_H
@@ -45,8 +49,5 @@ void	conn_close_all(struct worker *w, enum outcome o);
  * clients), for -metrics; a closed connection's are in w->metrics.
  */
 void	conn_bytes_open(const struct worker *w, uint64_t *up, uint64_t *down);
-
-/* sizeof(struct conn), for the memory report in tests and benchmarks. */
-size_t	conn_size(void);
 
 #endif

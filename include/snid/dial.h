@@ -13,7 +13,7 @@
 #include <sys/un.h>
 
 #include "snid/config.h"
-#include "snid/util.h"
+#include "snid/sock.h"
 
 /*
  * Whether snid may connect to sa: inside one of -backend-cidr (an

@@ -16,7 +16,7 @@
  * Returns NULL when valid (out holds the NUL-terminated canonical name), or
  * a static string naming the reason it is not (out is then the empty string).
  */
-const char *hostname_canonicalize(const char *in, size_t len,
+const char	*hostname_canonicalize(const char *in, size_t len,
     char out[HOSTNAME_MAX + 1]);
 
 #endif

@@ -29,7 +29,8 @@
 
 /* The status codes the parser answers with on ERROR. */
 #define HTTPHOST_STATUS_BAD_REQUEST		400
-#define HTTPHOST_STATUS_URI_TOO_LONG		414	/* request line not ended within the bound */
+/* The request line did not end within the bound. */
+#define HTTPHOST_STATUS_URI_TOO_LONG		414
 #define HTTPHOST_STATUS_FIELDS_TOO_LARGE	431	/* RFC 6585 5: header section too large */
 #define HTTPHOST_STATUS_VERSION_NOT_SUPPORTED	505	/* well-formed HTTP/x.y, not 1.0 or 1.1 */
 
@@ -50,9 +51,13 @@ struct httphost {
 	 * uses -default-hostname or answers 400.
 	 */
 	bool		 has_host;
-	bool		 from_target;	/* the host comes from an absolute-form target (RFC 9112 3.2.2) */
+	/* The host comes from an absolute-form target (RFC 9112 3.2.2). */
+	bool		 from_target;
 	bool		 ip_literal;	/* "[...]" IPv6 literal (IPv4 ones show in name_error) */
-	/* The host as sent, port removed (brackets of an IP literal kept): buf[host_off..+host_len). */
+	/*
+	 * The host as sent, port removed (brackets of an IP literal kept):
+	 * buf[host_off..+host_len).
+	 */
 	size_t		 host_off;
 	size_t		 host_len;
 	/*
@@ -87,13 +92,41 @@ struct httphost {
  * - a head not complete within HTTPHOST_MAX_HEAD bytes is 414 if the
  *   request line is not finished, else 431.
  */
-enum httphost_status httphost_parse(const uint8_t *buf, size_t len,
+enum httphost_status	httphost_parse(const uint8_t *buf, size_t len,
     struct httphost *out);
 
+/*
+ * Where a scan of a growing buffer can pick up again: the state at the
+ * start of the first field line not yet complete.  Zero it before the
+ * first call; the offsets are into the caller's buffer, which must only
+ * ever grow at its end between calls.
+ */
+struct httphost_resume {
+	size_t		pos;		/* where the next scan starts */
+	size_t		target_host_off, target_host_len;
+	size_t		field_host_off, field_host_len;
+	size_t		scanned;	/* bytes examined over all calls (tests) */
+	uint8_t		minor;
+	bool		started;	/* the request line is complete */
+	bool		is_abs;
+	bool		target_literal;
+	bool		have_host_field;
+	bool		field_literal;
+};
+
+/*
+ * httphost_parse() for a buffer that grows between calls: the same answer
+ * for the same bytes, but each call scans only from the start of the line
+ * it stopped in, so a head that arrives one line per segment costs O(n),
+ * not O(n^2).  r must be the one passed with the shorter buffer before.
+ */
+enum httphost_status	httphost_parse_resume(const uint8_t *buf, size_t len,
+    struct httphost_resume *r, struct httphost *out);
+
 /* Short name of a status, for logs and tests. */
-const char *httphost_status_str(enum httphost_status st);
+const char	*httphost_status_str(enum httphost_status st);
 
 /* The reason phrase for a status code snid answers with ("Bad Request"), or "Error". */
-const char *httphost_reason_phrase(int status);
+const char	*httphost_reason_phrase(int status);
 
 #endif

@@ -107,6 +107,6 @@ enum metrics_http {
  * method, 400 for what is not an HTTP request line or a head longer than
  * METRICS_HTTP_HEAD_MAX.  Pure.
  */
-enum metrics_http metrics_http_parse(const char *buf, size_t len, int *status);
+enum metrics_http	metrics_http_parse(const char *buf, size_t len, int *status);
 
 #endif

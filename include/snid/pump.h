@@ -6,31 +6,17 @@
  * taken.  Half-close: when a source reaches EOF, its pipe is drained and the
  * destination is shut down for writing (shutdown(SHUT_WR)).
  *
- * Pipes come from a per-worker pool and are held only while they carry
- * bytes: an idle connection owns no pipe.
+ * Pipes come from a pipe pool (pipepool.h, one per worker) and are held
+ * only while they carry bytes: an idle connection owns no pipe.  When no
+ * pipe can be had, a direction copies through a stack buffer instead.
  */
 #ifndef SNID_PUMP_H
 #define SNID_PUMP_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
-struct worker;
-
-/* Spare empty pipes kept per worker; more are closed when given back. */
-#define PIPE_POOL_MAX	64
-
-struct pipe_pool {
-	int	(*pipes)[2];	/* [0] read end, [1] write end; all empty */
-	size_t	n;
-	size_t	cap;
-	size_t	in_use;		/* pipes handed out and not yet returned */
-};
-
-void	pipe_pool_init(struct pipe_pool *pp, size_t cap);
-/* Close every pooled pipe and free the pool (pipes in use are their holders' business). */
-void	pipe_pool_destroy(struct pipe_pool *pp);
+struct pipe_pool;
 
 /* The two directions. */
 #define PUMP_UP		0	/* client -> backend */
@@ -39,8 +25,7 @@ void	pipe_pool_destroy(struct pipe_pool *pp);
 /* pump_dir.flags */
 #define PUMP_F_EOF		0x01	/* the source said EOF */
 #define PUMP_F_SHUT		0x02	/* the destination was shut down: direction done */
-#define PUMP_F_WAIT_WRITE	0x04	/* the destination's send buffer was full */
-#define PUMP_F_COPY_WAIT	0x08	/* copy fallback: the destination was full */
+#define PUMP_F_COPY_WAIT	0x04	/* copy fallback: the destination was full */
 
 struct pump_dir {
 	int		pipe[2];	/* -1 when no pipe is held */
@@ -53,7 +38,7 @@ struct pump {
 };
 
 enum pump_result {
-	PUMP_AGAIN,	/* wait for the events pump_dir_events() names */
+	PUMP_AGAIN,	/* wait for what pump_dir_wants_read/_write say */
 	PUMP_DONE,	/* this direction is finished (EOF carried over) */
 	PUMP_RESET,	/* a peer reset the connection (ECONNRESET, EPIPE) */
 	PUMP_ERROR,	/* another error; errno is set */
@@ -62,13 +47,13 @@ enum pump_result {
 void	pump_init(struct pump *p);
 
 /*
- * Move what can be moved now from src to dst in direction d and add the
- * bytes written to dst to *count.  Bounded work per call, so one fast
- * connection cannot starve the others: the caller is woken again by the
- * level-triggered poller.
+ * Move what can be moved now from src to dst in direction d, with a pipe
+ * from pp, and add the bytes written to dst to *count.  Bounded work per
+ * call, so one fast connection cannot starve the others: the caller is
+ * woken again by the level-triggered poller.
  */
-enum pump_result pump_dir_run(struct worker *w, struct pump_dir *d, int src,
-	    int dst, uint64_t *count);
+enum pump_result	pump_dir_run(struct pipe_pool *pp, struct pump_dir *d,
+	    int src, int dst, uint64_t *count);
 
 /* Whether d wants to read from its source / write to its destination. */
 bool	pump_dir_wants_read(const struct pump_dir *d);
@@ -77,7 +62,7 @@ bool	pump_dir_wants_write(const struct pump_dir *d);
 /* Whether d is finished. */
 bool	pump_dir_done(const struct pump_dir *d);
 
-/* Give back (empty) or close (holding data) the pipes of p. */
-void	pump_release(struct worker *w, struct pump *p);
+/* Give back to pp (empty) or close (holding data) the pipes of p. */
+void	pump_release(struct pipe_pool *pp, struct pump *p);
 
 #endif

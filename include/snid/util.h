@@ -1,23 +1,16 @@
 /*
  * util: allocation that cannot fail in practice (it aborts with a message
- * instead of spreading NULL checks), and small socket helpers.
+ * instead of spreading NULL checks), and small descriptor helpers.  Socket
+ * addresses and listening sockets are the sock module's.
  */
 #ifndef SNID_UTIL_H
 #define SNID_UTIL_H
 
-#include <netinet/in.h>
 #include <stddef.h>
-#include <sys/socket.h>
 
-/* An IPv4 or IPv6 socket address, without the 128 bytes of sockaddr_storage. */
-union sockaddr_inet {
-	struct sockaddr		sa;
-	struct sockaddr_in	in;
-	struct sockaddr_in6	in6;
-};
+/* union sockaddr_inet, for the modules that reach it through this header. */
+#include "snid/sock.h"
 
-/* The length of sa's family's sockaddr (0 for anything but AF_INET/AF_INET6). */
-socklen_t util_sockaddr_len(const struct sockaddr *sa);
 
 void	*xmalloc(size_t size);
 void	*xcalloc(size_t n, size_t size);

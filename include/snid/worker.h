@@ -1,7 +1,8 @@
 /*
  * worker: the context of one event loop.  Every I/O module takes a
- * struct worker *, so running one loop per thread (SO_REUSEPORT) later means
- * creating several of these, with nothing shared but the read-only config.
+ * struct worker * (pump only the worker's pipe pool), so running one loop
+ * per thread (SO_REUSEPORT) later means creating several of these, with
+ * nothing shared but the read-only config.
  */
 #ifndef SNID_WORKER_H
 #define SNID_WORKER_H
@@ -14,12 +15,12 @@
 #include "snid/clienthello.h"
 #include "snid/config.h"
 #include "snid/dial.h"
+#include "snid/listener.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
-#include "snid/pump.h"
+#include "snid/pipepool.h"
 
 struct conn;
-struct listener;
 struct metricsd;
 struct resolver;
 
@@ -50,16 +51,11 @@ struct worker {
 
 	struct listener		*listeners;	/* array of n_listeners (listener.c) */
 	size_t			 n_listeners;
-	ev_timer		 accept_pause;	/* resumes accepting after EMFILE & co */
-	ev_tstamp		 accept_err_last;	/* when the last accept error was logged */
-	uint64_t		 accept_err_suppressed;
+	struct accept_throttle	 accept;	/* listener.c's, see listener.h */
 	/* What the listeners listen on: never a backend (worker_self_refresh). */
 	struct dial_self	 self;
 
 	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
-	size_t			 max_conns;	/* -max-connections, or from RLIMIT_NOFILE */
-	bool			 full;		/* accepting stopped at max_conns */
-	ev_tstamp		 full_logged;	/* when "limit reached" was last logged */
 	ev_timer		 drain_timer;	/* -shutdown-timeout */
 
 	/* Scratch for clienthello_parse: 2.4 KiB that no conn needs to keep. */
@@ -88,7 +84,11 @@ void	worker_destroy(struct worker *w);
  */
 void	worker_drain(struct worker *w);
 
-/* Set max_conns from cfg->max_connections or the open-file limit. */
+/*
+ * Set the connection budget (w->accept.max_conns) from
+ * cfg->max_connections or the open-file limit.  A higher budget takes
+ * effect at once, also while accepting is stopped at the old one.
+ */
 void	worker_set_limits(struct worker *w);
 
 /*
@@ -98,15 +98,20 @@ void	worker_set_limits(struct worker *w);
  */
 void	worker_self_refresh(struct worker *w);
 
-/* Called by conn_close after a connection is gone: ends a drain when it was the last. */
+/*
+ * Called by conn_close after a connection is gone (and w->n_conns counts it
+ * no more): ends a drain when it was the last.  It does not call into the
+ * listener: accepting resumes by itself when there is room (listener.h).
+ */
 void	worker_conn_closed(struct worker *w);
 
 /*
  * Reload: make next (a freshly loaded, valid configuration) the running
- * one, built in *out: the allow-list, -backend-port, -default-hostname, the
- * timeouts, the DNS servers and the log level are taken from next; every
- * other setting keeps its running value, with a warning naming each one
- * next changes ("needs a restart").  All or nothing: returns 0 with
+ * one, built in *out: the settings the config table marks CONFIG_O_RELOAD
+ * (the allow-list, -backend-port, -default-hostname, the timeouts,
+ * -max-connections, the DNS servers, the log level) are taken from next;
+ * every other setting keeps its running value, with a warning naming each
+ * one next changes ("needs a restart").  All or nothing: returns 0 with
  * w->cfg == out (the caller may free the previous configuration), or -1
  * after logging why, nothing changed.
  */

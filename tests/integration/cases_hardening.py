@@ -1,5 +1,5 @@
 """Hardening cases: snid must not be stopped by its own log or its own
-listeners.  Same loopback world as cases.py (world() from there).
+listeners.  The loopback world of fixtures.py.
 
 - A stderr that nobody reads (a pipe left full) must not freeze the event
   loop: lines that cannot be written at once are dropped and counted, and
@@ -15,13 +15,12 @@ import fcntl
 import os
 import re
 import resource
-import select
 import subprocess
 import time
 
-from snidtest import (Snid, check, check_alert, client_hello, connect,
-                      describe, read_all, wait_until, SLOW, VALGRIND)
-from cases import world, good_client, refused
+from snidtest import (Snid, check, client_hello, connect, describe, read_all,
+                      SLOW, VALGRIND)
+from fixtures import world, good_client, refused
 
 
 # --- a stderr nobody reads ----------------------------------------------------
@@ -31,32 +30,21 @@ class PipeSnid(Snid):
     to: between reads the pipe fills up and stays full."""
 
     def __init__(self, case, args):
-        self.case, self.args, self.netns = case, args, None
-        self.log = os.path.join(case.dir, "snid.pipe.log")
-        self.vglog = os.path.join(case.dir, "snid.valgrind.log")
-        argv = [self.snid_path()] + args
-        if VALGRIND:
-            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-                    "--errors-for-leak-kinds=definite",
-                    "--show-leak-kinds=definite", "--log-file=" + self.vglog] + argv
-        self.argv = argv
         self.buf = b""
-        self.p = case.spawn("snid", argv, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-        self.stopped = False
-        self.rc = None
+        super().__init__(case, args, name="snid.pipe")
+
+    def start(self, argv, netns=None, timeout=10.0, **kw):
+        self.argv = argv
+        self.p = self.case.spawn(self.file_name, argv, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, **kw)
         fd = self.p.stderr.fileno()
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-        ok = wait_until(lambda: self.drain() is None and
-                        ("info: ready: " in self.text() or self.p.poll() is not None),
-                        10 * SLOW)
-        check(ok and self.p.poll() is None, "snid did not start (rc=%s): %s" %
-              (self.p.poll(), self.tail()))
+        self.wait_ready(timeout)
+        return self
 
-    @staticmethod
-    def snid_path():
-        from snidtest import SNID
-        return SNID
+    def ready_text(self):
+        self.drain()        # only while starting: then the case decides
+        return self.text()
 
     def drain(self):
         """Read whatever the pipe holds now (never waits)."""

@@ -1,101 +1,39 @@
 """Cases for http: listeners: plain HTTP routed by its Host header.
 
-Loopback layout: as in cases.py (dnsmasq with its RECORDS), but snid listens
-on http:tcp:127.0.0.1:L and the backends are the HTTP backend of this file on
+Loopback layout: as in fixtures.py (dnsmasq with its RECORDS), but snid
+listens on http:tcp:127.0.0.1:L and the HTTP backends are on
 [::1]:L ("alpha") and 127.0.0.2:L ("beta"): an http: listener connects to the
 port the client connected to, whatever -backend-port says.
 
-This file is also the program of one helper process:
-  cases_http.py http-backend ADDR PORT NAME LOGFILE
-an HTTP/1.x server that, per request, reads the head and a Content-Length
-body, logs the raw bytes (hex) as a JSON line, and answers 200 with the body
+The backends are the http-backend of servers.py: an HTTP/1.x server that,
+per request, reads the head and a Content-Length body, logs the raw bytes
+(hex) as a JSON line, and answers 200 with the body
 "backend=NAME sha256=HEX len=N\\n" over everything it read for that request
 (head and body, byte for byte); it keeps the connection for more requests
 unless the client asked to close or spoke HTTP/1.0.
 """
 
 import hashlib
-import json
 import os
-import select
 import socket
-import subprocess
-import sys
-import threading
 import time
 
-from snidtest import (check, client_hello, connect, describe,
-                      read_all, run, wait_until, SLOW, PY, SNID)
-from cases import world
-
-ME = os.path.abspath(__file__)
-BACKEND_ADDR = {"alpha": "::1", "beta": "127.0.0.2"}
+from snidtest import (check, client_hello, connect, describe, ok_body,
+                      read_all, run, talk, wait_until, SLOW, SNID)
+from fixtures import http_world, req, world
 
 
 # --- helpers -----------------------------------------------------------------
-
-class HttpBackend:
-    """The http-backend helper of this file, a separate process."""
-
-    def __init__(self, case, name, addr, port):
-        self.name, self.addr, self.port = name, addr, port
-        self.logfile = os.path.join(case.dir, "http-%s-%d.jsonl" % (name, port))
-        self.p = case.spawn("http " + name, [PY, "-B", ME, "http-backend", addr, str(port),
-                                             name, self.logfile],
-                            stdout=subprocess.PIPE,
-                            stderr=open(self.logfile[:-6] + ".err", "wb"))
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        line = self.p.stdout.readline() if r else b""
-        check(line.startswith(b"READY"), "http backend %s did not start (%r)" % (name, line))
-
-    def events(self):
-        try:
-            with open(self.logfile) as f:
-                return [json.loads(l) for l in f if l.strip()]
-        except OSError:
-            return []
-
-    def accepts(self):
-        return [e for e in self.events() if e["ev"] == "accept"]
-
-    def requests(self):
-        return [bytes.fromhex(e["raw"]) for e in self.events() if e["ev"] == "request"]
-
-
-def http_world(case, backends=("alpha", "beta"), cidrs=None, extra=(), dns=None,
-               listen_extra=(), wrap="http:"):
-    """dnsmasq + HTTP backends on port L + snid on http:tcp:127.0.0.1:L."""
-    kw = {"cidrs": cidrs} if cidrs is not None else {}
-    w = world(case, backends=(), backend_port=False, dns=dns, start_snid=False, **kw)
-    w.backends = {n: HttpBackend(case, n, BACKEND_ADDR[n], w.L) for n in backends}
-    tcp = "tcp:127.0.0.1:%d" % w.L
-    w.args = [(wrap + a if a == tcp else a) for a in w.args]
-    check(wrap + tcp in w.args, "world() no longer listens on %s: %s" % (tcp, w.args))
-    w.args += list(listen_extra) + list(extra)
-    w.snid = case.snid(w.args)
-    return w
-
 
 def response(status, phrase):
     return ("HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
             % (status, phrase)).encode()
 
 
-def ok_body(name, raw):
-    return ("backend=%s sha256=%s len=%d\n" % (name, hashlib.sha256(raw).hexdigest(),
-                                                len(raw))).encode()
-
-
 def http_send(w, data, timeout=5.0):
     """Send data, read until snid or the backend closes: (reply, how, secs, client port)."""
     t0 = time.monotonic()
-    s = connect("127.0.0.1", w.L, timeout * SLOW)
-    try:
-        cport = s.getsockname()[1]
-        s.sendall(data)
-        got, how = read_all(s, timeout * SLOW)
-    finally:
-        s.close()
+    got, how, cport = talk("127.0.0.1", w.L, data, timeout * SLOW)
     return got, how, time.monotonic() - t0, cport
 
 
@@ -136,18 +74,6 @@ def no_backend_saw(w, what, settle=0.3):
     time.sleep(settle)
     for name, b in w.backends.items():
         check(not b.accepts(), "%s: backend %s saw a connection: %s" % (what, name, b.events()))
-
-
-def req(host, path="/", method="GET", version="1.1", headers=(), body=b"", close=True):
-    lines = ["%s %s HTTP/%s" % (method, path, version)]
-    if host is not None:
-        lines.append("Host: %s" % host)
-    lines += list(headers)
-    if body:
-        lines.append("Content-Length: %d" % len(body))
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def curl(w, url, extra=()):
@@ -199,7 +125,7 @@ def test_http_request_bytes_unchanged_host_with_port_and_case(case):
 def test_http_backend_port_is_the_listen_port(case):
     """-backend-port applies to TLS listeners only: on the same snid, TLS goes
     to -backend-port and HTTP to the port the client connected to."""
-    w0 = world(case, ("alpha",), start_snid=False)      # a raw backend on [::1]:B
+    w0 = world(case, ("alpha",), start_snid=False, hold_listen=True)  # raw backend on [::1]:B
     tls_port, B = w0.L, w0.B
     w = http_world(case, ("alpha",), dns=w0.dns,
                    listen_extra=["-listen", "tcp:127.0.0.1:%d" % tls_port,
@@ -463,72 +389,3 @@ def test_http_unix_listener_needs_no_backend_port(case):
     rc, out, err = run([SNID, "-listen", "unix:%s/t.sock" % case.dir] + base, timeout=10 * SLOW)
     check(rc == 2 and "backend-port" in err, "plain unix: without -backend-port: rc=%d %s"
           % (rc, err.strip()))
-
-
-# --- helper process: the HTTP backend ----------------------------------------
-
-def http_backend_main(addr, port, name, logfile):
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6:
-        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    ls.bind((addr, port))
-    ls.listen(64)
-    lock = threading.Lock()
-
-    def log(**ev):
-        with lock, open(logfile, "a") as f:
-            f.write(json.dumps(ev) + "\n")
-
-    def serve(c, peer):
-        c.settimeout(20)
-        buf = b""
-        try:
-            for _ in range(100):
-                while b"\r\n\r\n" not in buf and len(buf) < 1 << 16:
-                    b = c.recv(65536)
-                    if not b:
-                        return
-                    buf += b
-                head, _, rest = buf.partition(b"\r\n\r\n")
-                head += b"\r\n\r\n"
-                fields = {}
-                for line in head.split(b"\r\n")[1:]:
-                    k, sep, v = line.partition(b":")
-                    if sep:
-                        fields[k.strip().lower()] = v.strip()
-                n = int(fields.get(b"content-length", b"0"))
-                while len(rest) < n:
-                    b = c.recv(1 << 20)
-                    if not b:
-                        return
-                    rest += b
-                raw, buf = head + rest[:n], rest[n:]
-                log(ev="request", raw=raw.hex())
-                body = ok_body(name, raw)
-                close = (fields.get(b"connection", b"").lower() == b"close" or
-                         b" HTTP/1.0\r\n" in head.split(b"\r\n")[0] + b"\r\n")
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                          b"Content-Length: %d\r\n%s\r\n" % (len(body), b"Connection: close\r\n"
-                                                             if close else b"") + body)
-                if close:
-                    return
-        except (OSError, ValueError) as e:
-            log(ev="error", error=str(e))
-        finally:
-            c.close()
-
-    sys.stdout.write("READY\n")
-    sys.stdout.flush()
-    while True:
-        c, peer = ls.accept()
-        log(ev="accept", peer=str(peer))
-        threading.Thread(target=serve, args=(c, peer), daemon=True).start()
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "http-backend":
-        http_backend_main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
-    else:
-        raise SystemExit("usage: cases_http.py http-backend ADDR PORT NAME LOGFILE")

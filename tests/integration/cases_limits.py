@@ -1,6 +1,6 @@
 """Bounds that keep one peer from holding snid's resources for ever: the idle
 and half-close timeouts of the pump, -max-connections, and the copy fallback
-when no pipe can be had.  Layout as in cases.py."""
+when no pipe can be had.  Layout as in fixtures.py."""
 
 import hashlib
 import socket
@@ -9,7 +9,8 @@ import time
 
 from snidtest import (check, client_hello, connect, gen_sha, read_all,
                       read_line, SLOW, VALGRIND)
-from cases import ADDR, world, start_snid_with_nofile
+from fixtures import ADDR, world, start_snid_with_nofile
+from servers import listen
 
 
 def _raw_hello_then(w, name, command):
@@ -69,10 +70,7 @@ def test_half_closed_connection_closed_at_half_close_timeout(case):
     of silence, not the whole -idle-timeout: a peer cannot pin two sockets by
     never closing a finished connection."""
     w = world(case, (), extra=["-idle-timeout", "60", "-half-close-timeout", "1"])
-    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((ADDR["alpha"], w.B))
-    ls.listen(8)
+    ls = listen(ADDR["alpha"], w.B, backlog=8)
     ls.settimeout(5 * SLOW)
 
     def backend():

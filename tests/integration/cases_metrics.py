@@ -2,112 +2,18 @@
 will not send), counters checked against the access log, and the proxy
 checked to keep serving while scrapers misbehave.
 
-Same loopback world as cases.py (world() from there), plus
--metrics tcp:127.0.0.1:M.
+The loopback world of fixtures.py, plus -metrics tcp:127.0.0.1:0 (M: the
+port snid names in its "metrics: serving" line).
 """
 
 import re
 import socket
 import time
 
-from cases import good_client, refused, world
-from snidtest import (Fail, check, client_hello, connect, describe, free_port,
+from fixtures import (delta, good_client, metrics, metrics_at, metrics_world,
+                      refused, scrape, world)
+from snidtest import (Fail, check, client_hello, connect, describe,
                       read_all, run, wait_until, SLOW, SNID)
-
-# Every outcome word the access log can have (outcome.c's table).
-OUTCOMES = ("ok", "no-sni", "bad-name", "nxdomain", "denied", "dns-error",
-            "connect-failed", "timeout", "bad-hello", "not-tls", "reset",
-            "shutdown")
-DNS_RESULTS = ("ok", "cached", "nxdomain", "error", "timeout", "merged",
-               "negative", "stale")
-HISTOGRAMS = ("snid_dns_lookup_seconds", "snid_connect_seconds")
-BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-          "0.5", "1", "2.5", "5", "+Inf")
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
-
-
-def metrics_world(case, backends=("alpha",), extra=()):
-    M = free_port()
-    w = world(case, backends, extra=["-metrics", "tcp:127.0.0.1:%d" % M] + list(extra))
-    w.M = M
-    w.url = "http://127.0.0.1:%d/metrics" % M
-    return w
-
-
-def parse_exposition(body):
-    """{'name{labels}': float}; checks every sample has HELP and TYPE first."""
-    out, typed = {}, {}
-    helped = set()
-    for line in body.split("\n"):
-        if not line:
-            continue
-        if line.startswith("# HELP "):
-            helped.add(line.split()[2])
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, t = line.split(" ", 3)
-            check(name in helped, "TYPE before HELP for %s" % name)
-            typed[name] = t
-            continue
-        m = SAMPLE.match(line)
-        check(m, "not a sample line: %r" % line)
-        name = m.group(1)
-        fam = re.sub(r"_(bucket|sum|count)$", "", name) if name not in typed else name
-        check(fam in typed, "sample %s without # TYPE" % name)
-        key = name + (m.group(2) or "")
-        check(key not in out, "sample %s twice" % key)
-        out[key] = float(m.group(3))
-    return out, typed
-
-
-def scrape(w, path="/metrics"):
-    """curl the endpoint: (status, headers dict, body)."""
-    rc, out, err = run(["curl", "-sS", "-i", "--max-time", str(10 * SLOW),
-                        "http://127.0.0.1:%d%s" % (w.M, path)], timeout=20 * SLOW)
-    check(rc == 0, "curl %s failed (rc=%d): %s" % (path, rc, err.strip()))
-    head, _, body = out.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for h in lines[1:]:
-        k, _, v = h.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    check(int(headers.get("content-length", -1)) == len(body.encode()),
-          "Content-Length %s but %d bytes of body" %
-          (headers.get("content-length"), len(body.encode())))
-    return status, headers, body
-
-
-def metrics(w):
-    status, headers, body = scrape(w)
-    check(status == 200, "GET /metrics: status %d" % status)
-    check(headers.get("content-type", "").startswith("text/plain; version=0.0.4"),
-          "Content-Type %r" % headers.get("content-type"))
-    m, typed = parse_exposition(body)
-    for o in OUTCOMES:
-        check('snid_connections_total{outcome="%s"}' % o in m,
-              "no snid_connections_total for outcome %s" % o)
-    for r in DNS_RESULTS:
-        check('snid_dns_lookups_total{result="%s"}' % r in m,
-              "no snid_dns_lookups_total for result %s" % r)
-    for h in HISTOGRAMS:
-        check(typed.get(h) == "histogram", "%s is not a histogram" % h)
-        prev = 0
-        for b in BOUNDS:
-            v = m.get('%s_bucket{le="%s"}' % (h, b))
-            check(v is not None and v >= prev, "%s buckets not cumulative at le=%s" % (h, b))
-            prev = v
-        check(m[h + "_count"] == prev, "%s_count != +Inf bucket" % h)
-    for name, t in (("snid_connections_accepted_total", "counter"),
-                    ("snid_connections_active", "gauge"),
-                    ("snid_open_fds", "gauge")):
-        check(typed.get(name) == t and name in m, "%s missing or not a %s" % (name, t))
-    return m
-
-
-def delta(a, b, key):
-    return b[key] - a[key]
-
 
 def test_metrics_counters_follow_the_access_log(case):
     w = metrics_world(case)
@@ -167,10 +73,9 @@ def test_metrics_dns_results_cached_error_timeout(case):
     # TTL 5 answers (so the cache holds them), SERVFAIL, no answer, a slow answer.
     dns = case.dns_responder({"alpha.test": "aaaa:::1", "broken.test": "servfail",
                               "blackhole.test": "drop", "slow.test": "delay:0.05:::1"})
-    M = free_port()
     w = world(case, ("alpha",), dns=dns,
-              extra=["-dns-timeout", "1", "-metrics", "tcp:127.0.0.1:%d" % M])
-    w.M = M
+              extra=["-dns-timeout", "1", "-metrics", "tcp:127.0.0.1:0"])
+    metrics_at(w)
     m0 = metrics(w)
     good_client(w, "alpha")
     good_client(w, "alpha")

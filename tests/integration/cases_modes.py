@@ -3,54 +3,27 @@
 (fd:, fdname:) with systemd-socket-activate and a launcher of our own, and
 IPv4/IPv6 listeners sharing a port.
 
-This file is also the program of one helper process:
-  cases_modes.py unix-backend PATH NAME LOGFILE
-a unix stream socket backend that, per connection, reads a whole
-ClientHello, answers "backend=NAME hello_sha256=HEX hello_len=N\\n" and
-closes; each connection is logged as a JSON line.
+The unix-mode services are the unix-backend of servers.py: per
+connection it reads a whole ClientHello, answers "backend=NAME
+hello_sha256=HEX hello_len=N\\n" and closes; each connection is logged as
+a JSON line.
 """
 
-import hashlib
-import json
 import os
-import select
+import re
 import socket
 import subprocess
-import sys
 import time
 
-from snidtest import (Fail, Skip, Snid, check, check_alert, client_hello,
-                      connect, describe, free_port, hello_complete_len,
-                      read_all, read_line, run, wait_until, REGISTRY, SLOW,
-                      VALGRIND, PY, SNID)
-from cases import RECORDS, world, good_client, refused, no_accepts
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ME = os.path.abspath(__file__)
+from snidtest import (Fail, PortInUse, Skip, Snid, UnixBackend, check, check_alert,
+                      client_hello, connect, describe, free_port, read_all,
+                      run, talk, valgrind_argv, wait_until, want_reply,
+                      SLOW, VALGRIND, PY, SNID)
+from fixtures import (RECORDS, good_client, nat46_routes, no_accepts, probe_from,
+                      refused, topology, world)
 
 
 # --- helpers -----------------------------------------------------------------
-
-class UnixBackend:
-    """The unix-backend helper of this file, a separate process."""
-
-    def __init__(self, case, path, name):
-        self.path, self.name = path, name
-        self.logfile = os.path.join(case.dir, "unix-%s.jsonl" % name)
-        self.p = case.spawn("unix " + name, [PY, "-B", ME, "unix-backend", path, name, self.logfile],
-                            stdout=subprocess.PIPE,
-                            stderr=open(self.logfile[:-6] + ".err", "wb"))
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        line = self.p.stdout.readline() if r else b""
-        check(line.startswith(b"READY"), "unix backend %s did not start (%r)" % (name, line))
-
-    def accepts(self):
-        try:
-            with open(self.logfile) as f:
-                return [json.loads(l) for l in f if l.strip()]
-        except OSError:
-            return []
-
 
 def unix_exchange(path, hello, timeout=5.0):
     """Send hello over the unix socket path; (reply bytes, how)."""
@@ -65,21 +38,9 @@ def unix_exchange(path, hello, timeout=5.0):
         s.close()
 
 
-def want_reply(name, hello):
-    return "backend=%s hello_sha256=%s hello_len=%d" % (
-        name, hashlib.sha256(hello).hexdigest(), len(hello))
-
-
 def client_over(host, port, sni):
     """Raw client over TCP: (reply bytes, how, client port)."""
-    s = connect(host, port, 5 * SLOW)
-    try:
-        cport = s.getsockname()[1]
-        s.sendall(client_hello(sni))
-        got, how = read_all(s, 5 * SLOW)
-    finally:
-        s.close()
-    return got, how, cport
+    return talk(host, port, client_hello(sni), 5 * SLOW)
 
 
 def snid_fails(args, words, rc_want=(1, 2), env=None, pass_fds=()):
@@ -102,21 +63,7 @@ def vg(case, argv):
     does): valgrind runs snid in its own pid, so LISTEN_PID still matches."""
     if not VALGRIND:
         return argv
-    return ["valgrind", "--error-exitcode=99", "--leak-check=full",
-            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
-            "--log-file=" + os.path.join(case.dir, "snid.valgrind.log")] + argv
-
-
-def adopt_snid(case, p, log):
-    """A Snid object for a snid started by someone else (a launcher that
-    execs it in place, so p.pid is snid's pid): stopped and checked at the
-    end of the case like any other."""
-    s = Snid.__new__(Snid)
-    s.case, s.args, s.netns, s.p, s.log = case, [], None, p, log
-    s.vglog = log[:-4] + ".valgrind.log"
-    s.stopped, s.rc = False, None
-    case.snids.append(s)
-    return s
+    return valgrind_argv(os.path.join(case.dir, "snid.valgrind.log")) + argv
 
 
 # --- unix mode ---------------------------------------------------------------
@@ -124,10 +71,9 @@ def adopt_snid(case, p, log):
 def _unix_world(case, extra=()):
     d = os.path.join(case.dir, "sockets")
     os.makedirs(d)
-    L = free_port()
-    snid = case.snid(["-listen", "tcp:127.0.0.1:%d" % L, "-mode", "unix",
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-mode", "unix",
                       "-unix-directory", d + "/", "-log-level", "debug"] + list(extra))
-    return d, L, snid
+    return d, snid.port, snid
 
 
 def test_unix_mode_exact_name_then_wildcard(case):
@@ -142,14 +88,7 @@ def test_unix_mode_exact_name_then_wildcard(case):
                             ("ALPHA.test.", "alpha", "alpha.test"),
                             ("www.wild.test", "wild", "_.wild.test"),
                             ("exact.wild.test", "exact", "exact.wild.test")):
-        hello = client_hello(sni)
-        s = connect("127.0.0.1", L, 5 * SLOW)
-        cport = s.getsockname()[1]
-        s.sendall(hello)
-        line = read_line(s, 5 * SLOW)
-        s.close()
-        check(line == want_reply(name, hello), "sni %s: reply %r, want %r" %
-              (sni, line, want_reply(name, hello)))
+        cport = good_client(None, name, sni=sni, port=L)
         c = snid.conn_for(cport)
         check(c["backend"] == "unix:%s/%s" % (d, path) and c["outcome"] == "ok",
               "sni %s: %s" % (sni, c["line"]))
@@ -176,11 +115,7 @@ def test_unix_mode_dead_socket_not_sent_to_wildcard(case):
     c = snid.conn_for(cport)
     check(c["outcome"] == "connect-failed" and c["backend"] == "unix:%s/alpha.test" % d, c["line"])
     check(not wild.accepts(), "the wildcard backend got the dead service's client")
-    hello = client_hello("beta.test")
-    s = connect("127.0.0.1", L)
-    s.sendall(hello)
-    check(read_line(s, 5 * SLOW) == want_reply("wild", hello), "beta.test not sent to _.test")
-    s.close()
+    good_client(None, "wild", sni="beta.test", port=L)     # beta.test: to _.test
 
 
 def test_unix_mode_path_escape_names_refused(case):
@@ -204,11 +139,7 @@ def test_unix_mode_path_escape_names_refused(case):
     for rel, b in list(traps.items()) + [("_.test", catch_all)]:
         check(not b.accepts(), "the socket at %s was reached" % rel)
     # The traps are live: a valid name does reach the catch-all.
-    hello = client_hello("ok.test")
-    s = connect("127.0.0.1", L)
-    s.sendall(hello)
-    check(read_line(s, 5 * SLOW) == want_reply("catchall", hello), "ok.test not routed")
-    s.close()
+    good_client(None, "catchall", sni="ok.test", port=L)
 
 
 # --- nat46 -------------------------------------------------------------------
@@ -216,11 +147,11 @@ def test_unix_mode_path_escape_names_refused(case):
 def test_nat46_ipv6_client_refused(case):
     """nat46 has no IPv4 address to map for an IPv6 client: refused with
     unrecognized_name, outcome ipv6-client, and a line saying what to do."""
-    L6 = free_port(("::1", "127.0.0.1"))
     w = world(case, ("alpha",), cidrs=("::1/128",), start_snid=False)
-    w.snid = case.snid(["-listen", "tcp:[::1]:%d" % L6, "-mode", "nat46",
+    w.snid = case.snid(["-listen", "tcp:[::1]:0", "-mode", "nat46",
                         "-nat46-prefix", "64:ff9b:1::", "-backend-cidr", "::1/128",
                         "-backend-port", str(w.B), "-dns-server", "127.0.0.1:%d" % w.dns_port])
+    L6 = w.snid.port_of("::1")
     got, how, cport = client_over("::1", L6, "alpha.test")
     check_alert(got, 112, "IPv6 client in nat46 mode")
     c = w.snid.conn_for(cport)
@@ -236,59 +167,28 @@ def test_nat46_backend_sees_prefix_plus_client_ipv4(case):
     reply reaches the client."""
     if os.geteuid() != 0:
         raise Skip("needs root (creates network namespaces)")
-    tag = str(os.getpid())
-    vps, home, cli = "snidn-vps-" + tag, "snidn-home-" + tag, "snidn-cli-" + tag
-
-    def ip(*args, ns=None):
-        argv = (["ip", "netns", "exec", ns] if ns else []) + ["ip"] + list(args)
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-        check(r.returncode == 0, "%s: %s" % (" ".join(argv), r.stderr.decode().strip()))
-
-    try:
-        for ns in (vps, home, cli):
-            REGISTRY.netns.append(ns)
-            ip("netns", "add", ns)
-            ip("link", "set", "lo", "up", ns=ns)
-        ip("link", "add", "nv" + tag, "netns", vps, "type", "veth", "peer", "name", "nh" + tag, "netns", home)
-        ip("link", "add", "mv" + tag, "netns", vps, "type", "veth", "peer", "name", "mc" + tag, "netns", cli)
-        ip("addr", "add", "2001:db8:1::1/64", "dev", "nv" + tag, "nodad", ns=vps)
-        ip("addr", "add", "2001:db8:1::2/64", "dev", "nh" + tag, "nodad", ns=home)
-        ip("addr", "add", "192.0.2.1/24", "dev", "mv" + tag, ns=vps)
-        ip("addr", "add", "192.0.2.2/24", "dev", "mc" + tag, ns=cli)
-        for ns, dev in ((vps, "nv" + tag), (home, "nh" + tag), (vps, "mv" + tag), (cli, "mc" + tag)):
-            ip("link", "set", dev, "up", ns=ns)
-        ip("addr", "add", "2001:db8:0:1:1::10/128", "dev", "lo", ns=home)
-        ip("-6", "route", "add", "2001:db8:0:1::/64", "via", "2001:db8:1::2", ns=vps)
-        # What the README tells the operator: the whole /96 is local on the VPS...
-        ip("-6", "route", "add", "local", "64:ff9b:1::/96", "dev", "lo", ns=vps)
-        # ...and the home side routes it back over the tunnel (here: the veth).
-        ip("-6", "route", "add", "64:ff9b:1::/96", "via", "2001:db8:1::1", ns=home)
-
-        case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
-        backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
-        snid = case.snid(["-listen", "tcp:192.0.2.1:443", "-mode", "nat46",
-                          "-nat46-prefix", "64:ff9b:1::/96",
-                          "-backend-cidr", "2001:db8:0:1:1::/80",
-                          "-dns-server", "127.0.0.1:53", "-log-level", "debug"], netns=vps)
-        rc, out, err = run([PY, os.path.join(HERE, "snidtest.py"), "probe", "192.0.2.1", "443"],
-                           netns=cli, timeout=15 * SLOW)
-        check(rc == 0 and out.startswith("backend=alpha"),
-              "client in its namespace got no reply: rc=%d out=%r err=%r; snid: %s" %
-              (rc, out, err[-300:], snid.tail()))
-        acc = backend.accepts()
-        check(len(acc) == 1, "backend accepts: %s" % acc)
-        peer = acc[0]["peer"].rsplit(":", 1)[0]
-        check(peer == "64:ff9b:1::c000:202",
-              "backend saw the connection from %s, want 64:ff9b:1::c000:202 (192.0.2.2)" % peer)
-        c = snid.wait_conns(1)[0]
-        check(c["outcome"] == "ok" and c["client"].startswith("192.0.2.2:") and
-              c["backend"] == "[2001:db8:0:1:1::10]:443", c["line"])
-        case.note("backend saw %s" % acc[0]["peer"])
-        snid.stop()
-    finally:
-        for ns in (vps, home, cli):
-            subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=10)
+    vps, home, cli = topology("snidn")
+    nat46_routes(vps, home)
+    case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
+    backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
+    snid = case.snid(["-listen", "tcp:192.0.2.1:443", "-mode", "nat46",
+                      "-nat46-prefix", "64:ff9b:1::/96",
+                      "-backend-cidr", "2001:db8:0:1:1::/80",
+                      "-dns-server", "127.0.0.1:53", "-log-level", "debug"], netns=vps)
+    rc, out, err = probe_from(cli, "192.0.2.1", 443, timeout=15 * SLOW)
+    check(rc == 0 and out.startswith("backend=alpha"),
+          "client in its namespace got no reply: rc=%d out=%r err=%r; snid: %s" %
+          (rc, out, err[-300:], snid.tail()))
+    acc = backend.accepts()
+    check(len(acc) == 1, "backend accepts: %s" % acc)
+    peer = acc[0]["peer"].rsplit(":", 1)[0]
+    check(peer == "64:ff9b:1::c000:202",
+          "backend saw the connection from %s, want 64:ff9b:1::c000:202 (192.0.2.2)" % peer)
+    c = snid.wait_conns(1)[0]
+    check(c["outcome"] == "ok" and c["client"].startswith("192.0.2.2:") and
+          c["backend"] == "[2001:db8:0:1:1::10]:443", c["line"])
+    case.note("backend saw %s" % acc[0]["peer"])
+    snid.stop()
 
 
 # --- listeners -----------------------------------------------------------------
@@ -350,6 +250,43 @@ def test_ipv4_and_ipv6_listeners_share_a_port(case):
     check(got == want, "clients logged as %s, want %s" % (got, want))
 
 
+def test_port_zero_listeners_named_in_ready_line(case):
+    """-listen tcp:ADDR:0 takes any free port: the ready line names every
+    socket as bound, in -listen order (as does the -metrics line), and the
+    picked port is that listener's default backend port.  tcp:0 is refused:
+    its two sockets would get two ports."""
+    dns = case.dnsmasq(RECORDS)
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-listen", "tcp:[::1]:0",
+                      "-metrics", "tcp:127.0.0.1:0", "-backend-cidr", "::1/128",
+                      "-dns-server", "127.0.0.1:%d" % dns.port])
+    m = re.search(r"info: ready: 2 listening socket\(s\): 127\.0\.0\.1:(\d+) "
+                  r"\[::1\]:(\d+)$", snid.text(), re.M)
+    check(m, "ready line does not name both sockets: %s" % snid.tail())
+    P, Q = int(m.group(1)), int(m.group(2))
+    check(P > 0 and Q > 0, "port 0 in the ready line: %s" % m.group(0))
+    mm = re.search(r"metrics: serving /metrics on tcp:127\.0\.0\.1:0 \(127\.0\.0\.1:(\d+)\)",
+                   snid.text())
+    check(mm and int(mm.group(1)) > 0, "metrics line names no port: %s" % snid.tail())
+    connect("127.0.0.1", int(mm.group(1)), 5 * SLOW).close()
+    try:
+        backend = case.raw_backend("alpha", "::1", P)
+    except PortInUse:
+        raise Skip("port %d, picked on 127.0.0.1, is taken on ::1" % P)
+    c = snid.conn_for(good_client(None, "alpha", port=P))
+    check(c["outcome"] == "ok" and c["backend"] == "[::1]:%d" % P,
+          "client on 127.0.0.1:%d: want ok via [::1]:%d: %s" % (P, P, c["line"]))
+    # On [::1]:Q the default backend, [::1]:Q, is snid itself: refused so.
+    got, how, cport = talk("::1", Q, client_hello("alpha.test"), 5 * SLOW)
+    check_alert(got, 112, "client on [::1]:%d" % Q)
+    c = snid.conn_for(cport)
+    check(c["outcome"] == "denied", "client on [::1]:%d: %s" % (Q, c["line"]))
+    check("backend [::1]:%d is snid's own listener" % Q in snid.text(),
+          "no own-listener line for [::1]:%d: %s" % (Q, snid.tail()))
+    check(len(backend.accepts()) == 1, "backend accepts: %s" % backend.accepts())
+    snid_fails(["-listen", "tcp:0", "-backend-cidr", "::1/128"],
+               ["tcp:0: port must be a number 1..65535"])
+
+
 def _launcher(case, fds, env_fix, argv):
     """Start argv (snid) with the sockets in fds as 3, 4, ... and
     LISTEN_* set as socket activation does, then patched by env_fix
@@ -398,7 +335,7 @@ def test_socket_activation_fdname_with_systemd_socket_activate(case):
     p = case.spawn("systemd-socket-activate",
                    ["systemd-socket-activate", "-l", "127.0.0.1:%d" % w.L, "--fdname=https"] + argv,
                    stdout=open(log, "ab"), stderr=open(log, "ab"))
-    w.snid = adopt_snid(case, p, log)
+    w.snid = Snid.adopt(case, p, log)
     check(wait_until(lambda: "Listening on" in w.snid.text() or p.poll() is not None, 10),
           "systemd-socket-activate did not listen: %s" % w.snid.tail())
     # The first connection makes it exec snid, which must then serve it.
@@ -424,7 +361,7 @@ def test_socket_activation_fd_number_unused_fds_closed(case):
                        vg(case, [SNID, "-listen", "fd:3"] + args))
     for s in socks:
         s.close()                   # snid holds the only copies now
-    w.snid = adopt_snid(case, p, log)
+    w.snid = Snid.adopt(case, p, log)
     check(wait_until(lambda: "listening on fd:3" in w.snid.text() or p.poll() is not None, 10 * SLOW),
           "snid did not start: %s" % w.snid.tail())
     good_client(w, "alpha", port=ports[0])
@@ -488,44 +425,3 @@ def test_socket_activation_mismatch_and_bad_fds_refused(case):
     finally:
         b.close()
     snid_fails(["-listen", "fdname:https"] + base, ["not socket-activated"], rc_want=(1,))
-
-
-# --- helper process ----------------------------------------------------------
-
-def unix_backend_main(path, name, logfile):
-    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ls.bind(path)
-    ls.listen(64)
-    logf = open(logfile, "a")
-    sys.stdout.write("READY\n")
-    sys.stdout.flush()
-    while True:
-        c, _ = ls.accept()
-        c.settimeout(10)
-        data, k = b"", None
-        try:
-            while True:
-                k = hello_complete_len(data)
-                if k is not None:
-                    break
-                b = c.recv(65536)
-                if not b:
-                    break
-                data += b
-            ev = {"ev": "accept", "got": len(data)}
-            if k is not None and k > 0:
-                c.sendall(("%s\n" % want_reply(name, data[:k])).encode())
-        except OSError as e:
-            ev = {"ev": "accept", "error": repr(e)}
-        logf.write(json.dumps(ev) + "\n")
-        logf.flush()
-        c.close()
-
-
-if __name__ == "__main__":
-    import signal
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    if sys.argv[1] == "unix-backend":
-        unix_backend_main(*sys.argv[2:5])
-    else:
-        sys.exit("unknown helper " + sys.argv[1])

@@ -2,7 +2,7 @@
 from /proc/PID/status (Uid, Gid, Groups, the five capability sets and
 NoNewPrivs).  Every case needs root (to start snid as root, or to hand a
 non-root snid an ambient capability with setpriv) and says SKIP otherwise.
-Same loopback world as cases.py.
+The loopback world of fixtures.py.
 """
 
 import os
@@ -12,7 +12,7 @@ import socket
 
 import snidtest
 from snidtest import Fail, Skip, check, run, wait_until, SLOW, SNID, VALGRIND
-from cases import world, good_client
+from fixtures import world, good_client
 
 TARGET_USER = "nobody"
 
@@ -45,33 +45,17 @@ def _target():
     return pw, groups
 
 
-class PrefixedSnid(snidtest.Snid):
+def prefixed_snid(case, prefix, args, owner=None):
     """snid started through a wrapper (setpriv): argv = prefix + [snid] + args;
     under valgrind the wrapper runs valgrind, which runs snid."""
-
-    def __init__(self, case, prefix, args, name="snid", owner=None):
-        self.case, self.args, self.netns = case, args, None
-        self.log = os.path.join(case.dir, name + ".log")
-        self.vglog = os.path.join(case.dir, name + ".valgrind.log")
-        if VALGRIND and owner is not None:
-            # valgrind opens its log as the user the wrapper made it.
-            open(self.vglog, "w").close()
-            os.chown(self.vglog, *owner)
-        argv = [SNID] + args
-        if VALGRIND:
-            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-                    "--errors-for-leak-kinds=definite",
-                    "--show-leak-kinds=definite", "--log-file=" + self.vglog] + argv
-        self.argv = list(prefix) + argv
-        self.f = open(self.log, "wb")
-        self.p = case.spawn(name, self.argv, stdout=self.f, stderr=self.f)
-        self.stopped = False
-        self.rc = None
-        ok = wait_until(lambda: "info: ready: " in self.text() or
-                        self.p.poll() is not None, 10 * SLOW)
-        if self.p.poll() is not None or not ok:
-            raise Fail("snid did not start (rc=%s): %s" % (self.p.poll(), self.tail()))
-        case.snids.append(self)
+    s = snidtest.Snid(case, args, start=False)
+    if VALGRIND and owner is not None:
+        # valgrind opens its log as the user the wrapper made it.
+        open(s.vglog, "w").close()
+        os.chown(s.vglog, *owner)
+    s.start(list(prefix) + s.command(args))
+    case.snids.append(s)
+    return s
 
 
 def _wait_dropped(snid, word):
@@ -116,9 +100,13 @@ def test_unknown_user_exits_1_without_listening(case):
     check(rc == 1, "exit %d, want 1; stderr: %s" % (rc, err.strip()))
     check(user in err and "no such user" in err, "stderr does not name the user: %s" % err.strip())
     check("listening on" not in err, "it listened before failing: %s" % err.strip())
+    # free_port holds the port (SO_REUSEADDR, not listening): one may
+    # listen on it again unless snid left a listening socket behind.
     s = socket.socket()
     try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+        s.listen(1)
     except OSError as e:
         raise Fail("port %d still taken after the failed start: %s" % (port, e))
     finally:
@@ -133,9 +121,8 @@ def test_user_switch_without_root_refused(case):
         raise Skip("no setpriv (util-linux)")
     pw, _ = _target()
     other = "daemon" if TARGET_USER != "daemon" else "bin"
-    port = snidtest.free_port(("127.0.0.1",))
     rc, out, err = run(["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
-                        "--clear-groups", SNID, "-listen", "tcp:127.0.0.1:%d" % port,
+                        "--clear-groups", SNID, "-listen", "tcp:127.0.0.1:0",
                         "-backend-cidr", "::1/128", "-dns-server", "127.0.0.1:9",
                         "-user", other], timeout=10 * SLOW)
     check(rc == 1 and "needs root" in err and "listening on" not in err,
@@ -157,16 +144,18 @@ def test_root_without_user_drops_every_capability(case):
 
 
 def _privileged_port():
-    """A port below 1024 free on 127.0.0.1 (we are root here)."""
+    """A port below 1024 free on 127.0.0.1 (we are root here), held for snid
+    as free_port holds its ports (the kernel picks none below 1024)."""
     for port in range(900, 1000):
         s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
-            return port
         except OSError:
-            continue
-        finally:
             s.close()
+            continue
+        snidtest.REGISTRY.holds.append(s)
+        return port
     raise Skip("no free port in 900..999")
 
 
@@ -189,9 +178,9 @@ def test_ambient_bind_capability_dropped_after_listening(case):
     rc, out, err = run(base + [SNID] + args, timeout=10 * SLOW)
     check(rc == 1 and "Permission denied" in err,
           "control: without the capability the bind should fail; rc=%d %s" % (rc, err.strip()))
-    snid = PrefixedSnid(case, base + ["--inh-caps=+net_bind_service",
+    snid = prefixed_snid(case, base + ["--inh-caps=+net_bind_service",
                                       "--ambient-caps=+net_bind_service"], args,
-                        owner=(pw.pw_uid, pw.pw_gid))
+                         owner=(pw.pw_uid, pw.pw_gid))
     w.snid, w.L = snid, port
     st = _wait_dropped(snid, "listening on")
     # The drop comes right after listening; give it the moment it needs.

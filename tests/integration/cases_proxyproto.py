@@ -2,66 +2,30 @@
 backends, and proxy: listeners (inbound v1 and v2 from a load balancer),
 with a real haproxy in front of snid when haproxy is installed.
 
-This file is also the program of one helper process:
-  cases_proxyproto.py pp-backend tcp:ADDR:PORT|unix:PATH NAME LOGFILE
-a backend that, per connection, reads a PROXY header byte by byte (one
-recv(1) per byte, so every field is checked as it arrives and nothing of the
-ClientHello is consumed with it), checks it strictly, then reads a whole
-ClientHello and answers "backend=NAME hello_sha256=HEX hello_len=N\\n".
-Each connection is logged as one JSON line with every header field.
+The backends are the pp-backend of servers.py: per connection it reads a
+PROXY header byte by byte (one recv(1) per byte, so every field is checked
+as it arrives and nothing of the ClientHello is consumed with it), checks it
+strictly, then reads a whole ClientHello and answers "backend=NAME
+hello_sha256=HEX hello_len=N\\n".  Each connection is logged as one JSON
+line with every header field.
 """
 
-import hashlib
-import json
 import os
 import re
-import select
 import shutil
 import socket
 import struct
 import subprocess
-import sys
 import time
 
-from snidtest import (Skip, check, client_hello, connect, describe, free_port,
-                      hello_complete_len, read_all, read_line, wait_until,
-                      SLOW, PY)
-from cases import world, good_client
-
-ME = os.path.abspath(__file__)
-V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+from snidtest import (HERE, PPBackend, Skip, check, client_hello, connect,
+                      describe, free_port, ok_body, read_all, read_line,
+                      wait_until, want_reply, SLOW, PY)
+from fixtures import good_client, http_world, nat46_routes, req, topology, world
+from servers import V2_SIG
 
 
 # --- helpers -----------------------------------------------------------------
-
-class PPBackend:
-    """The pp-backend helper of this file, a separate process."""
-
-    def __init__(self, case, where, name):
-        self.name = name
-        self.logfile = os.path.join(case.dir, "pp-%s.jsonl" % name)
-        self.p = case.spawn("pp " + name, [PY, "-B", ME, "pp-backend", where, name, self.logfile],
-                            stdout=subprocess.PIPE,
-                            stderr=open(self.logfile[:-6] + ".err", "wb"))
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        line = self.p.stdout.readline() if r else b""
-        check(line.startswith(b"READY"), "pp backend %s did not start (%r)" % (name, line))
-
-    def events(self, n=1, timeout=5.0):
-        def get():
-            try:
-                with open(self.logfile) as f:
-                    return [json.loads(l) for l in f if l.strip()]
-            except OSError:
-                return []
-        wait_until(lambda: len(get()) >= n, timeout * SLOW)
-        return get()
-
-
-def want_reply(name, hello):
-    return "backend=%s hello_sha256=%s hello_len=%d" % (
-        name, hashlib.sha256(hello).hexdigest(), len(hello))
-
 
 def hello_through(host, port, hello, name, family=None):
     """Send hello to snid at host:port (or a unix path when family is
@@ -105,7 +69,7 @@ def check_v1(ev, line):
 def _out_world(case, extra):
     """snid on 127.0.0.1:L and [::1]:L with -proxy-proto..., alpha.test ->
     a pp-backend on [::1]:B."""
-    w = world(case, backends=(), extra=extra, start_snid=False)
+    w = world(case, backends=(), extra=extra, start_snid=False, hold_listen=True)
     w.args += ["-listen", "tcp:[::1]:%d" % w.L]
     w.pp = PPBackend(case, "tcp:::1:%d" % w.B, "alpha")
     w.snid = case.snid(w.args)
@@ -155,11 +119,11 @@ def test_proxy_out_unix_mode_backend(case):
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
         pp = PPBackend(case, "unix:" + os.path.join(d, "alpha.test"), "alpha-" + ver)
-        L = free_port()
         lpath = os.path.join(case.dir, "snid-%s.sock" % ver)
-        snid = case.snid(["-listen", "tcp:127.0.0.1:%d" % L, "-listen", "unix:" + lpath,
+        snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-listen", "unix:" + lpath,
                           "-mode", "unix", "-unix-directory", d, "-log-level", "debug"] + extra,
                          name="snid-" + ver)
+        L = snid.port
         hello = client_hello("alpha.test")
         me = hello_through("127.0.0.1", L, hello, "alpha-" + ver)
         hello_through(lpath, None, hello, "alpha-" + ver, family=socket.AF_UNIX)
@@ -205,10 +169,11 @@ TLVS = b"\x01\x00\x02h2" + b"\x02\x00\x0aalpha.test"
 
 
 def _in_world(case, extra=(), backends=("alpha",)):
-    """world() plus a proxy: listener on 127.0.0.1:P (w.P)."""
+    """world() plus a proxy: listener on 127.0.0.1:P (w.P, picked by snid:
+    the second listener on 127.0.0.1)."""
     w = world(case, backends=backends, extra=extra, start_snid=False)
-    w.P = free_port()
-    w.args += ["-listen", "proxy:tcp:127.0.0.1:%d" % w.P]
+    w.picked["P"] = ("127.0.0.1", 1)
+    w.args += ["-listen", "proxy:tcp:127.0.0.1:0"]
     return w
 
 
@@ -391,14 +356,11 @@ def test_proxy_in_hello_timeout_covers_header(case):
 def test_proxy_in_carried_port_is_default_backend_port(case):
     """Without -backend-port the backend port is the port the client
     connected to, which the header carries (the balancer's, not snid's)."""
-    w = world(case, backends=(), backend_port=True, start_snid=False)
-    P = free_port()
+    w = _in_world(case, backends=())
     args = [a for a in w.args]
     i = args.index("-backend-port")
     del args[i:i + 2]
-    args += ["-listen", "proxy:tcp:127.0.0.1:%d" % P]
     w.backends = {"alpha": case.raw_backend("alpha", "::1", w.B)}
-    w.P = P
     w.snid = case.snid(args)
     through_proxy_listener(w, v2(src="203.0.113.7", dst="198.51.100.1", sport=40001, dport=w.B))
     c = conn_with_client(w, "203.0.113.7:40001")
@@ -434,14 +396,7 @@ def test_proxy_in_nat46_source_from_carried_client(case):
     IPv6 client is refused as ipv6-client."""
     if os.geteuid() != 0:
         raise Skip("needs root (creates network namespaces)")
-    from snidtest import REGISTRY
-    tag = str(os.getpid())
-    vps, home = "snidp-vps-" + tag, "snidp-home-" + tag
-
-    def ip(*args, ns=None):
-        argv = (["ip", "netns", "exec", ns] if ns else []) + ["ip"] + list(args)
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-        check(r.returncode == 0, "%s: %s" % (" ".join(argv), r.stderr.decode().strip()))
+    vps, home, _ = topology("snidp", client=False)
 
     def client(hdr):
         code = ("import sys; sys.path.insert(0, %r)\n"
@@ -450,52 +405,33 @@ def test_proxy_in_nat46_source_from_carried_client(case):
                 "s.sendall(bytes.fromhex(%r) + client_hello('probe.test'))\n"
                 "got, how = read_all(s, 5)\n"
                 "print(got.split(b'\\n')[0].decode(errors='replace') or how)\n"
-                % (os.path.dirname(ME), hdr.hex()))
+                % (HERE, hdr.hex()))
         r = subprocess.run(["ip", "netns", "exec", vps, PY, "-c", code], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=15 * SLOW)
         return r.stdout.decode().strip() + r.stderr.decode()[-300:]
 
-    try:
-        for ns in (vps, home):
-            REGISTRY.netns.append(ns)
-            ip("netns", "add", ns)
-            ip("link", "set", "lo", "up", ns=ns)
-        ip("link", "add", "pv" + tag, "netns", vps, "type", "veth", "peer", "name", "ph" + tag,
-           "netns", home)
-        ip("addr", "add", "2001:db8:1::1/64", "dev", "pv" + tag, "nodad", ns=vps)
-        ip("addr", "add", "2001:db8:1::2/64", "dev", "ph" + tag, "nodad", ns=home)
-        ip("link", "set", "pv" + tag, "up", ns=vps)
-        ip("link", "set", "ph" + tag, "up", ns=home)
-        ip("addr", "add", "2001:db8:0:1:1::10/128", "dev", "lo", ns=home)
-        ip("-6", "route", "add", "2001:db8:0:1::/64", "via", "2001:db8:1::2", ns=vps)
-        ip("-6", "route", "add", "local", "64:ff9b:1::/96", "dev", "lo", ns=vps)
-        ip("-6", "route", "add", "64:ff9b:1::/96", "via", "2001:db8:1::1", ns=home)
-        case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
-        backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
-        snid = case.snid(["-listen", "proxy:tcp:127.0.0.1:443", "-mode", "nat46",
-                          "-nat46-prefix", "64:ff9b:1::/96", "-backend-cidr", "2001:db8:0:1:1::/80",
-                          "-dns-server", "127.0.0.1:53", "-log-level", "debug"], netns=vps)
-        out = client(v2(src="198.51.100.7", dst="203.0.113.10", sport=40001, dport=443))
-        check(out.startswith("backend=alpha"), "no reply through nat46: %r; snid: %s"
-              % (out, snid.tail()))
-        acc = backend.accepts()
-        check(len(acc) == 1 and acc[0]["peer"].rsplit(":", 1)[0] == "64:ff9b:1::c633:6407",
-              "backend saw %s, want 64:ff9b:1::c633:6407 (198.51.100.7)" % acc)
-        client(v1("2001:db8::7", "2001:db8::1", 40002, 443))
-        c = [c for c in snid.wait_conns(2) if c["client"] == "[2001:db8::7]:40002"]
-        check(c and c[0]["outcome"] == "ipv6-client", "carried IPv6 client: %s" % snid.tail())
-        snid.stop()
-    finally:
-        for ns in (vps, home):
-            subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=10)
+    nat46_routes(vps, home)
+    case.dnsmasq({"probe.test": ["2001:db8:0:1:1::10"]}, port=53, netns=vps)
+    backend = case.raw_backend("alpha", "2001:db8:0:1:1::10", 443, netns=home)
+    snid = case.snid(["-listen", "proxy:tcp:127.0.0.1:443", "-mode", "nat46",
+                      "-nat46-prefix", "64:ff9b:1::/96", "-backend-cidr", "2001:db8:0:1:1::/80",
+                      "-dns-server", "127.0.0.1:53", "-log-level", "debug"], netns=vps)
+    out = client(v2(src="198.51.100.7", dst="203.0.113.10", sport=40001, dport=443))
+    check(out.startswith("backend=alpha"), "no reply through nat46: %r; snid: %s"
+          % (out, snid.tail()))
+    acc = backend.accepts()
+    check(len(acc) == 1 and acc[0]["peer"].rsplit(":", 1)[0] == "64:ff9b:1::c633:6407",
+          "backend saw %s, want 64:ff9b:1::c633:6407 (198.51.100.7)" % acc)
+    client(v1("2001:db8::7", "2001:db8::1", 40002, 443))
+    c = [c for c in snid.wait_conns(2) if c["client"] == "[2001:db8::7]:40002"]
+    check(c and c[0]["outcome"] == "ipv6-client", "carried IPv6 client: %s" % snid.tail())
+    snid.stop()
 
 
 def test_proxy_in_http_listener(case):
     """proxy:http:tcp: the header comes off, the request goes on byte for
     byte, client= is the carried client, and the carried destination port
     (the port the client asked the balancer for) is the backend port."""
-    from cases_http import http_world, req, ok_body
     w = http_world(case, backends=("alpha",), wrap="proxy:http:")
     r = req("alpha.test")
     for hdr, client in ((v1("203.0.113.7", "198.51.100.1", 40001, w.L), "203.0.113.7:40001"),
@@ -589,8 +525,8 @@ def test_proxy_out_accepted_by_real_haproxy(case):
         os.makedirs(sub)
         w = world(case, backends=(), extra=extra, start_snid=False)
         # haproxy takes alpha's place on [::1]:B; the raw backend behind it is on 127.0.0.2.
-        behind = free_port()
-        w.backends = {"alpha": case.raw_backend("alpha", "127.0.0.2", behind)}
+        w.backends = {"alpha": case.raw_backend("alpha", "127.0.0.2", 0)}
+        behind = w.backends["alpha"].port
         log = os.path.join(sub, "haproxy.log")
         conf = os.path.join(sub, "haproxy.cfg")
         with open(conf, "w") as f:
@@ -672,113 +608,3 @@ def test_proxy_out_header_and_hello_in_one_send(case):
     check(len(first) == 1 and first[0][1] == 16 + 12 + len(hello),
           "want one send of header (28) + hello (%d) bytes starting with the v2 signature; "
           "strace saw: %s" % (len(hello), sends))
-
-
-# --- helper process ----------------------------------------------------------
-
-def _recv_exact(c, n):
-    """n bytes, one recv(1) at a time."""
-    out = b""
-    while len(out) < n:
-        b = c.recv(1)
-        if not b:
-            raise ValueError("EOF after %d of %d bytes" % (len(out), n))
-        out += b
-    return out
-
-
-def _read_header(c):
-    """Parse a PROXY header strictly, byte by byte: a dict of its fields."""
-    first = _recv_exact(c, 1)
-    if first == b"P":
-        line = first
-        while not line.endswith(b"\r\n"):
-            check(len(line) < 107, "v1 line longer than 107 bytes: %r" % line)
-            line += _recv_exact(c, 1)
-            check(b"\n" not in line[:-1] and (line[-1:] != b"\n" or line[-2:] == b"\r\n"),
-                  "bare LF in v1 line %r" % line)
-        text = line.decode("ascii")
-        parts = text[:-2].split(" ")
-        check(parts[0] == "PROXY", "v1 line does not start with PROXY: %r" % text)
-        ev = {"version": 1, "line": text}
-        if parts[1] != "UNKNOWN":
-            check(len(parts) == 6 and parts[1] in ("TCP4", "TCP6"), "bad v1 line %r" % text)
-            fam = socket.AF_INET if parts[1] == "TCP4" else socket.AF_INET6
-            for a in parts[2:4]:
-                socket.inet_pton(fam, a)
-            for p in parts[4:6]:
-                check(p.isdigit() and 0 <= int(p) <= 65535 and str(int(p)) == p, "bad port %r" % p)
-        return ev
-    rest = _recv_exact(c, 15)
-    hdr = first + rest
-    check(hdr[:12] == V2_SIG, "bad v2 signature %s" % hdr[:12].hex())
-    ver, cmd = hdr[12] >> 4, hdr[12] & 0xF
-    check(ver == 2 and cmd in (0, 1), "bad v2 version/command byte %02x" % hdr[12])
-    fams = {0x00: "UNSPEC", 0x11: "TCP4", 0x21: "TCP6", 0x31: "UNIX"}
-    check(hdr[13] in fams, "unexpected v2 family byte %02x" % hdr[13])
-    ln = struct.unpack("!H", hdr[14:16])[0]
-    body = _recv_exact(c, ln)
-    ev = {"version": 2, "command": "PROXY" if cmd == 1 else "LOCAL",
-          "family": fams[hdr[13]], "len": ln}
-    if cmd == 1 and hdr[13] == 0x11:
-        check(ln == 12, "TCP4 block of %d bytes, want 12 (no TLVs sent)" % ln)
-        ev.update(src=socket.inet_ntop(socket.AF_INET, body[0:4]),
-                  dst=socket.inet_ntop(socket.AF_INET, body[4:8]),
-                  sport=struct.unpack("!H", body[8:10])[0],
-                  dport=struct.unpack("!H", body[10:12])[0])
-    elif cmd == 1 and hdr[13] == 0x21:
-        check(ln == 36, "TCP6 block of %d bytes, want 36 (no TLVs sent)" % ln)
-        ev.update(src=socket.inet_ntop(socket.AF_INET6, body[0:16]),
-                  dst=socket.inet_ntop(socket.AF_INET6, body[16:32]),
-                  sport=struct.unpack("!H", body[32:34])[0],
-                  dport=struct.unpack("!H", body[34:36])[0])
-    return ev
-
-
-def pp_backend_main(where, name, logfile):
-    if where.startswith("unix:"):
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(where[5:])
-    else:
-        addr, port = where[4:].rsplit(":", 1)
-        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-        ls = socket.socket(fam, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind((addr, int(port)))
-    ls.listen(64)
-    logf = open(logfile, "a")
-    sys.stdout.write("READY\n")
-    sys.stdout.flush()
-    while True:
-        c, _ = ls.accept()
-        c.settimeout(10)
-        ev = {}
-        try:
-            ev = _read_header(c)
-            data, k = b"", None
-            while True:
-                k = hello_complete_len(data)
-                if k is not None:
-                    break
-                b = c.recv(65536)
-                if not b:
-                    break
-                data += b
-            if k is None or k < 0:
-                raise ValueError("no ClientHello after the header: %s" % describe(data))
-            ev.update(hello_len=k, extra=len(data) - k)
-            c.sendall(("%s\n" % want_reply(name, data[:k])).encode())
-        except Exception as e:      # noqa: BLE001 - logged for the case to report
-            ev["error"] = str(e)
-        logf.write(json.dumps(ev) + "\n")
-        logf.flush()
-        c.close()
-
-
-if __name__ == "__main__":
-    import signal
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    if sys.argv[1] == "pp-backend":
-        pp_backend_main(*sys.argv[2:5])
-    else:
-        sys.exit("unknown helper " + sys.argv[1])

@@ -11,16 +11,16 @@ import signal
 import socket
 import time
 
-from snidtest import (Fail, Skip, check, client_hello, connect,
-                      gen_chunks, gen_sha, read_all, read_line, wait_until,
+from snidtest import (Skip, check, client_hello, connect,
+                      gen_chunks, read_all, read_line, wait_until,
                       SLOW)
-from cases import world, good_client, refused
+from fixtures import NotifySocket, world, good_client, recv_stream, refused
 
 
 def _write_conf(w, cidrs=("::1/128", "127.0.0.2/32"), dns_port=None, more=(),
                 listen=None):
     lines = ["# written by %s" % __name__,
-             "listen %s" % (listen or "tcp:127.0.0.1:%d" % w.L),
+             "listen %s" % (listen or w.listen_spec),
              "backend-port %d" % w.B,
              "dns-server 127.0.0.1:%d" % (dns_port or w.dns_port),
              "log-level debug"]
@@ -35,6 +35,9 @@ def _write_conf(w, cidrs=("::1/128", "127.0.0.2/32"), dns_port=None, more=(),
 def conf_world(case, backends=("alpha",), dns=None, env=None, **kw):
     w = world(case, backends, dns=dns, start_snid=False)
     w.conf = os.path.join(case.dir, "snid.conf")
+    # Port 0 while snid is down; the same text on every reload (a changed
+    # listener would be a warning).
+    w.listen_spec = "tcp:127.0.0.1:%d" % w.L
     _write_conf(w, **kw)
     w.snid = case.snid(["-config", w.conf], env=env)
     return w
@@ -82,17 +85,7 @@ def test_reload_under_live_transfer_changes_next_connection_only(case):
     refused(w, client_hello("alpha.test"), 112, "denied", "alpha.test after the reload")
     good_client(w, "beta")
 
-    h = hashlib.sha256(first)
-    got = len(first)
-    while got < down:
-        try:
-            b = s.recv(min(1 << 20, down - got))
-        except socket.timeout:
-            raise Fail("live transfer stalled after the reload at %d of %d" % (got, down))
-        check(b, "live transfer cut after the reload at %d of %d bytes" % (got, down))
-        h.update(b)
-        got += len(b)
-    check(h.hexdigest() == gen_sha(7, down), "bytes down differ after the reload")
+    recv_stream(s, first, down, 7, "live transfer after the reload")
     hu = hashlib.sha256()
     for ch in gen_chunks(11, up):
         s.sendall(ch)
@@ -207,21 +200,10 @@ def test_reload_lookup_in_progress_finishes_on_old_servers(case):
 def test_reload_sd_notify_reloading_then_ready(case):
     """Type=notify-reload: RELOADING=1 with MONOTONIC_USEC (CLOCK_MONOTONIC,
     taken when the reload starts), then READY=1, on NOTIFY_SOCKET."""
-    name = "snid-test-notify-reload-%d" % os.getpid()
-    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.bind("\0" + name)
-    rx.settimeout(0.2)
-    got = []
-
-    def drain():
-        while True:
-            try:
-                got.append(rx.recv(4096).decode())
-            except socket.timeout:
-                return
+    n = NotifySocket("notify-reload")
+    rx, got, drain = n.rx, n.got, n.drain
     try:
-        env = dict(os.environ, NOTIFY_SOCKET="@" + name)
-        w = conf_world(case, ("alpha",), env=env)
+        w = conf_world(case, ("alpha",), env=n.env)
         check(wait_until(lambda: drain() or any("READY=1" in g for g in got), 5 * SLOW),
               "no READY=1 at start: %s" % got)
         del got[:]

@@ -3,7 +3,7 @@ protocol is xmpp-client / xmpp-server is routed by the
 _xmpps-client._tcp.NAME / _xmpps-server._tcp.NAME SRV records (dnsmasq
 --srv-host), to each target's AAAA (and A) at the SRV port.
 
-Layout on top of cases.world(): dnsmasq has RECORDS plus target.test AAAA
+Layout on top of fixtures.world(): dnsmasq has RECORDS plus target.test AAAA
 ::1 and the SRV records below; backend "alpha" on [::1]:B (-backend-port B,
 the plain path), backend "xmpp" on [::1]:P (the SRV port of
 _xmpps-client._tcp.chat.test), backend "s2s" on [::1]:S (xmpps-server).
@@ -15,11 +15,11 @@ import socket
 import struct
 import time
 
-from snidtest import (Snid, check, check_alert, client_hello, connect,
+from snidtest import (Snid, UnixBackend, check, check_alert, client_hello, connect,
                       describe, free_port, read_all, read_line, wait_until,
                       SLOW)
-from cases import RECORDS, backend_field, refused, world, _decoy
-from cases_metrics import delta, metrics
+from fixtures import (RECORDS, backend_field, delta, metrics, metrics_at,
+                      refused, start_decoy, world)
 
 
 def srv_world(case, backends=("alpha",), extra_srv=(), extra=()):
@@ -116,13 +116,13 @@ def test_srv_target_outside_allow_list_denied(case):
     D = free_port()
     w = srv_world(case, extra_srv=["--srv-host=_xmpps-client._tcp.deny.test,v4only.test,%d,0,0" % D,
                                    "--srv-host=_xmpps-client._tcp.deny6.test,outside.test,%d,0,0" % D])
-    decoy = _decoy(case, "127.0.0.1", D)
+    d = start_decoy(case, "127.0.0.1", D)
     refused(w, client_hello("deny.test", alpn=["xmpp-client"]), 112, "denied",
             "SRV target 127.0.0.1")
     refused(w, client_hello("deny6.test", alpn=["xmpp-client"]), 112, "denied",
             "SRV target 2001:db8::dead")
     time.sleep(0.3)
-    check(len(decoy.accepts()) == 1, "the decoy was contacted: %s" % decoy.accepts()[1:])
+    check(len(d.accepts()) == 1, "the decoy was contacted: %s" % d.accepts()[1:])
 
 
 def test_srv_priorities_first_refusing_second_used(case):
@@ -164,6 +164,17 @@ def test_srv_weights_spread_within_a_priority(case):
     check(seen == {"backend=xmpp", "backend=s2s"}, "only %s used" % seen)
 
 
+def _gone_after_answer(w, ports, answered, why):
+    """Once the late answer came (answered()), snid is alive and each gone
+    client (by its port) has an access line that is not ok."""
+    check(wait_until(answered, 5 * SLOW), why)
+    time.sleep(0.5 * SLOW)
+    w.snid.check_alive()
+    for p in ports:
+        c = w.snid.conn_for(p)
+        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+
+
 def test_srv_client_gone_during_lookup(case):
     """The SRV answer comes 1.5 s late (NODATA); clients leave first (RST):
     the late answer must not touch them (under valgrind: no invalid access),
@@ -183,14 +194,9 @@ def test_srv_client_gone_during_lookup(case):
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    ok = wait_until(lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
-                                for e in dns.events()) >= 1, 5 * SLOW)
-    check(ok, "responder did not answer the slow SRV queries")
-    time.sleep(0.5 * SLOW)
-    w.snid.check_alive()
-    for p in ports:
-        c = w.snid.conn_for(p)
-        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+    _gone_after_answer(w, ports, lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
+                                             for e in dns.events()) >= 1,
+                       "responder did not answer the slow SRV queries")
     check(not w.backends["alpha"].accepts(), "backend reached: %s" %
           w.backends["alpha"].accepts())
     refused(w, client_hello("slow.test", alpn=["xmpp-client"]), 112, "nxdomain",
@@ -201,9 +207,8 @@ def test_srv_client_gone_during_lookup(case):
 def test_srv_dns_lookups_counted(case):
     """One SRV resolution is one lookup in snid_dns_lookups_total, like a
     plain one: ok when routed, nxdomain without a record."""
-    M = free_port()
-    w = srv_world(case, extra=["-metrics", "tcp:127.0.0.1:%d" % M])
-    w.M, w.url = M, "http://127.0.0.1:%d/metrics" % M
+    w = srv_world(case, extra=["-metrics", "tcp:127.0.0.1:0"])
+    metrics_at(w)
     case.raw_backend("xmpp", "::1", w.P)
     m0 = metrics(w)
     routed(w, client_hello("chat.test", alpn=["xmpp-client"]), "xmpp", w.P, "routed")
@@ -218,13 +223,12 @@ def test_srv_dns_lookups_counted(case):
 def test_srv_not_used_in_unix_mode(case):
     """-mode unix has no DNS: a sole xmpp-client ALPN still connects to
     DIR/NAME (as the Go snid's unix backend does)."""
-    from cases_modes import UnixBackend
     d = os.path.join(case.dir, "sockets")
     os.mkdir(d)
     UnixBackend(case, os.path.join(d, "chat.test"), "unixchat")
-    L = free_port()
-    snid = case.snid(["-listen", "tcp:127.0.0.1:%d" % L, "-mode", "unix",
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-mode", "unix",
                       "-unix-directory", d, "-log-level", "debug"])
+    L = snid.port
     hello = client_hello("chat.test", alpn=["xmpp-client"])
     s = connect("127.0.0.1", L, 5 * SLOW)
     try:
@@ -259,12 +263,7 @@ def test_srv_client_gone_during_target_lookup(case):
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    ok = wait_until(lambda: any(e["ev"] == "answered" for e in dns.events()), 5 * SLOW)
-    check(ok, "responder did not answer")
-    time.sleep(0.5 * SLOW)
-    w.snid.check_alive()
-    for p in ports:
-        c = w.snid.conn_for(p)
-        check(c["outcome"] != "ok", "client gone logged ok: " + c["line"])
+    _gone_after_answer(w, ports, lambda: any(e["ev"] == "answered" for e in dns.events()),
+                       "responder did not answer")
     routed(w, client_hello("slowsrv.test", alpn=["xmpp-client"]), "xmpp", w.P,
            "waiting client")

@@ -1,15 +1,16 @@
 """Integration harness for snid: the real parts a test case needs.
 
 Every case builds its own little world with a `Case` object: a dnsmasq with
-host records, backends (real `openssl s_server`, or the raw TCP backend of
-this file for byte-level checks), a UDP DNS responder that can delay or drop
-answers, and snid itself (under valgrind when SNID_VALGRIND=1).  Everything
-a case starts is registered by PID and killed at the end of the case, and
-again at exit, on an exception or on a signal.
+host records, backends (real `openssl s_server`, or the servers of
+servers.py for byte-level checks), a UDP DNS responder that can delay or
+drop answers, and snid itself (under valgrind when SNID_VALGRIND=1).  Each
+of them is a Proc: started through the registry, up at a line of its log,
+killed by PID at the end of the case, and again at exit, on an exception
+or on a signal.  Ports are never guessed: snid and the servers bind port 0
+and report the port they got; what must be named before it starts gets a
+port that the kernel picked and that is held for it (free_port).
 
-This file is also the program behind the helper processes (`raw-backend`,
-`dns-responder`, `probe`), so that backends run as real separate processes
-and can be started inside a network namespace with `ip netns exec`.
+The worlds the cases build from these parts are in fixtures.py.
 
 Python standard library only.
 """
@@ -21,13 +22,11 @@ import os
 import pwd
 import random
 import re
-import select
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -153,6 +152,18 @@ def hello_complete_len(data):
             return -1
 
 
+def want_reply(name, hello):
+    """What the raw, unix and PROXY backends answer to a hello."""
+    return "backend=%s hello_sha256=%s hello_len=%d" % (
+        name, hashlib.sha256(hello).hexdigest(), len(hello))
+
+
+def ok_body(name, raw):
+    """What the HTTP backend answers to a request."""
+    return ("backend=%s sha256=%s len=%d\n" % (name, hashlib.sha256(raw).hexdigest(),
+                                                len(raw))).encode()
+
+
 def alert(desc):
     return b"\x15\x03\x03\x00\x02\x02" + bytes([desc])
 
@@ -216,6 +227,7 @@ class Registry:
     def __init__(self):
         self.procs = []          # (name, Popen)
         self.netns = []          # namespace names to delete
+        self.holds = []          # sockets holding a port (free_port)
 
     def add(self, name, p):
         self.procs.append((name, p))
@@ -242,6 +254,9 @@ class Registry:
                 except subprocess.TimeoutExpired:
                     pass
         self.procs = []
+        for t in self.holds:
+            t.close()
+        self.holds = []
         for ns in reversed(self.netns):
             subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=10)
@@ -283,34 +298,42 @@ def wait_until(pred, timeout, step=0.02):
 
 
 def free_port(hosts=("127.0.0.1", "::1", "127.0.0.2")):
-    """A TCP port free on every host given (and UDP on 127.0.0.1).
-
-    Drawn below the kernel's ephemeral range (ip_local_port_range), not
-    from it: a port the kernel handed out once can be handed out again to
-    any outgoing connection (snid's to a backend, a client's) before the
-    test binds it, which made "Address already in use" flakes under load."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    hi = max(low, 11000)
-    for _ in range(100):
-        port = random.randrange(10000, hi)
-        ok = True
-        for h in hosts:
-            for st in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                fam = socket.AF_INET6 if ":" in h else socket.AF_INET
-                t = socket.socket(fam, st)
+    """A TCP port that is free on every host given (and UDP on 127.0.0.1),
+    for a program that must be told its port before it starts (a backend
+    named in snid's flags or in DNS records, dnsmasq).  Not guessed: the
+    kernel picks it (port 0 on the first host), and it is held until the
+    end of the case by sockets bound with SO_REUSEADDR but not listening.
+    Those keep everyone else off the port (the kernel hands it to no
+    outgoing connection, a bind without SO_REUSEADDR fails) while the
+    program it is meant for, which sets SO_REUSEADDR (snid, the servers of
+    servers.py, openssl s_server, dnsmasq), can bind and listen on it.
+    Guessing and closing made "Address already in use" flakes under load."""
+    for _ in range(50):
+        held, port = [], 0
+        try:
+            for h in hosts:
+                t = socket.socket(socket.AF_INET6 if ":" in h else socket.AF_INET)
+                held.append(t)
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if ":" in h:
+                    t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                t.bind((h, port))
+                port = t.getsockname()[1]
+            if "127.0.0.1" in hosts:
+                # dnsmasq's UDP: probed only; a held UDP socket could take
+                # its datagrams.
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 try:
-                    t.bind((h, port))
-                except OSError:
-                    ok = False
+                    u.bind(("127.0.0.1", port))
                 finally:
-                    t.close()
-        if ok:
-            return port
-    raise Fail("no free port found")
+                    u.close()
+        except OSError:
+            for t in held:
+                t.close()
+            continue
+        REGISTRY.holds += held
+        return port
+    raise Fail("no port free on all of %s" % (hosts,))
 
 
 def hostport(addr, port):
@@ -435,6 +458,19 @@ def read_line(s, timeout):
     return data.decode(errors="replace").strip()
 
 
+def talk(host, port, data, timeout=5.0):
+    """Send data, read until the peer closes (or timeout): (reply, how,
+    the client's own port, to find its access line)."""
+    s = connect(host, port, timeout)
+    try:
+        cport = s.getsockname()[1]
+        s.sendall(data)
+        got, how = read_all(s, timeout)
+    finally:
+        s.close()
+    return got, how, cport
+
+
 def exchange(host, port, data, timeout=5.0, shut_wr=False):
     """Send data, read to EOF; returns (reply, how, seconds)."""
     t0 = time.monotonic()
@@ -486,51 +522,176 @@ def make_cert(tmpdir, name):
     return cert, key
 
 
-class Snid:
-    LINE = re.compile(r"\bconn client=(?P<client>\S+) sni=(?P<sni>\S+) "
-                      r"backend=(?P<backend>\S+) up=(?P<up>\d+) down=(?P<down>\d+) "
-                      r"duration=(?P<duration>\d+\.\d+) outcome=(?P<outcome>\S+)$")
+class PortInUse(Fail):
+    """A process could not bind its port: the caller may retry elsewhere."""
 
-    def __init__(self, case, args, netns=None, name="snid", env=None):
-        self.case, self.args, self.netns = case, args, netns
-        # A second snid in the same case gets files of its own: reopening the
-        # first one's log would truncate it under the running process.
+
+class Proc:
+    """One process a case starts, after relayd's regress Proc.pm: started
+    through the registry (so it is killed by PID at the end of the case, on
+    any exit and on a signal), its stdout and stderr in a log file of its
+    own in the case's dir, up once that log (or `ready_file`) shows the
+    line `ready` (a regex; its match is kept in self.up).  A process that
+    exits first, or does not get there within `timeout` seconds (longer
+    under valgrind), fails the case with the tail of its log;
+    "Address already in use" fails it with PortInUse.
+
+    Subclasses set `ready`, build argv and call start(); events() reads the
+    JSON-lines file `jsonl` that the servers.py helpers write."""
+
+    ready = None
+    ready_file = None
+    jsonl = None
+
+    def __init__(self, case, name):
+        self.case, self.name = case, name
+        self.p, self.up, self.stopped, self.rc = None, None, False, None
+        # A second process of the same name gets files of its own:
+        # reopening the first one's log would truncate it under it.
         n, base = 1, name
         while os.path.exists(os.path.join(case.dir, name + ".log")):
             n += 1
             name = "%s-%d" % (base, n)
+        self.file_name = name
         self.log = os.path.join(case.dir, name + ".log")
-        self.vglog = os.path.join(case.dir, name + ".valgrind.log")
-        if not os.access(SNID, os.X_OK):
-            raise Fail("no executable snid at %s (run `make snid`)" % SNID)
-        argv = [SNID] + args
-        if VALGRIND:
-            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-                    "--errors-for-leak-kinds=definite",
-                    "--show-leak-kinds=definite", "--log-file=" + self.vglog] + argv
+
+    def start(self, argv, netns=None, timeout=10.0, **kw):
         if netns:
             argv = ["ip", "netns", "exec", netns] + argv
         self.argv = argv
         self.f = open(self.log, "wb")
-        self.p = case.spawn(name, argv, stdout=self.f, stderr=self.f, env=env)
-        self.stopped = False
-        self.rc = None
-        ok = wait_until(lambda: "info: ready: " in self.text() or
-                        self.p.poll() is not None, 10 * SLOW)
-        if self.p.poll() is not None or not ok:
-            raise Fail("snid did not start (rc=%s): %s" %
-                       (self.p.poll(), self.tail()))
+        self.p = self.case.spawn(self.file_name, argv, stdout=self.f,
+                                 stderr=self.f, **kw)
+        if self.ready is not None:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout):
+        rx = re.compile(self.ready, re.M)
+
+        def up():
+            self.up = rx.search(self.ready_text())
+            return self.up or self.p.poll() is not None
+        wait_until(up, timeout * SLOW)
+        if self.up is None or self.p.poll() is not None:
+            cls = PortInUse if "Address already in use" in self.text() else Fail
+            raise cls("%s did not start (rc=%s): %s" %
+                      (self.name, self.p.poll(), self.tail()))
+
+    def ready_text(self):
+        """Where the ready line shows: the log, or ready_file."""
+        return self.text() if self.ready_file is None else _read(self.ready_file)
 
     def text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return _read(self.log)
 
     def tail(self, n=8):
         lines = self.text().strip().splitlines()[-n:]
         return " | ".join(lines) if lines else "(empty log)"
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self):
+        """SIGKILL now (a start to retry elsewhere); reaped by the registry."""
+        self.stopped = True
+        if self.p.poll() is None:
+            self.p.kill()
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def events(self):
+        try:
+            with open(self.jsonl) as f:
+                return [json.loads(l) for l in f if l.strip()]
+        except OSError:
+            return []
+
+    def accepts(self):
+        return [e for e in self.events() if e.get("ev") == "accept"]
+
+    def done(self):
+        return [e for e in self.events() if e.get("ev") == "done"]
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def valgrind_argv(vglog):
+    """The valgrind prefix of SNID_VALGRIND=1 runs: exit 99 on a memory
+    error or anything definitely lost."""
+    return ["valgrind", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--log-file=" + vglog]
+
+
+class Snid(Proc):
+    """snid under test (under valgrind when SNID_VALGRIND=1), up at its
+    "ready" line, which names every socket as bound: a -listen on port 0
+    is read back from there (addrs, port, port_of), never guessed.
+    `prefix` runs it through a wrapper (setpriv ...)."""
+
+    ready = r"info: ready: (\d+) listening socket\(s\):?(.*)$"
+    LINE = re.compile(r"\bconn client=(?P<client>\S+) sni=(?P<sni>\S+) "
+                      r"backend=(?P<backend>\S+) up=(?P<up>\d+) down=(?P<down>\d+) "
+                      r"duration=(?P<duration>\d+\.\d+) outcome=(?P<outcome>\S+)$")
+
+    def __init__(self, case, args, netns=None, name="snid", env=None, prefix=(),
+                 start=True, **kw):
+        super().__init__(case, name)
+        self.args, self.netns = args, netns
+        self.vglog = os.path.join(case.dir, self.file_name + ".valgrind.log")
+        if not os.access(SNID, os.X_OK):
+            raise Fail("no executable snid at %s (run `make snid`)" % SNID)
+        if start:
+            self.start(list(prefix) + self.command(args), netns=netns, env=env, **kw)
+
+    def command(self, args):
+        argv = [SNID] + list(args)
+        return valgrind_argv(self.vglog) + argv if VALGRIND else argv
+
+    @classmethod
+    def adopt(cls, case, p, log):
+        """A Snid for a snid started by someone else (a launcher that execs
+        it in place, so p.pid is snid's pid): stopped and checked at the
+        end of the case like any other."""
+        s = cls(case, [], name=os.path.basename(log)[:-4], start=False)
+        s.p, s.log = p, log
+        s.vglog = log[:-4] + ".valgrind.log"
+        case.snids.append(s)
+        return s
+
+    @property
+    def addrs(self):
+        """The bound addresses the ready line names ("127.0.0.1:40123")."""
+        m = self.up or re.search(self.ready, self.text(), re.M)
+        return m.group(2).split() if m else []
+
+    def ports_of(self, host="127.0.0.1"):
+        """The ports of the listeners on host, in the ready line's order
+        (the order of the -listen flags)."""
+        return [int(a.rpartition(":")[2]) for a in self.addrs
+                if a.rpartition(":")[0].strip("[]") == host]
+
+    def port_of(self, host="127.0.0.1"):
+        ports = self.ports_of(host)
+        check(ports, "snid's ready line names no %s socket: %s" % (host, self.addrs))
+        return ports[0]
+
+    @property
+    def port(self):
+        """The port of the first TCP listener."""
+        for a in self.addrs:
+            if not a.startswith("unix:"):
+                return int(a.rpartition(":")[2])
+        raise Fail("snid's ready line names no TCP socket: %s" % self.addrs)
 
     def conns(self):
         out = []
@@ -560,9 +721,6 @@ class Snid:
               (len(got), client_port, [c["line"] for c in got]))
         return got[0]
 
-    def alive(self):
-        return self.p.poll() is None
-
     def check_alive(self):
         check(self.alive(), "snid exited (rc=%s); log: %s%s" %
               (self.p.poll(), self.tail(), self.valgrind_summary()))
@@ -570,12 +728,8 @@ class Snid:
     def valgrind_summary(self):
         if not VALGRIND:
             return ""
-        try:
-            with open(self.vglog, errors="replace") as f:
-                lines = [l for l in f.read().splitlines() if l.strip("= 0123456789")]
-        except OSError:
-            return ""
-        return "; valgrind: " + " | ".join(lines[-12:])
+        lines = [l for l in _read(self.vglog).splitlines() if l.strip("= 0123456789")]
+        return "; valgrind: " + " | ".join(lines[-12:]) if lines else ""
 
     def stop(self, timeout=10.0):
         """SIGTERM; snid must exit 0 (under valgrind: no memory errors, nothing
@@ -600,121 +754,149 @@ class Snid:
         return self.rc
 
 
-class Backend:
-    """Common to both kinds: where it listens."""
-    addr = port = name = None
+def helper_argv(name, *args):
+    """argv of a servers.py helper, through the one dispatcher (run)."""
+    return [PY, "-B", os.path.join(HERE, "run"), "--helper", name] + [str(a) for a in args]
+
+
+class Backend(Proc):
+    """A server of ours or openssl's on addr:port; port 0: any free port,
+    read back from its ready line."""
+    addr = port = None
+    ready = r"^READY port=(\d+)"
+
+    def serve(self, argv, netns=None, **kw):
+        self.start(argv, netns=netns, **kw)
+        if self.up.group(1):
+            self.port = int(self.up.group(1))
+        return self
 
     @property
     def hp(self):
         return hostport(self.addr, self.port)
 
 
+def _jsonl_name(case, *parts):
+    return os.path.join(case.dir, re.sub(r"[^0-9A-Za-z.-]", "_", "-".join(
+        str(p) for p in parts)) + ".jsonl")
+
+
 class TlsBackend(Backend):
     """openssl s_server -HTTP with its own self-signed cert, serving
-    /whoami = "backend=NAME"."""
+    /whoami = "backend=NAME"; up at its "ACCEPT" line."""
+    ready = r"^ACCEPT(?: .*:(\d+))?\s*$"    # the port only when it picked one
 
     def __init__(self, case, name, addr, port, netns=None, cert_name=None):
-        self.name, self.addr, self.port = name, addr, port
+        super().__init__(case, "s_server-" + name)
+        self.addr, self.port = addr, port
         self.cert, key = make_cert(case.run_dir, cert_name or name)
         d = os.path.join(case.dir, "www-" + name)
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "whoami"), "w") as f:
             f.write("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                     "backend=%s\n" % name)
-        argv = ["openssl", "s_server", "-accept", self.hp, "-cert", self.cert,
-                "-key", key, "-HTTP", "-quiet"]
+        argv = ["openssl", "s_server", "-accept", hostport(addr, port),
+                "-cert", self.cert, "-key", key, "-HTTP"]
         if ":" in addr:
             argv.append("-6")
-        if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
-        self.log = os.path.join(case.dir, "s_server-%s.log" % name)
-        f = open(self.log, "wb")
-        self.p = case.spawn("s_server " + name, argv, stdout=f, stderr=f, cwd=d)
-        if netns is None:
-            # Ready when it accepts; a TCP connect that sends nothing is a
-            # harmless failed handshake for s_server.
-            def up():
-                try:
-                    connect(addr, port, 0.5).close()
-                    return True
-                except OSError:
-                    return self.p.poll() is not None
-            wait_until(up, 10)
-        else:
-            time.sleep(0.5)
-        check(self.p.poll() is None, "s_server %s did not start: %s" %
-              (name, open(self.log, errors="replace").read()[-300:]))
+        self.serve(argv, netns=netns, cwd=d)
 
 
 class RawBackend(Backend):
-    """The raw TCP backend of this file (see raw_backend_main), a separate
-    process; its log of connections is a JSON-lines file."""
+    """The raw TCP backend of servers.py; its log of connections is a
+    JSON-lines file."""
 
     def __init__(self, case, name, addr, port, netns=None):
-        self.name, self.addr, self.port = name, addr, port
-        self.logfile = os.path.join(case.dir, "raw-%s-%s-%d.jsonl" % (
-            name, re.sub(r"[^0-9a-f.]", "_", addr), port))
-        argv = [PY, os.path.abspath(__file__), "raw-backend", addr, str(port),
-                name, self.logfile]
-        if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
-        self.p = case.spawn("raw " + name, argv, stdout=subprocess.PIPE,
-                            stderr=open(self.logfile[:-6] + ".err", "wb"))
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        line = self.p.stdout.readline() if r else b""
-        check(line.startswith(b"READY"), "raw backend %s did not start (%r)" % (name, line))
-
-    def events(self):
-        try:
-            with open(self.logfile) as f:
-                return [json.loads(l) for l in f if l.strip()]
-        except OSError:
-            return []
-
-    def accepts(self):
-        return [e for e in self.events() if e["ev"] == "accept"]
-
-    def done(self):
-        return [e for e in self.events() if e["ev"] == "done"]
+        super().__init__(case, "raw-" + name)
+        self.name, self.addr = name, addr
+        self.jsonl = self.logfile = _jsonl_name(case, "raw", name, addr, port)
+        self.serve(helper_argv("raw-backend", addr, port, name, self.jsonl), netns=netns)
 
 
-class DnsResponder:
-    """UDP DNS server with per-name behaviour; rules map a name to
-    'aaaa:ADDR', 'delay:SEC:ADDR', 'drop', 'nxdomain' or 'servfail'."""
+class HttpBackend(Backend):
+    """The HTTP backend of servers.py: logs each request's bytes."""
+
+    def __init__(self, case, name, addr, port):
+        super().__init__(case, "http-" + name)
+        self.name, self.addr = name, addr
+        self.jsonl = self.logfile = _jsonl_name(case, "http", name, port)
+        self.serve(helper_argv("http-backend", addr, port, name, self.jsonl))
+
+    def requests(self):
+        return [bytes.fromhex(e["raw"]) for e in self.events() if e["ev"] == "request"]
+
+
+class UnixBackend(Backend):
+    """The unix-socket backend of servers.py (unix mode's services)."""
+
+    def __init__(self, case, path, name):
+        super().__init__(case, "unix-" + name)
+        self.path, self.name = path, name
+        self.jsonl = self.logfile = _jsonl_name(case, "unix", name)
+        self.serve(helper_argv("unix-backend", path, name, self.jsonl))
+
+
+class PPBackend(Backend):
+    """The PROXY-protocol backend of servers.py at `where` (unix:PATH or
+    tcp:ADDR:PORT); logs each header's fields."""
+
+    def __init__(self, case, where, name):
+        super().__init__(case, "pp-" + name)
+        self.name = name
+        self.jsonl = self.logfile = _jsonl_name(case, "pp", name)
+        self.serve(helper_argv("pp-backend", where, name, self.jsonl))
+
+    def events(self, n=1, timeout=5.0):
+        """At least n events, waiting up to timeout for them."""
+        wait_until(lambda: len(Proc.events(self)) >= n, timeout * SLOW)
+        return Proc.events(self)
+
+
+class DnsResponder(Backend):
+    """UDP DNS server on 127.0.0.1 with per-name behaviour; rules map a
+    name to 'aaaa:ADDR', 'delay:SEC:ADDR', 'drop', 'nxdomain' or
+    'servfail'.  Port 0: any free port."""
 
     def __init__(self, case, port, rules):
-        self.port = port
-        self.logfile = os.path.join(case.dir, "dns-responder.jsonl")
-        argv = [PY, os.path.abspath(__file__), "dns-responder", str(port),
-                self.logfile] + ["%s=%s" % kv for kv in rules.items()]
-        self.p = case.spawn("dns-responder", argv, stdout=subprocess.PIPE,
-                            stderr=open(os.path.join(case.dir, "dns.err"), "wb"))
-        r, _, _ = select.select([self.p.stdout], [], [], 10)
-        line = self.p.stdout.readline() if r else b""
-        check(line.startswith(b"READY"), "dns responder did not start (%r)" % line)
-
-    def events(self):
-        try:
-            with open(self.logfile) as f:
-                return [json.loads(l) for l in f if l.strip()]
-        except OSError:
-            return []
+        super().__init__(case, "dns-responder")
+        self.addr = "127.0.0.1"
+        self.jsonl = self.logfile = os.path.join(case.dir, self.file_name + ".jsonl")
+        self.serve(helper_argv("dns-responder", port, self.jsonl,
+                               *["%s=%s" % kv for kv in rules.items()]))
 
 
-class Dnsmasq:
+class Dnsmasq(Proc):
+    """dnsmasq with host records.  dnsmasq cannot report a port it picked,
+    so the port is held (free_port) and a start that still meets
+    "Address already in use" is retried on another port, a bounded number
+    of times; with a given port (a namespace's :53) it is not."""
+    ready = r"started, version"
+
     def __init__(self, case, records, port=None, netns=None, addr="127.0.0.1",
                  extra=()):
         """records: {name: [addr, ...]}; names under .test not listed get
         NXDOMAIN (--local=/test/), nothing is forwarded anywhere; extra:
         more dnsmasq options (e.g. --srv-host=...)."""
-        self.port = port or free_port(("127.0.0.1",))
         self.addr = addr
+        for attempt in range(1 if port else 5):
+            super().__init__(case, "dnsmasq")
+            self.port = port or free_port((addr,))
+            try:
+                self._start(case, records, netns, extra)
+                return
+            except PortInUse:
+                self.kill()
+                if port or attempt == 4:
+                    raise
+
+    def _start(self, case, records, netns, extra):
         d = case.dir
-        self.logfile = os.path.join(d, "dnsmasq.log")
+        self.ready_file = self.logfile = os.path.join(d, self.file_name + ".queries")
         argv = ["dnsmasq", "--no-daemon", "--keep-in-foreground",
-                "--port=%d" % self.port, "--listen-address=" + addr,
+                "--port=%d" % self.port, "--listen-address=" + self.addr,
                 "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
-                "--conf-file=/dev/null", "--pid-file=" + os.path.join(d, "dnsmasq.pid"),
+                "--conf-file=/dev/null",
+                "--pid-file=" + os.path.join(d, self.file_name + ".pid"),
                 "--log-queries", "--log-facility=" + self.logfile,
                 "--local=/test/", "--cache-size=0",
                 # Keep our own user: dnsmasq must write its log in our temp dir.
@@ -722,28 +904,18 @@ class Dnsmasq:
         for name, addrs in records.items():
             argv.append("--host-record=%s,%s" % (name, ",".join(addrs)))
         argv += list(extra)
-        if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
-        self.p = case.spawn("dnsmasq", argv, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(d, "dnsmasq.err"), "wb"))
+        self.start(argv, netns=netns)
         if netns is None:
+            # "started" is logged once its sockets are bound; an answer is
+            # the proof that the port is really ours.
             probe = next(iter(records))
-            ok = wait_until(lambda: dns_query(addr, self.port, probe, "AAAA", 0.2)
-                            or self.p.poll() is not None, 10)
-            check(ok and self.p.poll() is None, "dnsmasq did not answer: %s" %
-                  open(os.path.join(d, "dnsmasq.err"), errors="replace").read()[-300:])
-        else:
-            time.sleep(0.5)
-            check(self.p.poll() is None, "dnsmasq died: %s" %
-                  open(os.path.join(d, "dnsmasq.err"), errors="replace").read()[-300:])
+            ok = wait_until(lambda: dns_query(self.addr, self.port, probe, "AAAA", 0.2)
+                            or self.p.poll() is not None, 10 * SLOW)
+            check(ok and self.p.poll() is None, "dnsmasq did not answer: %s" % self.tail())
 
     def queries(self):
         """Names asked, as logged by dnsmasq ('query[AAAA] name from ...')."""
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return re.findall(r"query\[(\w+)\] (\S+) from", f.read())
-        except OSError:
-            return []
+        return re.findall(r"query\[(\w+)\] (\S+) from", _read(self.logfile))
 
 
 class Case:
@@ -772,14 +944,14 @@ class Case:
     def dnsmasq(self, records, **kw):
         return Dnsmasq(self, records, **kw)
 
-    def tls_backend(self, name, addr, port, **kw):
+    def tls_backend(self, name, addr, port=0, **kw):
         return TlsBackend(self, name, addr, port, **kw)
 
-    def raw_backend(self, name, addr, port, **kw):
+    def raw_backend(self, name, addr, port=0, **kw):
         return RawBackend(self, name, addr, port, **kw)
 
-    def dns_responder(self, rules, port=None):
-        return DnsResponder(self, port or free_port(("127.0.0.1",)), rules)
+    def dns_responder(self, rules, port=0):
+        return DnsResponder(self, port or 0, rules)
 
     def snid(self, args, **kw):
         s = Snid(self, args, **kw)
@@ -791,203 +963,3 @@ class Case:
         for s in self.snids:
             if not s.stopped:
                 s.stop()
-
-
-# ---------------------------------------------------------------------------
-# Helper process: raw TCP backend.
-#
-# Per connection: read a whole ClientHello (any record framing), answer
-# "backend=NAME hello_sha256=HEX hello_len=N\n", then read one command line:
-#   (EOF)                 close
-#   bulk UP DOWN SEED     send DOWN bytes of gen(SEED) while reading to EOF,
-#                         then "recv=N sha256=HEX\n" and close
-#   halfclose DOWN SEED   read to EOF first, then DOWN bytes + the same trailer
-#   slow DOWN SECONDS     DOWN bytes of gen(7) in 20 steps over SECONDS, then
-#                         read to EOF, trailer, close
-#   stall SECONDS         read nothing for SECONDS, then read to EOF, trailer
-#   reset                 close with SO_LINGER 0 (the client sees a RST)
-#   hold                  read to EOF, then close
-# Each connection is logged ("accept", then "done" with what was received).
-# ---------------------------------------------------------------------------
-
-def raw_backend_main(addr, port, name, logfile):
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6:
-        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    ls.bind((addr, int(port)))
-    ls.listen(1024)
-    lock = threading.Lock()
-    logf = open(logfile, "a")
-
-    def log(**ev):
-        with lock:
-            logf.write(json.dumps(ev) + "\n")
-            logf.flush()
-
-    def recv_to_eof(c, h):
-        n = 0
-        while True:
-            b = c.recv(1 << 20)
-            if not b:
-                return n
-            h.update(b)
-            n += len(b)
-
-    def serve(c, peer):
-        c.settimeout(60)
-        ev = {"ev": "done", "peer": peer}
-        try:
-            data = b""
-            while True:
-                k = hello_complete_len(data)
-                if k is not None:
-                    break
-                b = c.recv(65536)
-                if not b:
-                    break
-                data += b
-            if k is None or k < 0:
-                ev.update(error="no hello", got=data[:64].hex(), got_len=len(data))
-                return
-            hello, rest = data[:k], data[k:]
-            ev.update(hello_sha=hashlib.sha256(hello).hexdigest(), hello_len=k)
-            c.sendall(("backend=%s hello_sha256=%s hello_len=%d\n" %
-                       (name, ev["hello_sha"], k)).encode())
-            while b"\n" not in rest and len(rest) < 200:
-                b = c.recv(200)
-                if not b:
-                    break
-                rest += b
-            if b"\n" not in rest:
-                ev.update(cmd="", recv=len(rest))
-                return
-            line, rest = rest.split(b"\n", 1)
-            cmd = line.decode().split()
-            ev["cmd"] = line.decode()
-            h = hashlib.sha256(rest)
-            if cmd[0] == "bulk":
-                up, down, seed = int(cmd[1]), int(cmd[2]), int(cmd[3])
-
-                def sender():
-                    for ch in gen_chunks(seed, down):
-                        c.sendall(ch)
-                t = threading.Thread(target=sender)
-                t.start()
-                n = len(rest) + recv_to_eof(c, h)
-                t.join(120)
-            elif cmd[0] == "halfclose":
-                down, seed = int(cmd[1]), int(cmd[2])
-                n = len(rest) + recv_to_eof(c, h)
-                for ch in gen_chunks(seed, down):
-                    c.sendall(ch)
-            elif cmd[0] == "slow":
-                down, secs = int(cmd[1]), float(cmd[2])
-                chunks = list(gen_chunks(7, down, max(1, down // 20)))
-                for ch in chunks:
-                    c.sendall(ch)
-                    time.sleep(secs / len(chunks))
-                n = len(rest) + recv_to_eof(c, h)
-            elif cmd[0] == "stall":
-                time.sleep(float(cmd[1]))
-                n = len(rest) + recv_to_eof(c, h)
-            elif cmd[0] == "reset":
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                ev.update(recv=len(rest))
-                return
-            else:  # hold
-                n = len(rest) + recv_to_eof(c, h)
-            ev.update(recv=n, recv_sha=h.hexdigest())
-            c.sendall(("recv=%d sha256=%s\n" % (n, h.hexdigest())).encode())
-        except OSError as e:
-            ev.update(error=repr(e))
-        finally:
-            log(**ev)
-            c.close()
-
-    sys.stdout.write("READY\n")
-    sys.stdout.flush()
-    while True:
-        c, peer = ls.accept()
-        log(ev="accept", peer="%s:%s" % (peer[0], peer[1]))
-        threading.Thread(target=serve, args=(c, "%s:%s" % (peer[0], peer[1])),
-                         daemon=True).start()
-
-
-# ---------------------------------------------------------------------------
-# Helper process: UDP DNS responder with per-name behaviour.
-# ---------------------------------------------------------------------------
-
-def dns_responder_main(port, logfile, rules):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", int(port)))
-    table = {}
-    for r in rules:
-        k, v = r.split("=", 1)
-        table[k.lower()] = v
-    lock = threading.Lock()
-    logf = open(logfile, "a")
-
-    def log(**ev):
-        ev["t"] = time.time()
-        with lock:
-            logf.write(json.dumps(ev) + "\n")
-            logf.flush()
-
-    def answer(pkt, peer, rcode, addr):
-        qid, flags, qname, qtype, end = dns_parse_question(pkt)
-        rd = flags & 0x0100
-        ans = b""
-        if addr is not None:
-            fam, rtype = (socket.AF_INET6, 28) if ":" in addr else (socket.AF_INET, 1)
-            if rtype == qtype:
-                rdata = socket.inet_pton(fam, addr)
-                ans = b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 5, len(rdata)) + rdata
-        hdr = struct.pack("!HHHHHH", qid, 0x8400 | rd | rcode, 1, 1 if ans else 0, 0, 0)
-        s.sendto(hdr + pkt[12:end] + ans, peer)
-        log(ev="answered", name=qname, qtype=qtype, rcode=rcode)
-
-    sys.stdout.write("READY\n")
-    sys.stdout.flush()
-    while True:
-        pkt, peer = s.recvfrom(4096)
-        try:
-            qid, flags, qname, qtype, end = dns_parse_question(pkt)
-        except (IndexError, struct.error):
-            continue
-        rule = table.get(qname.lower().rstrip("."), "nxdomain")
-        log(ev="query", name=qname, qtype=qtype, rule=rule)
-        kind = rule.split(":", 1)
-        if kind[0] == "drop":
-            continue
-        if kind[0] == "nxdomain":
-            answer(pkt, peer, 3, None)
-        elif kind[0] == "servfail":
-            answer(pkt, peer, 2, None)
-        elif kind[0] == "aaaa":
-            answer(pkt, peer, 0, kind[1])
-        elif kind[0] == "delay":
-            secs, addr = rule.split(":", 2)[1:]
-            threading.Timer(float(secs), answer, (pkt, peer, 0, addr)).start()
-
-
-def probe_main(addr, port):
-    """Connect, send a hello for 'probe.test', print the reply line."""
-    s = connect(addr, int(port), 5)
-    s.sendall(client_hello("probe.test"))
-    print(read_line(s, 5))
-    s.close()
-
-
-if __name__ == "__main__":
-    cmd = sys.argv[1]
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    if cmd == "raw-backend":
-        raw_backend_main(*sys.argv[2:6])
-    elif cmd == "dns-responder":
-        dns_responder_main(sys.argv[2], sys.argv[3], sys.argv[4:])
-    elif cmd == "probe":
-        probe_main(sys.argv[2], sys.argv[3])
-    else:
-        sys.exit("unknown helper " + cmd)
