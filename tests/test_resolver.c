@@ -36,8 +36,8 @@
 static void
 test_schedule_fits_budget(void **state)
 {
-	static const unsigned budgets[] = { 1, 100, 500, 1000, 2000, 5000, 30000 };
-	int t, k;
+	static const unsigned	budgets[] = { 1, 100, 500, 1000, 2000, 5000, 30000 };
+	int			t, k;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++)
@@ -55,7 +55,7 @@ test_schedule_fits_budget(void **state)
 static void
 test_schedule_values(void **state)
 {
-	int t, k;
+	int	t, k;
 
 	(void)state;
 	resolver_schedule(2000, 1, &t, &k);	/* the default: 285 + 571 + 1142 ms */
@@ -90,10 +90,10 @@ struct fake {
 	bool		srv_dot;	/* SRV: the one record "." (service not available) */
 	int		queries, answered;
 	/* queries held back while delaying */
-	uint8_t		q[8][512];
-	size_t		qlen[8];
-	struct sockaddr_in from[8];
-	int		nq;
+	uint8_t			q[8][512];
+	size_t			qlen[8];
+	struct sockaddr_in	from[8];
+	int			nq;
 };
 
 struct fixture {
@@ -106,9 +106,9 @@ struct fixture {
 static size_t
 fake_reply(const struct fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
 {
-	size_t	i = 12, n;
-	uint16_t qtype;
-	int	rcode = 0, an = 0;
+	size_t		i = 12, n;
+	uint16_t	qtype;
+	int		rcode = 0, an = 0;
 
 	while (i < qlen && q[i] != 0)
 		i += 1 + q[i];
@@ -193,7 +193,7 @@ fake_reply(const struct fake *f, const uint8_t *q, size_t qlen, uint8_t *out)
 static void
 fake_send_held(struct fake *f)
 {
-	uint8_t out[1024];
+	uint8_t	out[1024];
 
 	for (int i = 0; i < f->nq; i++) {
 		size_t n = fake_reply(f, f->q[i], f->qlen[i], out);
@@ -279,7 +279,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fixture *fx = *state;
+	struct fixture	*fx = *state;
 
 	resolver_free(fx->w.resolver);
 	ev_io_stop(fx->loop, &fx->fake.io);
@@ -304,7 +304,7 @@ struct got {
 static void
 got_cb(void *arg, const struct resolver_result *res)
 {
-	struct got *g = arg;
+	struct got	*g = arg;
 
 	g->calls++;
 	g->srv = res->srv;
@@ -328,7 +328,7 @@ guard_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 run_until(struct ev_loop *loop, double secs)
 {
-	ev_timer guard;
+	ev_timer	guard;
 
 	ev_timer_init(&guard, guard_cb, secs, 0.);
 	ev_timer_start(loop, &guard);
@@ -339,8 +339,8 @@ run_until(struct ev_loop *loop, double secs)
 static struct lookup *
 start(struct fixture *fx, const char *name, bool want_a, struct got *g)
 {
-	struct resolver_result now;
-	struct lookup *l;
+	struct resolver_result	now;
+	struct lookup		*l;
 
 	memset(g, 0, sizeof(*g));
 	g->loop = fx->loop;
@@ -915,7 +915,7 @@ test_srv_order_priority_first(void **state)
 
 	(void)state;
 	for (int round = 0; round < 200; round++) {
-		struct resolver_srv r[6] = {
+		struct resolver_srv	r[6] = {
 			{ 30, 1, 1, "a" }, { 10, 0, 2, "b" }, { 20, 50, 3, "c" },
 			{ 10, 65535, 4, "d" }, { 0, 0, 5, "e" }, { 20, 1, 6, "f" },
 		};
@@ -946,7 +946,7 @@ test_srv_order_weight_distribution(void **state)
 
 	(void)state;
 	for (int round = 0; round < N; round++) {
-		struct resolver_srv r[3] = {
+		struct resolver_srv	r[3] = {
 			{ 5, 10, 0, "a" }, { 5, 30, 1, "b" }, { 5, 60, 2, "c" },
 		};
 
@@ -977,7 +977,7 @@ test_srv_order_zero_weights(void **state)
 	/* 1 draw in 101: about 99 of 10000. */
 	assert_in_range(zero_first, 40, 200);
 	for (int round = 0; round < 100; round++) {
-		struct resolver_srv r[3] = {
+		struct resolver_srv	r[3] = {
 			{ 1, 0, 1, "x" }, { 1, 0, 2, "y" }, { 1, 0, 3, "z" },
 		};
 
@@ -992,8 +992,8 @@ test_srv_order_zero_weights(void **state)
 static struct lookup *
 start_srv(struct fixture *fx, const char *qname, struct got *g)
 {
-	struct resolver_result now;
-	struct lookup *l;
+	struct resolver_result	now;
+	struct lookup		*l;
 
 	memset(g, 0, sizeof(*g));
 	g->loop = fx->loop;
@@ -1177,7 +1177,7 @@ test_srv_name_too_long(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_schedule_fits_budget),
 		cmocka_unit_test(test_schedule_values),
 		cmocka_unit_test(test_srv_order_priority_first),

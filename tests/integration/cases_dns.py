@@ -206,7 +206,6 @@ def test_dns_served_stale_while_server_down(case):
            "DNS server down, TTL expired")
     stale = metrics(w)['snid_dns_lookups_total{result="stale"}']
     check(stale >= 1, "no lookup counted as stale")
-    before = sum(1 for q in dns.queries() if q[1].lower() == "stale.test")
     # Back, with stale.test moved to beta (127.0.0.2).
     dns2 = Dnsmasq(case, {"alpha.test": ["::1"], "stale.test": ["127.0.0.2"]},
                    port=dns.port, extra=["--local-ttl=1"])
@@ -216,7 +215,9 @@ def test_dns_served_stale_while_server_down(case):
           % w.snid.tail())
     case.note("served stale %d time(s); followed the new answer %.1fs after "
               "the server came back" % (stale, time.time() - t0))
-    check(sum(1 for q in dns2.queries() if q[1].lower() == "stale.test") > before,
+    # The new dnsmasq keeps its own query log (fixtures name each process's
+    # files apart): the refresh is a query there.
+    check(sum(1 for q in dns2.queries() if q[1].lower() == "stale.test") >= 1,
           "no query at the new server")
 
 
