@@ -184,9 +184,8 @@ resolver_make(struct worker *w, const struct config *cfg)
 	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
 	o.sock_state_cb = resolver_sock_state_cb;
 	o.sock_state_cb_data = r;
-	resolver_schedule(budget_ms, nservers, &o.timeout, &o.tries);
-	mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS |
-	    ARES_OPT_TRIES;
+	mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB;
+	resolver_ares_schedule(budget_ms, nservers, &o, &mask);
 	resolver_ares_harden(&o, &mask);
 	rc = ares_init_options(&r->channel, &o, mask);
 	if (rc != ARES_SUCCESS) {
@@ -204,6 +203,7 @@ resolver_make(struct worker *w, const struct config *cfg)
 	}
 	r->timeout_ms = o.timeout;
 	r->tries = o.tries;
+	r->budget_ms = budget_ms;
 	/* Only SRV weights use it: unpredictable is nice, not vital. */
 	if (getrandom(&r->rng, sizeof(r->rng), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(r->rng))

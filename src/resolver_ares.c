@@ -8,7 +8,8 @@
  * at build time by ARES_VERSION: Debian 12's 1.18 takes the old branch,
  * Debian 13's 1.34 the new one, and both give resolver.c the same parsed
  * struct rq_answer.  Options that only newer releases have (query cache,
- * DNS 0x20, UDP source port rotation) are tested by their own macros.
+ * DNS 0x20, UDP source port rotation) are tested by their own macros, and
+ * how the tries fill -dns-timeout differs too (resolver_ares_schedule).
  */
 #include "resolver_int.h"
 
@@ -16,12 +17,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "snid/config.h"
 #include "snid/log.h"
 
 #define RESOLVER_ARES_NEW_API	(ARES_VERSION >= 0x011c00)	/* 1.28 */
 #define RESOLVER_ARES_CSV_GET	(ARES_VERSION >= 0x011800)	/* 1.24 */
+/*
+ * Until c-ares 1.18 (Debian 12) a retry resends the query (same id) from
+ * the same UDP socket with the per-try timeout doubled after each round,
+ * and an answer to any earlier try is still taken: resolver_schedule's
+ * 285 + 570 + 1140 ms hear whatever comes within the 2 s.  c-ares 1.34
+ * (Debian 13) does not: (a) since 1.34.6 (c-ares #1032, and #1197) a try
+ * that times out retires its UDP socket, the retry goes out from a new
+ * one (a new source port) and the old socket is closed at once, so the
+ * answer to an earlier try is dropped by the kernel: only the try in
+ * flight can be answered; (b) each retry's timeout is cut by a random
+ * 0..50 %, so 3 tries may end after 4/7 of the budget (1.14 s of 2 s);
+ * (c) ARES_OPT_TIMEOUTMS is only the first timeout: once c-ares has seen
+ * 3 answers from a server it uses 5 times their mean latency, at least
+ * 250 ms and at most ARES_OPT_MAXTIMEOUTMS (else 5 s).  Seen with 1.34.9:
+ * a server answering each query after 1.5 s was asked 3 times, from 3
+ * ports, and its answer to the first came to a closed port; the lookup
+ * failed at 1.76 s with "Timeout while contacting DNS servers".
+ * So with 1.34: one try per server, its share of -dns-timeout (and
+ * MAXTIMEOUTMS so that (c) never stretches it beyond), and when c-ares
+ * gives up (ETIMEOUT) with at least its shortest try left, snid asks
+ * again (a new query, a new id).  A server c-ares knows nothing of gets
+ * the whole budget, so an answer within -dns-timeout is heard; one it
+ * knows to be fast gets tries of 5 times its latency, asked again until
+ * the budget is spent, so a lost datagram is sent again.  The price: a
+ * datagram lost on the way to a server without history is not resent
+ * (1.18 would have), and a server known to be fast that is slow this
+ * once must answer the question in flight (any recursive resolver
+ * answers a repeated question as soon as it has the answer).
+ */
+#define RESOLVER_ARES_ASK_AGAIN	(ARES_VERSION >= 0x012200)	/* 1.34 */
+/* c-ares' shortest try (its MIN_TIMEOUT_MS): not worth asking again in less. */
+#define RESOLVER_ARES_MIN_TRY_MS	250
 
 /* Queries sent from one UDP socket before c-ares opens a new one (new source port). */
 #define RESOLVER_UDP_MAX_QUERIES	32
@@ -33,7 +67,28 @@ struct rq_ctx {
 	int		 type;
 	bool		 submitting;	/* inside resolver_ares_query */
 	bool		 done;		/* cb has been called */
+	ares_channel	 channel;
+	char		*name;		/* to ask again */
+	double		 deadline;	/* monotonic s: no new ask after it */
 };
+
+static void
+rq_ctx_free(struct rq_ctx *x)
+{
+	free(x->name);
+	free(x);
+}
+
+#if RESOLVER_ARES_NEW_API
+static double
+rq_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+#endif
 
 static void
 rq_ctx_answer(struct rq_ctx *x, struct rq_answer *a)
@@ -43,7 +98,7 @@ rq_ctx_answer(struct rq_ctx *x, struct rq_answer *a)
 	x->cb(x->arg, a);
 	x->done = true;
 	if (!x->submitting)
-		free(x);
+		rq_ctx_free(x);
 }
 
 static void
@@ -133,6 +188,8 @@ rq_parse(struct rq_answer *a, int type, const ares_dns_record_t *rec)
 	}
 }
 
+static void	rq_submit(struct rq_ctx *x);
+
 static void
 rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
     const ares_dns_record_t *rec)
@@ -142,6 +199,14 @@ rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
 	struct rq_answer	a;
 
 	(void)timeouts;
+#if RESOLVER_ARES_ASK_AGAIN
+	/* See RESOLVER_ARES_ASK_AGAIN; never from inside our own ask. */
+	if (status == ARES_ETIMEOUT && !x->submitting &&
+	    rq_now() + RESOLVER_ARES_MIN_TRY_MS / 1000. <= x->deadline) {
+		rq_submit(x);
+		return;
+	}
+#endif
 	memset(&a, 0, sizeof(a));
 	a.type = x->type;
 	a.status = (int)status;
@@ -153,19 +218,15 @@ rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
 	rq_ctx_answer(x, &a);
 }
 
-void
-resolver_ares_query(ares_channel channel, const char *name, int type,
-    rq_cb *cb, void *arg)
+/* Hand x to c-ares; x is freed here if it was answered at once. */
+static void
+rq_submit(struct rq_ctx *x)
 {
-	struct rq_ctx	*x = xcalloc(1, sizeof(*x));
-	ares_status_t	 rc;
+	ares_status_t	rc;
 
-	x->cb = cb;
-	x->arg = arg;
-	x->type = type;
 	x->submitting = true;
-	rc = ares_query_dnsrec(channel, name, ARES_CLASS_IN,
-	    (ares_dns_rec_type_t)type, rq_dnsrec_cb, x, NULL);
+	rc = ares_query_dnsrec(x->channel, x->name, ARES_CLASS_IN,
+	    (ares_dns_rec_type_t)x->type, rq_dnsrec_cb, x, NULL);
 	/* The callback normally reports a failure too; never twice, never lost. */
 	if (!x->done && rc != ARES_SUCCESS) {
 		struct rq_answer	a;
@@ -176,9 +237,24 @@ resolver_ares_query(ares_channel channel, const char *name, int type,
 		rq_ctx_answer(x, &a);
 	}
 	if (x->done)
-		free(x);
+		rq_ctx_free(x);
 	else
 		x->submitting = false;
+}
+
+void
+resolver_ares_query(ares_channel channel, const char *name, int type,
+    unsigned budget_ms, rq_cb *cb, void *arg)
+{
+	struct rq_ctx	*x = xcalloc(1, sizeof(*x));
+
+	x->cb = cb;
+	x->arg = arg;
+	x->type = type;
+	x->channel = channel;
+	x->name = xstrdup(name);
+	x->deadline = rq_now() + budget_ms / 1000.;
+	rq_submit(x);
 }
 
 #else	/* c-ares before 1.28 */
@@ -237,17 +313,18 @@ rq_abuf_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 void
 resolver_ares_query(ares_channel channel, const char *name, int type,
-    rq_cb *cb, void *arg)
+    unsigned budget_ms, rq_cb *cb, void *arg)
 {
 	struct rq_ctx	*x = xcalloc(1, sizeof(*x));
 
+	(void)budget_ms;	/* c-ares' own schedule fills it */
 	x->cb = cb;
 	x->arg = arg;
 	x->type = type;
 	x->submitting = true;
 	ares_query(channel, name, 1 /* IN */, type, rq_abuf_cb, x);
 	if (x->done)
-		free(x);
+		rq_ctx_free(x);
 	else
 		x->submitting = false;
 }
@@ -380,6 +457,26 @@ resolver_ares_set_servers(ares_channel channel, const struct config *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+void
+resolver_ares_schedule(unsigned budget_ms, unsigned nservers,
+    struct ares_options *o, int *optmask)
+{
+#if RESOLVER_ARES_ASK_AGAIN
+	/* One try per server, each its share; see RESOLVER_ARES_ASK_AGAIN. */
+	if (nservers == 0)
+		nservers = 1;
+	o->timeout = (int)(budget_ms / nservers);
+	if (o->timeout < 1)
+		o->timeout = 1;
+	o->tries = 1;
+	o->maxtimeout = o->timeout;
+	*optmask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_MAXTIMEOUTMS;
+#else
+	resolver_schedule(budget_ms, nservers, &o->timeout, &o->tries);
+	*optmask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+#endif
 }
 
 void

@@ -48,10 +48,11 @@ typedef void rq_cb(void *arg, const struct rq_answer *a);
 /*
  * Ask channel for (name, type); cb is called exactly once, maybe from
  * inside this call (c-ares may answer at once: a failure, or from its own
- * cache on 1.31+ if it were on).
+ * cache on 1.31+ if it were on).  budget_ms is -dns-timeout: with c-ares
+ * 1.34 a query c-ares gave up on is asked again while it lasts.
  */
 void		 resolver_ares_query(ares_channel channel, const char *name,
-		    int type, rq_cb *cb, void *arg);
+		    int type, unsigned budget_ms, rq_cb *cb, void *arg);
 
 /* -dns-server's list (with ports) to the channel; 0, or -1 after logging. */
 int		 resolver_ares_set_servers(ares_channel channel,
@@ -62,6 +63,14 @@ char		*resolver_ares_servers(ares_channel channel);
 
 /* How many servers a default (resolv.conf) channel would use. */
 unsigned	 resolver_ares_count_default_servers(void);
+
+/*
+ * c-ares' per-try timeout and tries (o->timeout, o->tries, and what else
+ * the release needs, added to *optmask) for lookups of budget_ms over
+ * nservers servers: resolver_schedule on 1.18, one try per server on 1.34.
+ */
+void		 resolver_ares_schedule(unsigned budget_ms, unsigned nservers,
+		    struct ares_options *o, int *optmask);
 
 /* The c-ares options snid sets beyond its own: hardening, no query cache. */
 void		 resolver_ares_harden(struct ares_options *o, int *optmask);
@@ -85,6 +94,7 @@ struct resolver {
 	double			 stale_wait;	/* RFC 8767 client response timer */
 	size_t			 cache_size;
 	int			 timeout_ms, tries;	/* c-ares' schedule, to tell a change */
+	unsigned		 budget_ms;	/* -dns-timeout */
 	struct query		*queries;	/* in flight */
 	size_t			 nqueries;
 	double			 tokens, tokens_at;	/* query rate bucket */

@@ -323,9 +323,11 @@ resolver_query_start(struct resolver *r, const char *name, bool want_a,
 	r->nqueries++;
 	q->pending = q->want_a ? 2 : 1;
 	q->submitting = true;
-	resolver_ares_query(r->channel, name, type, query_answer_cb, q);
+	resolver_ares_query(r->channel, name, type, r->budget_ms,
+	    query_answer_cb, q);
 	if (q->want_a)
-		resolver_ares_query(r->channel, name, RQ_A, query_answer_cb, q);
+		resolver_ares_query(r->channel, name, RQ_A, r->budget_ms,
+		    query_answer_cb, q);
 	q->submitting = false;
 	resolver_timer_touch(r);
 	return q;
