@@ -7,8 +7,8 @@ import socket
 import threading
 import time
 
-from snidtest import (check, client_hello, connect, gen_sha, read_all,
-                      read_line, SLOW, VALGRIND)
+from snidtest import (Skip, check, client_hello, connect, gen_sha, read_all,
+                      read_line, wait_until, SLOW, VALGRIND)
 from fixtures import ADDR, world, start_snid_with_nofile
 from servers import listen
 
@@ -178,3 +178,76 @@ def test_pipe_exhaustion_falls_back_to_copy(case):
           % (len(bad), n, limit, bad[:3], w.snid.tail()))
     check("Too many open files" not in w.snid.text(),
           "snid logged EMFILE for a transfer: %s" % w.snid.tail())
+
+
+def _hold_backend(ls, held, stop):
+    """Accept on ls until stop is set, keeping every socket in held."""
+    ls.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        held.append(c)
+
+
+def _open_idle(w, n, sources, hello, clients):
+    """n clients from the addresses in sources (per-source limits do not
+    bite), each sending hello and then nothing: they go idle once spliced."""
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5 * SLOW)
+        s.bind((sources[i % len(sources)], 0))
+        s.connect(("127.0.0.1", w.L))
+        s.sendall(hello)
+        clients.append(s)
+
+
+def test_idle_connections_take_two_descriptors(case):
+    """The default connection limit counts two descriptors per connection
+    (pipes have a budget of their own, held only while bytes move): with an
+    open-file limit of 11000, 5000 idle connections are all spliced and held
+    (the old (limit - 64) / 3 stopped accepting at 3645)."""
+    import resource
+    import select
+
+    n, limit = 5000, 11000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * n + 200:
+        raise Skip("the test itself needs %d descriptors, the hard limit is %d"
+                   % (2 * n + 200, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2 * n + 200 if hard ==
+                       resource.RLIM_INFINITY else hard, hard))
+    w = world(case, (), start_snid=False, extra=["-hello-timeout", "60",
+              "-log-level", "info"])
+    ls = listen(ADDR["alpha"], w.B, backlog=4096)
+    held, clients, stop = [], [], threading.Event()
+    t = threading.Thread(target=_hold_backend, args=(ls, held, stop), daemon=True)
+    t.start()
+    try:
+        start_snid_with_nofile(case, w, limit)
+        sources = ["127.0.1.%d" % i for i in range(1, 41)]
+        _open_idle(w, n, sources, client_hello("alpha.test"), clients)
+        wait_until(lambda: len(held) >= n, 60 * SLOW, step=0.2)
+        check(len(held) == n, "the backend got %d of %d connections with an "
+              "open-file limit of %d: %s" % (len(held), n, limit, w.snid.tail()))
+        p = select.poll()
+        for s in clients:
+            p.register(s.fileno(), select.POLLIN)
+        gone = p.poll(0)
+        check(not gone, "%d of %d idle clients were closed: %s"
+              % (len(gone), n, w.snid.tail()))
+        text = w.snid.text()
+        check("-max-connections reached" not in text and
+              "Too many open files" not in text,
+              "snid ran out of its budget: %s" % w.snid.tail())
+        w.snid.check_alive()
+    finally:
+        stop.set()
+        t.join(5)
+        for s in clients + held:
+            s.close()
+        ls.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
