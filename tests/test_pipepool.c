@@ -138,8 +138,8 @@ test_cap(void **state)
 static void
 test_budget(void **state)
 {
-	struct pipe_pool pp;
-	int fds[3][2], last[2];
+	struct pipe_pool	pp;
+	int		 fds[3][2], last[2];
 
 	(void)state;
 	pipe_pool_init(&pp, 4);
