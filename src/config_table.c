@@ -133,6 +133,13 @@ const struct config_option config_options[] = {
 	  .arg = "N",
 	  .help = "stop accepting while N connections are open\n"
 	  "(default: what the open-file limit allows)" },
+	{ .name = "max-connections-per-source", .kind = CONFIG_K_UINT,
+	  .flags = CONFIG_O_RELOAD, FIELD(max_connections_per_source),
+	  .max = CONFIG_MAX_CONNECTIONS, .what = "connections", .dflt = "256",
+	  .arg = "N",
+	  .help = "close new connections of a source (IPv4\n"
+	  "address, IPv6 /64) that holds N already;\n"
+	  "0: no limit (default 256)" },
 	{ .name = "user", .kind = CONFIG_K_STRING, FIELD(user),
 	  .set = config_set_user, .arg = "NAME",
 	  .help = "switch to user NAME after opening the listeners\n"

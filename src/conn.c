@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "snid/httphost.h"
 #include "snid/listener.h"
@@ -18,6 +21,7 @@
 #include "snid/outcome.h"
 #include "snid/resolver.h"
 #include "snid/sock.h"
+#include "snid/srclimit.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -26,11 +30,59 @@
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
 
+int
+conn_srclimit_fit(struct worker *w, size_t max)
+{
+	struct srclimit		 t;
+	const struct conn	*c;
+	uint64_t		 seed;
+
+	if (w->srclimit.slot != NULL && w->srclimit.max_used >= max)
+		return 0;
+	if (w->srclimit.slot != NULL)
+		seed = w->srclimit.seed;
+	else if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(seed))
+		/* Early boot without entropy: still unknown to a remote client. */
+		seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^
+		    (uint64_t)(uintptr_t)w;
+	if (srclimit_init(&t, max, seed) == -1)
+		return -1;
+	for (c = w->conns; c != NULL; c = c->next)
+		if (c->src.family != 0)
+			(void)srclimit_acquire(&t, &c->src, UINT32_MAX);
+	srclimit_free(&w->srclimit);
+	w->srclimit = t;
+	return 0;
+}
+
+enum outcome
+conn_admit(struct conn *c)
+{
+	struct worker		*w = c->w;
+	const struct config	*cfg = w->cfg;
+	uint32_t		 limit;
+
+	if (c->src.family != 0)
+		srclimit_release(&w->srclimit, &c->src);
+	/* A unix-socket peer, or a PROXY LOCAL header: no source to count. */
+	if (!srclimit_key(&c->client.sa, &c->src))
+		return OUTCOME_OK;
+	limit = cfg->max_connections_per_source != 0 ?
+	    cfg->max_connections_per_source : UINT32_MAX;
+	if (!srclimit_acquire(&w->srclimit, &c->src, limit)) {
+		c->src.family = 0;
+		return OUTCOME_LIMITED;
+	}
+	return OUTCOME_OK;
+}
+
 void
 conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
     socklen_t peerlen, const struct listener *l)
 {
 	struct conn	*c = xcalloc(1, sizeof(*c));
+	enum outcome	 o;
 
 	c->w = w;
 	if (peerlen > sizeof(c->client))
@@ -66,6 +118,11 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	w->n_conns++;
 	w->counters.accepted++;
 
+	/* Refused before a byte is read: no alert, nothing to answer yet. */
+	if ((o = conn_admit(c)) != OUTCOME_OK) {
+		conn_close(c, o);
+		return;
+	}
 	ev_io_start(w->loop, &c->cio);
 	conn_timer_arm(c, w->cfg->hello_timeout);
 	/*
@@ -166,6 +223,8 @@ conn_close(struct conn *c, enum outcome o)
 	resolver_cancel(c->lookup);
 	c->lookup = NULL;
 	pump_release(&w->pipes, &c->pump);
+	if (c->src.family != 0)
+		srclimit_release(&w->srclimit, &c->src);
 	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
 	if (o == OUTCOME_RESET) {
 		util_close_reset(cfd);

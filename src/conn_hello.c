@@ -275,6 +275,7 @@ conn_proxy_in(struct conn *c)
 {
 	struct proxyproto	pp;
 	uint16_t		dport;
+	enum outcome		o;
 
 	if (c->len < c->parse_at)
 		return true;
@@ -311,6 +312,11 @@ conn_proxy_in(struct conn *c)
 		if ((c->w->cfg->backend_port == 0 || (c->flags & CONN_F_HTTP)) &&
 		    dport != 0)
 			c->port = dport;
+		/* Admission again, for the client the load balancer names. */
+		if ((o = conn_admit(c)) != OUTCOME_OK) {
+			conn_close(c, o);
+			return false;
+		}
 	}
 	c->len -= (uint32_t)pp.header_len;
 	memmove(c->buf, c->buf + pp.header_len, c->len);

@@ -27,6 +27,7 @@
 #include "snid/conn.h"
 #include "snid/metrics.h"
 #include "snid/pump.h"
+#include "snid/srclimit.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -84,6 +85,7 @@ struct conn {
 	union sockaddr_inet	 client;	/* the peer, or the one a PROXY header carried */
 	union sockaddr_inet	 local;		/* the address the client reached (PROXY out); family 0: ask the socket */
 	union sockaddr_inet	 backend;
+	struct srclimit_key	 src;		/* the slot held in w->srclimit; family 0: none */
 	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
 	const char		*srv;		/* "xmpps-client"/"xmpps-server": route by SRV */
 	struct pump		 pump;
@@ -109,6 +111,16 @@ conn_timer_arm(struct conn *c, double secs)
 	c->timer.repeat = secs > 0 ? secs : 0.001;
 	ev_timer_again(c->w->loop, &c->timer);
 }
+
+/* conn.c */
+
+/*
+ * Admit c->client (at accept, and again for the client a PROXY header
+ * names): the client lists, then the per-source count, whose slot for an
+ * earlier address of c (the load balancer's) is given back first.
+ * Returns OUTCOME_OK, or the outcome to close c with.
+ */
+enum outcome	conn_admit(struct conn *c);
 
 /* conn_hello.c */
 

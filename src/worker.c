@@ -41,6 +41,7 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
 		pipe_pool_destroy(&w->pipes);
+		srclimit_free(&w->srclimit);
 		return -1;
 	}
 	return 0;
@@ -90,6 +91,9 @@ worker_set_limits(struct worker *w)
 		    "accept may fail", conns, 2 * conns + WORKER_FD_RESERVE, n);
 	w->accept.max_conns = conns;
 	pipe_pool_set_budget(&w->pipes, pipes);
+	if (conn_srclimit_fit(w, conns) == -1)
+		log_error("out of memory for the per-source table of %zu "
+		    "connections", conns);
 }
 
 void
@@ -103,6 +107,7 @@ worker_destroy(struct worker *w)
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	pipe_pool_destroy(&w->pipes);
+	srclimit_free(&w->srclimit);
 	dial_self_clear(&w->self);
 }
 

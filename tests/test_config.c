@@ -762,6 +762,7 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "shutdown-timeout 30\n"
 	    "idle-timeout 3600\n"
 	    "half-close-timeout 60\n"
+	    "max-connections-per-source 256\n"
 	    "log-level info\n");
 	assert_true(cfg->check);
 	result_free(&r);
@@ -1313,6 +1314,7 @@ static const char reload_a[] =
     "idle-timeout 1\n"
     "half-close-timeout 1\n"
     "max-connections 10\n"
+    "max-connections-per-source 5\n"
     "user nobody\n"
     "metrics tcp:127.0.0.1:9199\n"
     "log-level error\n";
@@ -1331,6 +1333,7 @@ static const char reload_b[] =
     "idle-timeout 2.5\n"
     "half-close-timeout 2.5\n"
     "max-connections 20\n"
+    "max-connections-per-source 0\n"
     "user snid\n"
     "metrics tcp:[::1]:9199\n"
     "log-level debug\n";

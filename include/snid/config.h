@@ -56,6 +56,7 @@ struct config {
 	double			idle_timeout;		/* pump: no traffic for this long */
 	double			half_close_timeout;	/* pump: idle bound once one side is done */
 	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
+	unsigned		max_connections_per_source;	/* 0: no limit */
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;

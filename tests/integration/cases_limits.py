@@ -9,7 +9,7 @@ import time
 
 from snidtest import (Skip, check, client_hello, connect, gen_sha, read_all,
                       read_line, wait_until, SLOW, VALGRIND)
-from fixtures import ADDR, world, start_snid_with_nofile
+from fixtures import ADDR, metrics, metrics_world, world, start_snid_with_nofile
 from servers import listen
 
 
@@ -251,3 +251,58 @@ def test_idle_connections_take_two_descriptors(case):
             s.close()
         ls.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _closed(socks, settle):
+    """The sockets of socks that the peer closed (EOF or reset) within
+    settle seconds of the last one opened."""
+    import select
+
+    time.sleep(settle)
+    p = select.poll()
+    for s in socks:
+        p.register(s.fileno(), select.POLLIN)
+    fds = {fd for fd, _ in p.poll(0)}
+    return [s for s in socks if s.fileno() in fds]
+
+
+def test_per_source_limit_closes_the_excess(case):
+    """-max-connections-per-source 256: of 300 connections from one client
+    address, 44 are closed at once without a byte (outcome limited, counted
+    in the metrics), while another client address is still served."""
+    w = metrics_world(case, ("alpha",), extra=["-max-connections-per-source",
+                      "256", "-hello-timeout", "30"])
+    socks = []
+    try:
+        for _ in range(300):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(5 * SLOW)
+            s.bind(("127.0.0.1", 0))
+            s.connect(("127.0.0.1", w.L))
+            socks.append(s)
+        gone = _closed(socks, 1.0 * SLOW)
+        check(len(gone) == 44, "%d of 300 connections from one address were "
+              "closed with a limit of 256, want 44" % len(gone))
+        for s in gone:
+            data, how = read_all(s, 1)
+            check(data == b"", "a limited client got bytes: %r" % data[:20])
+        wait_until(lambda: sum(c["outcome"] == "limited" for c in w.snid.conns()) >= 44,
+                   5 * SLOW)
+        n = sum(c["outcome"] == "limited" for c in w.snid.conns())
+        check(n == 44, "%d access lines say limited, want 44" % n)
+        other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        other.settimeout(5 * SLOW)
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", w.L))
+        socks.append(other)
+        other.sendall(client_hello("alpha.test") + b"hold\n")
+        line = read_line(other, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "client 127.0.0.2 not served "
+              "while 127.0.0.1 is at its limit: %r" % line)
+        m = metrics(w)
+        got = m.get('snid_connections_total{outcome="limited"}')
+        check(got == 44, "snid_connections_total{outcome=\"limited\"} is %r, "
+              "want 44" % got)
+    finally:
+        for s in socks:
+            s.close()

@@ -246,7 +246,7 @@ def req(host, path="/", method="GET", version="1.1", headers=(), body=b"", close
 # Every outcome word the access log can have (outcome.c's table).
 OUTCOMES = ("ok", "no-sni", "bad-name", "nxdomain", "denied", "dns-error",
             "connect-failed", "timeout", "bad-hello", "not-tls", "reset",
-            "shutdown")
+            "shutdown", "limited", "denied-client")
 DNS_RESULTS = ("ok", "cached", "nxdomain", "error", "timeout")
 HISTOGRAMS = ("snid_dns_lookup_seconds", "snid_connect_seconds")
 BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
