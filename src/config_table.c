@@ -140,6 +140,13 @@ const struct config_option config_options[] = {
 	  .help = "close new connections of a source (IPv4\n"
 	  "address, IPv6 /64) that holds N already;\n"
 	  "0: no limit (default 256)" },
+	{ .name = "hello-memory", .kind = CONFIG_K_UINT,
+	  .flags = CONFIG_O_RELOAD, FIELD(hello_memory),
+	  .min = 65536, .max = CONFIG_MAX_HELLO_MEMORY, .what = "bytes",
+	  .arg = "BYTES",
+	  .help = "bound on the buffers of connections still sending\n"
+	  "their hello; at it, the oldest is closed (default:\n"
+	  "4096 per connection of -max-connections)" },
 	{ .name = "user", .kind = CONFIG_K_STRING, FIELD(user),
 	  .set = config_set_user, .arg = "NAME",
 	  .help = "switch to user NAME after opening the listeners\n"

@@ -116,6 +116,14 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	/* The hello list is in accept order: its head is the oldest reader. */
+	c->hprev = w->hello_tail;
+	if (w->hello_tail != NULL)
+		w->hello_tail->hnext = c;
+	else
+		w->hello_head = c;
+	w->hello_tail = c;
+	c->flags |= CONN_F_READING;
 	w->counters.accepted++;
 
 	/* Refused before a byte is read: no alert, nothing to answer yet. */
@@ -133,6 +141,26 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	 * nothing is there yet it costs one recv that says EAGAIN.)
 	 */
 	conn_hello_read(c);
+}
+
+void
+conn_reading_done(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	if (!(c->flags & CONN_F_READING))
+		return;
+	c->flags &= (uint8_t)~CONN_F_READING;
+	w->hello_mem -= c->cap;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		w->hello_head = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	else
+		w->hello_tail = c->hprev;
+	c->hprev = c->hnext = NULL;
 }
 
 /* Send the one-record fatal alert; best effort, the socket buffer is empty at this point. */
@@ -225,6 +253,7 @@ conn_close(struct conn *c, enum outcome o)
 	pump_release(&w->pipes, &c->pump);
 	if (c->src.family != 0)
 		srclimit_release(&w->srclimit, &c->src);
+	conn_reading_done(c);
 	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
 	if (o == OUTCOME_RESET) {
 		util_close_reset(cfd);

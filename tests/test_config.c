@@ -1315,6 +1315,7 @@ static const char reload_a[] =
     "half-close-timeout 1\n"
     "max-connections 10\n"
     "max-connections-per-source 5\n"
+    "hello-memory 65536\n"
     "user nobody\n"
     "metrics tcp:127.0.0.1:9199\n"
     "log-level error\n";
@@ -1334,6 +1335,7 @@ static const char reload_b[] =
     "half-close-timeout 2.5\n"
     "max-connections 20\n"
     "max-connections-per-source 0\n"
+    "hello-memory 1048576\n"
     "user snid\n"
     "metrics tcp:[::1]:9199\n"
     "log-level debug\n";

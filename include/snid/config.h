@@ -28,6 +28,7 @@
 #define CONFIG_MAX_DNS_SERVERS	8
 #define CONFIG_USER_MAX		64
 #define CONFIG_MAX_CONNECTIONS	1000000
+#define CONFIG_MAX_HELLO_MEMORY	((unsigned long)1 << 40)
 
 enum snid_mode { MODE_TCP, MODE_NAT46, MODE_UNIX };
 enum proxy_proto { PROXY_PROTO_NONE, PROXY_PROTO_V1, PROXY_PROTO_V2 };
@@ -57,6 +58,7 @@ struct config {
 	double			half_close_timeout;	/* pump: idle bound once one side is done */
 	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
 	unsigned		max_connections_per_source;	/* 0: no limit */
+	size_t			hello_memory;		/* bytes; 0: 4 KiB per connection */
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;

@@ -51,6 +51,12 @@ struct worker {
 	size_t			 n_conns;
 	/* Connections per source, -max-connections-per-source (conn.c's). */
 	struct srclimit		 srclimit;
+	/*
+	 * The connections still reading (PROXY_HDR, HTTP_HEAD, HELLO), oldest
+	 * first, and the bytes their buffers hold, for -hello-memory (conn's).
+	 */
+	struct conn		*hello_head, *hello_tail;
+	size_t			 hello_mem, hello_mem_max;
 
 	struct listener		*listeners;	/* array of n_listeners (listener.c) */
 	size_t			 n_listeners;

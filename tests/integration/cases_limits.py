@@ -9,7 +9,8 @@ import time
 
 from snidtest import (Skip, check, client_hello, connect, gen_sha, read_all,
                       read_line, wait_until, SLOW, VALGRIND)
-from fixtures import ADDR, metrics, metrics_world, world, start_snid_with_nofile
+from fixtures import (ADDR, good_client, metrics, metrics_world, world,
+                      start_snid_with_nofile)
 from servers import listen
 
 
@@ -305,4 +306,33 @@ def test_per_source_limit_closes_the_excess(case):
               "want 44" % got)
     finally:
         for s in socks:
+            s.close()
+
+
+def test_hello_memory_closes_the_oldest_reader(case):
+    """-hello-memory bounds the hello buffers as a whole: 16 clients that
+    each sent 3000 bytes of an unfinished hello hold 16 buffers of 4 KiB,
+    all of 64 KiB; a new client still gets its hello read, and the oldest of
+    the 16 is closed for it (outcome limited), the others kept."""
+    w = world(case, ("alpha",), extra=["-hello-memory", "65536",
+              "-hello-timeout", "30"])
+    part = client_hello("slow.test", pad=10000)[:3000]
+    slow = []
+    try:
+        for _ in range(16):
+            s = connect("127.0.0.1", w.L, 5 * SLOW)
+            s.sendall(part)
+            slow.append(s)
+            time.sleep(0.02)
+        gone = _closed(slow, 0.5 * SLOW)
+        check(not gone, "%d readers closed under the bound" % len(gone))
+        cport = good_client(w)
+        gone = _closed(slow, 0.3 * SLOW)
+        check(gone == slow[:1], "want only the oldest reader closed, got %d "
+              "(oldest among them: %s)" % (len(gone), slow[0] in gone))
+        old = w.snid.conn_for(slow[0].getsockname()[1])
+        check(old["outcome"] == "limited", "oldest reader: %s" % old["line"])
+        check(w.snid.conn_for(cport)["outcome"] == "ok", "new client not ok")
+    finally:
+        for s in slow:
             s.close()
