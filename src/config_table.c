@@ -147,6 +147,19 @@ const struct config_option config_options[] = {
 	  .help = "bound on the buffers of connections still sending\n"
 	  "their hello; at it, the oldest is closed (default:\n"
 	  "4096 per connection of -max-connections)" },
+	{ .name = "client-cidr", .kind = CONFIG_K_CIDRS,
+	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
+	  SPAN(client_cidrs, n_client_cidrs), COUNT(n_client_cidrs),
+	  .max = CONFIG_MAX_CLIENT_CIDRS, .what = "prefixes", .arg = "CIDR",
+	  .help = "accept clients inside CIDR only (repeatable;\n"
+	  "default: every client)" },
+	{ .name = "deny-client-cidr", .kind = CONFIG_K_CIDRS,
+	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
+	  SPAN(deny_client_cidrs, n_deny_client_cidrs),
+	  COUNT(n_deny_client_cidrs), .max = CONFIG_MAX_CLIENT_CIDRS,
+	  .what = "prefixes", .arg = "CIDR",
+	  .help = "close clients inside CIDR without a byte\n"
+	  "(repeatable; default: none)" },
 	{ .name = "user", .kind = CONFIG_K_STRING, FIELD(user),
 	  .set = config_set_user, .arg = "NAME",
 	  .help = "switch to user NAME after opening the listeners\n"

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snid/cidr.h"
 #include "snid/httphost.h"
 #include "snid/listener.h"
 #include "snid/log.h"
@@ -57,14 +58,23 @@ conn_srclimit_fit(struct worker *w, size_t max)
 }
 
 enum outcome
-conn_admit(struct conn *c)
+conn_admit(struct conn *c, bool lists)
 {
 	struct worker		*w = c->w;
 	const struct config	*cfg = w->cfg;
+	const struct sockaddr	*sa = &c->client.sa;
 	uint32_t		 limit;
 
 	if (c->src.family != 0)
 		srclimit_release(&w->srclimit, &c->src);
+	/* The lists name IP clients: a unix-socket peer is local, never listed. */
+	if (lists && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+	    (cidr_list_match(cfg->deny_client_cidrs, cfg->n_deny_client_cidrs,
+	    sa) || (cfg->n_client_cidrs != 0 && !cidr_list_match(
+	    cfg->client_cidrs, cfg->n_client_cidrs, sa)))) {
+		c->src.family = 0;
+		return OUTCOME_DENIED_CLIENT;
+	}
 	/* A unix-socket peer, or a PROXY LOCAL header: no source to count. */
 	if (!srclimit_key(&c->client.sa, &c->src))
 		return OUTCOME_OK;
@@ -126,8 +136,12 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	c->flags |= CONN_F_READING;
 	w->counters.accepted++;
 
-	/* Refused before a byte is read: no alert, nothing to answer yet. */
-	if ((o = conn_admit(c)) != OUTCOME_OK) {
+	/*
+	 * Refused before a byte is read: no alert, nothing to answer yet.
+	 * On a proxy: listener the peer is the load balancer: the lists are
+	 * for the client its header names.
+	 */
+	if ((o = conn_admit(c, !l->proxy)) != OUTCOME_OK) {
 		conn_close(c, o);
 		return;
 	}

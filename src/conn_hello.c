@@ -338,7 +338,7 @@ conn_proxy_in(struct conn *c)
 		    dport != 0)
 			c->port = dport;
 		/* Admission again, for the client the load balancer names. */
-		if ((o = conn_admit(c)) != OUTCOME_OK) {
+		if ((o = conn_admit(c, true)) != OUTCOME_OK) {
 			conn_close(c, o);
 			return false;
 		}

@@ -118,11 +118,12 @@ conn_timer_arm(struct conn *c, double secs)
 
 /*
  * Admit c->client (at accept, and again for the client a PROXY header
- * names): the client lists, then the per-source count, whose slot for an
+ * names): the client lists unless lists is false (a load balancer, vetted
+ * by -proxy-from instead), then the per-source count, whose slot for an
  * earlier address of c (the load balancer's) is given back first.
  * Returns OUTCOME_OK, or the outcome to close c with.
  */
-enum outcome	conn_admit(struct conn *c);
+enum outcome	conn_admit(struct conn *c, bool lists);
 
 /*
  * c leaves the reading phases: off w's hello list, its buffer no longer

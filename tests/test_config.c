@@ -1316,6 +1316,8 @@ static const char reload_a[] =
     "max-connections 10\n"
     "max-connections-per-source 5\n"
     "hello-memory 65536\n"
+    "client-cidr 192.0.2.0/24\n"
+    "deny-client-cidr 198.51.100.0/24\n"
     "user nobody\n"
     "metrics tcp:127.0.0.1:9199\n"
     "log-level error\n";
@@ -1336,6 +1338,8 @@ static const char reload_b[] =
     "max-connections 20\n"
     "max-connections-per-source 0\n"
     "hello-memory 1048576\n"
+    "client-cidr 2001:db8::/32\n"
+    "deny-client-cidr 203.0.113.7/32\n"
     "user snid\n"
     "metrics tcp:[::1]:9199\n"
     "log-level debug\n";

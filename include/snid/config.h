@@ -25,6 +25,7 @@
 
 #define CONFIG_MAX_LISTENERS	16
 #define CONFIG_MAX_CIDRS	64
+#define CONFIG_MAX_CLIENT_CIDRS	1024	/* a deny-list fed by fail2ban grows */
 #define CONFIG_MAX_DNS_SERVERS	8
 #define CONFIG_USER_MAX		64
 #define CONFIG_MAX_CONNECTIONS	1000000
@@ -59,6 +60,10 @@ struct config {
 	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
 	unsigned		max_connections_per_source;	/* 0: no limit */
 	size_t			hello_memory;		/* bytes; 0: 4 KiB per connection */
+	struct cidr		client_cidrs[CONFIG_MAX_CLIENT_CIDRS];	/* none: all */
+	size_t			n_client_cidrs;
+	struct cidr		deny_client_cidrs[CONFIG_MAX_CLIENT_CIDRS];
+	size_t			n_deny_client_cidrs;
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;
