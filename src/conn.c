@@ -57,6 +57,25 @@ conn_srclimit_fit(struct worker *w, size_t max)
 	return 0;
 }
 
+/*
+ * Whether sa may send PROXY headers: inside -proxy-from, by default the
+ * loopback (a balancer on the same host).  A unix-socket peer is local too.
+ */
+static bool
+conn_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+	static const struct cidr	loopback[] = {
+		{ AF_INET, 8, { 127 } },
+		{ AF_INET6, 128, { [15] = 1 } },
+	};
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return true;
+	if (cfg->n_proxy_from == 0)
+		return cidr_list_match(loopback, 2, sa);
+	return cidr_list_match(cfg->proxy_from, cfg->n_proxy_from, sa);
+}
+
 enum outcome
 conn_admit(struct conn *c, bool lists)
 {
@@ -138,10 +157,12 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 
 	/*
 	 * Refused before a byte is read: no alert, nothing to answer yet.
-	 * On a proxy: listener the peer is the load balancer: the lists are
-	 * for the client its header names.
+	 * On a proxy: listener the peer is the load balancer: it must be one
+	 * we trust to name the client, and the lists are for that client.
 	 */
-	if ((o = conn_admit(c, !l->proxy)) != OUTCOME_OK) {
+	o = l->proxy && !conn_proxy_trusted(w->cfg, &c->client.sa) ?
+	    OUTCOME_BAD_PROXY : conn_admit(c, !l->proxy);
+	if (o != OUTCOME_OK) {
 		conn_close(c, o);
 		return;
 	}

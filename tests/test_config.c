@@ -1318,6 +1318,7 @@ static const char reload_a[] =
     "hello-memory 65536\n"
     "client-cidr 192.0.2.0/24\n"
     "deny-client-cidr 198.51.100.0/24\n"
+    "proxy-from 10.0.0.0/8\n"
     "user nobody\n"
     "metrics tcp:127.0.0.1:9199\n"
     "log-level error\n";
@@ -1340,6 +1341,7 @@ static const char reload_b[] =
     "hello-memory 1048576\n"
     "client-cidr 2001:db8::/32\n"
     "deny-client-cidr 203.0.113.7/32\n"
+    "proxy-from ::1/128\n"
     "user snid\n"
     "metrics tcp:[::1]:9199\n"
     "log-level debug\n";

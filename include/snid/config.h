@@ -64,6 +64,8 @@ struct config {
 	size_t			n_client_cidrs;
 	struct cidr		deny_client_cidrs[CONFIG_MAX_CLIENT_CIDRS];
 	size_t			n_deny_client_cidrs;
+	struct cidr		proxy_from[CONFIG_MAX_CIDRS];	/* none: loopback */
+	size_t			n_proxy_from;
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;
