@@ -120,3 +120,33 @@ def test_untrusted_proxy_sender_closed(case):
         s.close()
     # The plain listener is no proxy: listener: -proxy-from does not apply.
     _served(w, "127.0.0.1")
+
+
+def test_per_source_limit_counts_proxy_header_client(case):
+    """Behind proxy:, the per-source limit counts the client the header
+    names, not the balancer: with a limit of 2, a third connection naming
+    the same client is closed as limited, while one naming another client
+    is served, though the balancer then holds four."""
+    w = _proxy_world(case, extra=["-max-connections-per-source", "2"])
+    hello = client_hello("alpha.test")
+    held = []
+    try:
+        for client in ("192.0.2.9", "192.0.2.9", "192.0.2.10"):
+            s = _from("127.0.0.1", w.P)
+            held.append(s)
+            s.sendall(b"PROXY TCP4 %s 127.0.0.1 5555 443\r\n" % client.encode()
+                      + hello + b"hold\n")
+            line = read_line(s, 5 * SLOW)
+            check(line == want_reply("alpha", hello), "client %s not served: %r"
+                  % (client, line))
+        hdr = b"PROXY TCP4 192.0.2.9 127.0.0.1 5556 443\r\n"
+        _closed_silently(w, "127.0.0.1", hdr + hello, "limited", port=w.P,
+                         logged_port=5556)
+        s = _from("127.0.0.1", w.P)
+        held.append(s)
+        s.sendall(b"PROXY TCP4 192.0.2.11 127.0.0.1 5557 443\r\n" + hello + b"hold\n")
+        line = read_line(s, 5 * SLOW)
+        check(line == want_reply("alpha", hello), "another client not served: %r" % line)
+    finally:
+        for s in held:
+            s.close()
