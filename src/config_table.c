@@ -149,7 +149,7 @@ const struct config_option config_options[] = {
 	  .arg = "BYTES",
 	  .help = "bound on the buffers of connections still sending\n"
 	  "their hello; at it, the oldest is closed (default:\n"
-	  "4096 per connection of -max-connections)" },
+	  "4096 per connection, at least 1 MiB)" },
 	{ .name = "client-cidr", .kind = CONFIG_K_CIDRS,
 	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
 	  SPAN(client_cidrs, n_client_cidrs), COUNT(n_client_cidrs),

@@ -51,6 +51,7 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 #define WORKER_FD_RESERVE	64
 /* -hello-memory's default per connection: a post-quantum hello fits. */
 #define WORKER_HELLO_SHARE	4096
+#define WORKER_HELLO_FLOOR	((size_t)1 << 20)
 
 /*
  * The descriptor budget.  A connection holds two sockets; pipes (two
@@ -93,9 +94,14 @@ worker_set_limits(struct worker *w)
 		    "accept may fail", conns, 2 * conns + WORKER_FD_RESERVE, n);
 	w->accept.max_conns = conns;
 	pipe_pool_set_budget(&w->pipes, pipes);
-	/* 4 KiB each: every hello-stage connection may hold a big hello. */
+	/*
+	 * 4 KiB each: every hello-stage connection may hold a big hello; at
+	 * least 1 MiB, so that a small -max-connections still takes a few
+	 * hellos of the largest size at once.
+	 */
 	w->hello_mem_max = w->cfg->hello_memory != 0 ? w->cfg->hello_memory :
-	    conns * WORKER_HELLO_SHARE;
+	    conns * WORKER_HELLO_SHARE > WORKER_HELLO_FLOOR ?
+	    conns * WORKER_HELLO_SHARE : WORKER_HELLO_FLOOR;
 	if (conn_srclimit_fit(w, conns) == -1)
 		log_error("out of memory for the per-source table of %zu "
 		    "connections", conns);
