@@ -488,7 +488,9 @@ class Snid(Peer):
     def argv(self):
         base = [self.binary, "-listen", f"tcp:127.0.0.1:{self.port}",
                 "-backend-cidr", "::1/128", "-dns-server", f"{DNS_ADDR}:{DNS_PORT}",
-                "-backend-port", str(self.sink_port)]
+                "-backend-port", str(self.sink_port),
+                # Every load comes from 127.0.0.1: no per-source limit.
+                "-max-connections-per-source", "0"]
         return base + (self.extra if self.name == "snid" else [])
 
 

@@ -15,6 +15,9 @@
  * each file setting in its fixtures.  A value of a new kind (neither a
  * number, a duration, a choice, a string nor a list of those) gets a
  * CONFIG_K_CUSTOM row with set and format functions.
+ *
+ * Over 800 lines: the table is one row per flag, and splitting it from
+ * the kinds that read it would only add an interface between the two.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -143,6 +146,39 @@ const struct config_option config_options[] = {
 	  .arg = "N",
 	  .help = "stop accepting while N connections are open\n"
 	  "(default: what the open-file limit allows)" },
+	{ .name = "max-connections-per-source", .kind = CONFIG_K_UINT,
+	  .flags = CONFIG_O_RELOAD, FIELD(max_connections_per_source),
+	  .max = CONFIG_MAX_CONNECTIONS, .what = "connections", .dflt = "256",
+	  .arg = "N",
+	  .help = "close new connections of a source (IPv4\n"
+	  "address, IPv6 /64) that holds N already;\n"
+	  "0: no limit (default 256)" },
+	{ .name = "hello-memory", .kind = CONFIG_K_UINT,
+	  .flags = CONFIG_O_RELOAD, FIELD(hello_memory),
+	  .min = 65536, .max = CONFIG_MAX_HELLO_MEMORY, .what = "bytes",
+	  .arg = "BYTES",
+	  .help = "bound on the buffers of connections still sending\n"
+	  "their hello; at it, the oldest is closed (default:\n"
+	  "4096 per connection, at least 1 MiB)" },
+	{ .name = "client-cidr", .kind = CONFIG_K_CIDRS,
+	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
+	  SPAN(client_cidrs, n_client_cidrs), COUNT(n_client_cidrs),
+	  .max = CONFIG_MAX_CLIENT_CIDRS, .what = "prefixes", .arg = "CIDR",
+	  .help = "accept clients inside CIDR only (repeatable;\n"
+	  "default: every client)" },
+	{ .name = "deny-client-cidr", .kind = CONFIG_K_CIDRS,
+	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
+	  SPAN(deny_client_cidrs, n_deny_client_cidrs),
+	  COUNT(n_deny_client_cidrs), .max = CONFIG_MAX_CLIENT_CIDRS,
+	  .what = "prefixes", .arg = "CIDR",
+	  .help = "close clients inside CIDR without a byte\n"
+	  "(repeatable; default: none)" },
+	{ .name = "proxy-from", .kind = CONFIG_K_CIDRS,
+	  .flags = CONFIG_O_REPEAT | CONFIG_O_RELOAD,
+	  SPAN(proxy_from, n_proxy_from), COUNT(n_proxy_from),
+	  .max = CONFIG_MAX_CIDRS, .what = "prefixes", .arg = "CIDR",
+	  .help = "proxy: listeners take headers only from CIDR\n"
+	  "(repeatable; default: 127.0.0.0/8 and ::1/128)" },
 	{ .name = "user", .kind = CONFIG_K_STRING, FIELD(user),
 	  .set = config_set_user, .arg = "NAME",
 	  .help = "switch to user NAME after opening the listeners\n"

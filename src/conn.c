@@ -9,15 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "snid/cidr.h"
 #include "snid/httphost.h"
 #include "snid/listener.h"
 #include "snid/log.h"
 #include "snid/outcome.h"
 #include "snid/resolver.h"
 #include "snid/sock.h"
+#include "snid/srclimit.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -26,11 +31,87 @@
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
 
+int
+conn_srclimit_fit(struct worker *w, size_t max)
+{
+	struct srclimit		 t;
+	const struct conn	*c;
+	uint64_t		 seed;
+
+	if (w->srclimit.slot != NULL && w->srclimit.max_used >= max)
+		return 0;
+	if (w->srclimit.slot != NULL)
+		seed = w->srclimit.seed;
+	else if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(seed))
+		/* Early boot without entropy: still unknown to a remote client. */
+		seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^
+		    (uint64_t)(uintptr_t)w;
+	if (srclimit_init(&t, max, seed) == -1)
+		return -1;
+	for (c = w->conns; c != NULL; c = c->next)
+		if (c->src.family != 0)
+			(void)srclimit_acquire(&t, &c->src, UINT32_MAX);
+	srclimit_free(&w->srclimit);
+	w->srclimit = t;
+	return 0;
+}
+
+/*
+ * Whether sa may send PROXY headers: inside -proxy-from, by default the
+ * loopback (a balancer on the same host).  A unix-socket peer is local too.
+ */
+static bool
+conn_proxy_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+	static const struct cidr	loopback[] = {
+		{ AF_INET, 8, { 127 } },
+		{ AF_INET6, 128, { [15] = 1 } },
+	};
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return true;
+	if (cfg->n_proxy_from == 0)
+		return cidr_list_match(loopback, 2, sa);
+	return cidr_list_match(cfg->proxy_from, cfg->n_proxy_from, sa);
+}
+
+enum outcome
+conn_admit(struct conn *c, bool lists)
+{
+	struct worker		*w = c->w;
+	const struct config	*cfg = w->cfg;
+	const struct sockaddr	*sa = &c->client.sa;
+	uint32_t		 limit;
+
+	if (c->src.family != 0)
+		srclimit_release(&w->srclimit, &c->src);
+	/* The lists name IP clients: a unix-socket peer is local, never listed. */
+	if (lists && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+	    (cidr_list_match(cfg->deny_client_cidrs, cfg->n_deny_client_cidrs,
+	    sa) || (cfg->n_client_cidrs != 0 && !cidr_list_match(
+	    cfg->client_cidrs, cfg->n_client_cidrs, sa)))) {
+		c->src.family = 0;
+		return OUTCOME_DENIED_CLIENT;
+	}
+	/* A unix-socket peer, or a PROXY LOCAL header: no source to count. */
+	if (!srclimit_key(&c->client.sa, &c->src))
+		return OUTCOME_OK;
+	limit = cfg->max_connections_per_source != 0 ?
+	    cfg->max_connections_per_source : UINT32_MAX;
+	if (!srclimit_acquire(&w->srclimit, &c->src, limit)) {
+		c->src.family = 0;
+		return OUTCOME_LIMITED;
+	}
+	return OUTCOME_OK;
+}
+
 void
 conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
     socklen_t peerlen, const struct listener *l)
 {
 	struct conn	*c = xcalloc(1, sizeof(*c));
+	enum outcome	 o;
 
 	c->w = w;
 	if (peerlen > sizeof(c->client))
@@ -64,8 +145,27 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	/* The hello list is in accept order: its head is the oldest reader. */
+	c->hprev = w->hello_tail;
+	if (w->hello_tail != NULL)
+		w->hello_tail->hnext = c;
+	else
+		w->hello_head = c;
+	w->hello_tail = c;
+	c->flags |= CONN_F_READING;
 	w->counters.accepted++;
 
+	/*
+	 * Refused before a byte is read: no alert, nothing to answer yet.
+	 * On a proxy: listener the peer is the load balancer: it must be one
+	 * we trust to name the client, and the lists are for that client.
+	 */
+	o = l->proxy && !conn_proxy_trusted(w->cfg, &c->client.sa) ?
+	    OUTCOME_BAD_PROXY : conn_admit(c, !l->proxy);
+	if (o != OUTCOME_OK) {
+		conn_close(c, o);
+		return;
+	}
 	ev_io_start(w->loop, &c->cio);
 	conn_timer_arm(c, w->cfg->hello_timeout);
 	/*
@@ -76,6 +176,26 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	 * nothing is there yet it costs one recv that says EAGAIN.)
 	 */
 	conn_hello_read(c);
+}
+
+void
+conn_reading_done(struct conn *c)
+{
+	struct worker	*w = c->w;
+
+	if (!(c->flags & CONN_F_READING))
+		return;
+	c->flags &= (uint8_t)~CONN_F_READING;
+	w->hello_mem -= c->cap;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		w->hello_head = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	else
+		w->hello_tail = c->hprev;
+	c->hprev = c->hnext = NULL;
 }
 
 /* Send the one-record fatal alert; best effort, the socket buffer is empty at this point. */
@@ -166,6 +286,9 @@ conn_close(struct conn *c, enum outcome o)
 	resolver_cancel(c->lookup);
 	c->lookup = NULL;
 	pump_release(&w->pipes, &c->pump);
+	if (c->src.family != 0)
+		srclimit_release(&w->srclimit, &c->src);
+	conn_reading_done(c);
 	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
 	if (o == OUTCOME_RESET) {
 		util_close_reset(cfd);

@@ -31,16 +31,37 @@
 
 static void	conn_route(struct conn *, const char *);
 
-/* Make room in the buffer: start small, double up to the largest hello. */
-static void
+/*
+ * Make room in the buffer: start small, double up to the largest hello.
+ * A reader's buffer counts against -hello-memory: when the growth would
+ * pass it, the oldest readers are closed first (they made the least
+ * progress for their time: a slowloris trickles, a real client sends its
+ * hello in a round trip), each in O(1) from the head of the hello list.
+ * Returns 0, or -1 when c itself is the oldest and must go.
+ */
+static int
 conn_buf_grow(struct conn *c)
 {
-	uint32_t	cap = c->cap == 0 ? CONN_HELLO_INITIAL : c->cap * 2;
+	struct worker	*w = c->w;
+	struct conn	*old;
+	uint32_t	 cap = c->cap == 0 ? CONN_HELLO_INITIAL : c->cap * 2;
 
 	if (cap > CLIENTHELLO_MAX_WIRE)
 		cap = CLIENTHELLO_MAX_WIRE;
+	if (c->flags & CONN_F_READING) {
+		while (w->hello_mem + (cap - c->cap) > w->hello_mem_max) {
+			old = w->hello_head;
+			if (old == c || old == NULL)
+				return -1;
+			log_debug("-hello-memory %zu reached: closing the oldest "
+			    "connection still reading", w->hello_mem_max);
+			conn_close(old, OUTCOME_LIMITED);
+		}
+		w->hello_mem += cap - c->cap;
+	}
 	c->buf = xrealloc(c->buf, cap);
 	c->cap = cap;
+	return 0;
 }
 
 ssize_t
@@ -53,7 +74,10 @@ conn_buf_read(struct conn *c)
 			errno = ENOBUFS;
 			return -1;
 		}
-		conn_buf_grow(c);
+		if (conn_buf_grow(c) == -1) {
+			errno = ENOMEM;
+			return -1;
+		}
 	}
 	do
 		n = recv(c->cio.fd, c->buf + c->len, c->cap - c->len, 0);
@@ -147,6 +171,7 @@ conn_route(struct conn *c, const char *name)
 	const struct config	*cfg = w->cfg;
 	struct resolver_result	 now;
 
+	conn_reading_done(c);
 	if (cfg->mode == MODE_UNIX) {
 		conn_dial_unix(c, name);
 		return;
@@ -275,6 +300,7 @@ conn_proxy_in(struct conn *c)
 {
 	struct proxyproto	pp;
 	uint16_t		dport;
+	enum outcome		o;
 
 	if (c->len < c->parse_at)
 		return true;
@@ -311,6 +337,11 @@ conn_proxy_in(struct conn *c)
 		if ((c->w->cfg->backend_port == 0 || (c->flags & CONN_F_HTTP)) &&
 		    dport != 0)
 			c->port = dport;
+		/* Admission again, for the client the load balancer names. */
+		if ((o = conn_admit(c, true)) != OUTCOME_OK) {
+			conn_close(c, o);
+			return false;
+		}
 	}
 	c->len -= (uint32_t)pp.header_len;
 	memmove(c->buf, c->buf + pp.header_len, c->len);
@@ -402,6 +433,8 @@ conn_hello_read(struct conn *c)
 		else if (errno == ENOBUFS)
 			/* Cannot happen: the parsers answer by then. */
 			conn_close(c, OUTCOME_BAD_HELLO);
+		else if (errno == ENOMEM)
+			conn_close(c, OUTCOME_LIMITED);
 		else if (errno != EAGAIN)
 			conn_close(c, OUTCOME_RESET);
 		return;

@@ -27,6 +27,7 @@
 #include "snid/conn.h"
 #include "snid/metrics.h"
 #include "snid/pump.h"
+#include "snid/srclimit.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
@@ -49,12 +50,14 @@ enum conn_state {
 #define CONN_F_BACKEND		0x04	/* backend holds an address for the log */
 #define CONN_F_HTTP		0x08	/* http: listener: a request head, routed by Host */
 #define CONN_F_PROXY_OUT	0x10	/* -proxy-proto: the header is at the start of buf */
+#define CONN_F_READING		0x20	/* on w's hello list, buf counted in hello_mem */
 
 struct httphost_resume;
 
 struct conn {
 	struct worker		*w;
 	struct conn		*prev, *next;	/* w->conns */
+	struct conn		*hprev, *hnext;	/* w->hello_head: CONN_F_READING */
 	ev_io			 cio;		/* client socket (fd -1: closed) */
 	ev_io			 bio;		/* backend socket (fd -1: none) */
 	ev_timer		 timer;		/* the bound of the current state */
@@ -85,6 +88,7 @@ struct conn {
 	/* the address the client reached (PROXY out); family 0: ask the socket */
 	union sockaddr_inet	 local;
 	union sockaddr_inet	 backend;
+	struct srclimit_key	 src;		/* the slot held in w->srclimit; family 0: none */
 	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
 	const char		*srv;		/* "xmpps-client"/"xmpps-server": route by SRV */
 	struct pump		 pump;
@@ -111,13 +115,34 @@ conn_timer_arm(struct conn *c, double secs)
 	ev_timer_again(c->w->loop, &c->timer);
 }
 
+/* conn.c */
+
+/*
+ * Admit c->client (at accept, and again for the client a PROXY header
+ * names): the client lists unless lists is false (a load balancer, vetted
+ * by -proxy-from instead), then the per-source count, whose slot for an
+ * earlier address of c (the load balancer's) is given back first.
+ * Returns OUTCOME_OK, or the outcome to close c with.
+ */
+enum outcome	conn_admit(struct conn *c, bool lists);
+
+/*
+ * c leaves the reading phases: off w's hello list, its buffer no longer
+ * counted against -hello-memory (it is bounded by the DNS and connect
+ * timeouts from now on).  No-op when c is not on the list.
+ */
+void	conn_reading_done(struct conn *c);
+
 /* conn_hello.c */
 
 /*
  * Read what the client sent into c->buf, growing it up to
  * CLIENTHELLO_MAX_WIRE.  Returns the bytes read (> 0), 0 at EOF, or -1
  * with errno EAGAIN (nothing now), ENOBUFS (the buffer is at its bound and
- * full) or recv's error.  EINTR is retried.
+ * full), ENOMEM (-hello-memory is spent and c is the oldest reader: close
+ * it as limited) or recv's error.  EINTR is retried.  Growing a reader's
+ * buffer past -hello-memory first closes the oldest readers (outcome
+ * limited), never c.
  */
 ssize_t	conn_buf_read(struct conn *c);
 

@@ -46,6 +46,13 @@ static const struct {
 	[OUTCOME_BAD_REQUEST]	 = { "bad-request",	OUTCOME_NO_ALERT,		HTTP_FROM_PARSER },
 	/* The peer is a load balancer, not a client: neither alert nor HTTP status, just close. */
 	[OUTCOME_BAD_PROXY]	 = { "bad-proxy",	OUTCOME_NO_ALERT,		OUTCOME_NO_HTTP },
+	/*
+	 * Admission: closed before anything was read (or, behind proxy:,
+	 * right after the PROXY header), so there is no TLS or HTTP peer to
+	 * answer yet, and a refused flood should cost us no writes.
+	 */
+	[OUTCOME_LIMITED]	 = { "limited",		OUTCOME_NO_ALERT,		OUTCOME_NO_HTTP },
+	[OUTCOME_DENIED_CLIENT]	 = { "denied-client",	OUTCOME_NO_ALERT,		OUTCOME_NO_HTTP },
 };
 
 const char *

@@ -3,7 +3,9 @@
  */
 #include "snid/pipepool.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,6 +18,18 @@ pipe_pool_init(struct pipe_pool *pp, size_t cap)
 	pp->n = 0;
 	pp->cap = cap;
 	pp->in_use = 0;
+	pp->budget = SIZE_MAX;
+}
+
+void
+pipe_pool_set_budget(struct pipe_pool *pp, size_t budget)
+{
+	pp->budget = budget;
+	while (pp->n > 0 && pp->in_use + pp->n > budget) {
+		pp->n--;
+		util_close(pp->pipes[pp->n][0]);
+		util_close(pp->pipes[pp->n][1]);
+	}
 }
 
 void
@@ -34,6 +48,12 @@ pipe_pool_destroy(struct pipe_pool *pp)
 int
 pipe_pool_make(struct pipe_pool *pp, int fds[2])
 {
+	/* Called with no pipe pooled, so in_use is every pipe there is. */
+	if (pp->in_use >= pp->budget) {
+		fds[0] = fds[1] = -1;
+		errno = EMFILE;
+		return -1;
+	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
 		/* "No pipe held" must stay true: valgrind writes fds it then refuses. */
 		fds[0] = fds[1] = -1;

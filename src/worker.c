@@ -41,37 +41,70 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
 		pipe_pool_destroy(&w->pipes);
+		srclimit_free(&w->srclimit);
 		return -1;
 	}
 	return 0;
 }
 
-/* Descriptors kept out of the connection budget: listeners, DNS, logs, metrics. */
+/* Descriptors kept out of every budget: listeners, DNS, logs, metrics. */
 #define WORKER_FD_RESERVE	64
+/* -hello-memory's default per connection: a post-quantum hello fits. */
+#define WORKER_HELLO_SHARE	4096
+#define WORKER_HELLO_FLOOR	((size_t)1 << 20)
 
 /*
- * Each connection holds two sockets, and up to four pipe ends while data
- * moves both ways.  Budgeting three descriptors per connection leaves room
- * for pipes on a third of them at once; past that, the pump falls back to
- * copying (see pump.c) instead of failing, so the budget is about memory
- * and fairness, not correctness.
+ * The descriptor budget.  A connection holds two sockets; pipes (two
+ * descriptors each) are held only while bytes move and go back to the pool
+ * on a short read (pump.c), so an idle connection holds none and pipes get
+ * a budget of their own instead of a share of every connection:
+ *
+ *	avail		= RLIMIT_NOFILE - 64 (the reserve)
+ *	connections	= avail * 8 / 17	(-max-connections unset)
+ *	pipes		= min((avail - 2 * connections) / 2, 2 * connections)
+ *
+ * so that by default 2 * connections + 2 * pipes = avail with a pipe for
+ * one connection in 16 (HAProxy budgets one in 4, for every connection it
+ * splices; ours splice only in bursts).  11000 descriptors give 5146
+ * connections and 322 pipes.  Past the pipe budget the pump copies (see
+ * pump.c), so pipes never eat the reserve that accept, socket() and c-ares
+ * need, and a -max-connections beyond the limit only loses the pipes.
  */
 void
 worker_set_limits(struct worker *w)
 {
 	struct rlimit	rl;
-	size_t		n = 1024;
+	size_t		n = 1024, avail, conns, pipes;
 
-	if (w->cfg->max_connections != 0) {
-		w->accept.max_conns = w->cfg->max_connections;
-		return;
-	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		n = (size_t)rl.rlim_cur;
 	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		n = 1 << 20;
-	w->accept.max_conns = n > WORKER_FD_RESERVE + 3 ?
-	    (n - WORKER_FD_RESERVE) / 3 : 1;
+	avail = n > WORKER_FD_RESERVE ? n - WORKER_FD_RESERVE : 0;
+	if (w->cfg->max_connections != 0)
+		conns = w->cfg->max_connections;
+	else
+		conns = avail * 8 / 17 > 0 ? avail * 8 / 17 : 1;
+	pipes = avail > 2 * conns ? (avail - 2 * conns) / 2 : 0;
+	if (pipes > 2 * conns)
+		pipes = 2 * conns;
+	if (w->cfg->max_connections != 0 && 2 * conns > avail)
+		log_warn("-max-connections %zu needs %zu descriptors, the "
+		    "open-file limit leaves %zu: raise it (LimitNOFILE=), or "
+		    "accept may fail", conns, 2 * conns + WORKER_FD_RESERVE, n);
+	w->accept.max_conns = conns;
+	pipe_pool_set_budget(&w->pipes, pipes);
+	/*
+	 * 4 KiB each: every hello-stage connection may hold a big hello; at
+	 * least 1 MiB, so that a small -max-connections still takes a few
+	 * hellos of the largest size at once.
+	 */
+	w->hello_mem_max = w->cfg->hello_memory != 0 ? w->cfg->hello_memory :
+	    conns * WORKER_HELLO_SHARE > WORKER_HELLO_FLOOR ?
+	    conns * WORKER_HELLO_SHARE : WORKER_HELLO_FLOOR;
+	if (conn_srclimit_fit(w, conns) == -1)
+		log_error("out of memory for the per-source table of %zu "
+		    "connections", conns);
 }
 
 void
@@ -85,6 +118,7 @@ worker_destroy(struct worker *w)
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	pipe_pool_destroy(&w->pipes);
+	srclimit_free(&w->srclimit);
 	dial_self_clear(&w->self);
 }
 

@@ -812,6 +812,7 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "shutdown-timeout 30\n"
 	    "idle-timeout 3600\n"
 	    "half-close-timeout 60\n"
+	    "max-connections-per-source 256\n"
 	    "log-level info\n");
 	assert_true(cfg->check);
 	result_free(&r);
@@ -1365,6 +1366,11 @@ static const char reload_a[] =
     "idle-timeout 1\n"
     "half-close-timeout 1\n"
     "max-connections 10\n"
+    "max-connections-per-source 5\n"
+    "hello-memory 65536\n"
+    "client-cidr 192.0.2.0/24\n"
+    "deny-client-cidr 198.51.100.0/24\n"
+    "proxy-from 10.0.0.0/8\n"
     "user nobody\n"
     "metrics tcp:127.0.0.1:9199\n"
     "log-level error\n";
@@ -1385,6 +1391,11 @@ static const char reload_b[] =
     "idle-timeout 2.5\n"
     "half-close-timeout 2.5\n"
     "max-connections 20\n"
+    "max-connections-per-source 0\n"
+    "hello-memory 1048576\n"
+    "client-cidr 2001:db8::/32\n"
+    "deny-client-cidr 203.0.113.7/32\n"
+    "proxy-from ::1/128\n"
     "user snid\n"
     "metrics tcp:[::1]:9199\n"
     "log-level debug\n";

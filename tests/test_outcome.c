@@ -34,6 +34,8 @@ test_words(void **state)
 		[OUTCOME_NO_SOCKET] = "no-socket",
 		[OUTCOME_BAD_REQUEST] = "bad-request",
 		[OUTCOME_BAD_PROXY] = "bad-proxy",
+		[OUTCOME_LIMITED] = "limited",
+		[OUTCOME_DENIED_CLIENT] = "denied-client",
 	};
 
 	(void)state;
@@ -77,6 +79,9 @@ test_alerts(void **state)
 	assert_int_equal(outcome_alert(OUTCOME_RESET, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_SHUTDOWN, 0), OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_IDLE, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_LIMITED, 0), OUTCOME_NO_ALERT);
+	assert_int_equal(outcome_alert(OUTCOME_DENIED_CLIENT, 0),
+	    OUTCOME_NO_ALERT);
 	assert_int_equal(outcome_alert(OUTCOME_IPV6_CLIENT, 0), 112);
 	assert_int_equal(outcome_alert(OUTCOME_NO_SOCKET, 0), 112);
 	assert_int_equal(outcome_alert(OUTCOME_BAD_PROXY, 0), OUTCOME_NO_ALERT);

@@ -131,6 +131,51 @@ test_cap(void **state)
 }
 
 /*
+ * The budget counts pooled pipes and pipes in use: past it get refuses
+ * (EMFILE, both fds -1) until one comes back; lowering it closes pooled
+ * pipes beyond it at once.
+ */
+static void
+test_budget(void **state)
+{
+	struct pipe_pool	pp;
+	int		 fds[3][2], last[2];
+
+	(void)state;
+	pipe_pool_init(&pp, 4);
+	pipe_pool_set_budget(&pp, 2);
+	assert_int_equal(pipe_pool_get(&pp, fds[0]), 0);
+	assert_int_equal(pipe_pool_get(&pp, fds[1]), 0);
+	errno = 0;
+	assert_int_equal(pipe_pool_get(&pp, fds[2]), -1);
+	assert_int_equal(errno, EMFILE);
+	assert_int_equal(fds[2][0], -1);
+	assert_int_equal(fds[2][1], -1);
+	assert_int_equal(pp.in_use, 2);
+	pipe_pool_put(&pp, fds[0], true);
+	assert_int_equal(pipe_pool_get(&pp, fds[2]), 0);
+	pipe_pool_put(&pp, fds[2], true);
+	last[0] = fds[1][0];
+	last[1] = fds[1][1];
+	pipe_pool_put(&pp, fds[1], true);
+	assert_int_equal(pp.n, 2);
+	pipe_pool_set_budget(&pp, 1);
+	assert_int_equal(pp.n, 1);
+	assert_false(is_open(last[0]));
+	assert_false(is_open(last[1]));
+	/* Given back over the budget: closed, not pooled. */
+	pipe_pool_set_budget(&pp, 0);
+	assert_int_equal(pp.n, 0);
+	pipe_pool_set_budget(&pp, 1);
+	assert_int_equal(pipe_pool_get(&pp, fds[0]), 0);
+	pipe_pool_set_budget(&pp, 0);
+	pipe_pool_put(&pp, fds[0], true);
+	assert_int_equal(pp.n, 0);
+	assert_int_equal(pp.in_use, 0);
+	pipe_pool_destroy(&pp);
+}
+
+/*
  * Out of descriptors: get fails with both fds -1 and nothing counted as in
  * use, unless the pool has a pipe, which needs no new descriptor.
  */
@@ -174,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_put_empty_is_reused),
 		cmocka_unit_test(test_put_nonempty_closes),
 		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_get_without_descriptors),
 	};
 

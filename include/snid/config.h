@@ -25,9 +25,11 @@
 
 #define CONFIG_MAX_LISTENERS	16
 #define CONFIG_MAX_CIDRS	64
+#define CONFIG_MAX_CLIENT_CIDRS	1024	/* a deny-list fed by fail2ban grows */
 #define CONFIG_MAX_DNS_SERVERS	8
 #define CONFIG_USER_MAX		64
 #define CONFIG_MAX_CONNECTIONS	1000000
+#define CONFIG_MAX_HELLO_MEMORY	((unsigned long)1 << 40)
 
 enum snid_mode { MODE_TCP, MODE_NAT46, MODE_UNIX };
 enum proxy_proto { PROXY_PROTO_NONE, PROXY_PROTO_V1, PROXY_PROTO_V2 };
@@ -58,6 +60,14 @@ struct config {
 	double			idle_timeout;		/* pump: no traffic for this long */
 	double			half_close_timeout;	/* pump: idle bound once one side is done */
 	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
+	unsigned		max_connections_per_source;	/* 0: no limit */
+	size_t			hello_memory;		/* bytes; 0: 4 KiB per connection */
+	struct cidr		client_cidrs[CONFIG_MAX_CLIENT_CIDRS];	/* none: all */
+	size_t			n_client_cidrs;
+	struct cidr		deny_client_cidrs[CONFIG_MAX_CLIENT_CIDRS];
+	size_t			n_deny_client_cidrs;
+	struct cidr		proxy_from[CONFIG_MAX_CIDRS];	/* none: loopback */
+	size_t			n_proxy_from;
 	char			user[CONFIG_USER_MAX];	/* "": stay who we are */
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;

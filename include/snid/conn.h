@@ -38,6 +38,15 @@ struct listener;
 void	conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	    socklen_t peerlen, const struct listener *l);
 
+/*
+ * Make w->srclimit hold at least max sources, counting the open
+ * connections again in a bigger table when it is too small (start-up, a
+ * reload that raised the connection limit).  Returns 0, or -1 when out of
+ * memory (the old table stays, and may refuse sources: they are closed as
+ * limited).
+ */
+int	conn_srclimit_fit(struct worker *w, size_t max);
+
 /* End c with outcome o (see conn.h's banner). */
 void	conn_close(struct conn *c, enum outcome o);
 

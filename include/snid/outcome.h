@@ -25,6 +25,8 @@ enum outcome {
 	OUTCOME_NO_SOCKET,	/* unix mode: neither DIR/NAME nor DIR/_.PARENT exists */
 	OUTCOME_BAD_REQUEST,	/* http: listener: malformed or cut request head */
 	OUTCOME_BAD_PROXY,	/* proxy: listener: invalid or cut PROXY header */
+	OUTCOME_LIMITED,	/* over -max-connections-per-source or -hello-memory */
+	OUTCOME_DENIED_CLIENT,	/* -deny-client-cidr, or outside -client-cidr */
 	OUTCOME_COUNT
 };
 

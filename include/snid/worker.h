@@ -19,6 +19,7 @@
 #include "snid/metrics.h"
 #include "snid/outcome.h"
 #include "snid/pipepool.h"
+#include "snid/srclimit.h"
 
 struct conn;
 struct metricsd;
@@ -48,6 +49,14 @@ struct worker {
 
 	struct conn		*conns;		/* every open connection (conn.c links them) */
 	size_t			 n_conns;
+	/* Connections per source, -max-connections-per-source (conn.c's). */
+	struct srclimit		 srclimit;
+	/*
+	 * The connections still reading (PROXY_HDR, HTTP_HEAD, HELLO), oldest
+	 * first, and the bytes their buffers hold, for -hello-memory (conn's).
+	 */
+	struct conn		*hello_head, *hello_tail;
+	size_t			 hello_mem, hello_mem_max;
 
 	struct listener		*listeners;	/* array of n_listeners (listener.c) */
 	size_t			 n_listeners;
@@ -85,9 +94,10 @@ void	worker_destroy(struct worker *w);
 void	worker_drain(struct worker *w);
 
 /*
- * Set the connection budget (w->accept.max_conns) from
- * cfg->max_connections or the open-file limit.  A higher budget takes
- * effect at once, also while accepting is stopped at the old one.
+ * Set the connection budget (w->accept.max_conns) and the pipe budget
+ * from cfg->max_connections and the open-file limit, and size the
+ * per-source table for that many sources.  A higher budget takes effect at
+ * once, also while accepting is stopped at the old one.
  */
 void	worker_set_limits(struct worker *w);
 

@@ -752,7 +752,8 @@ def test_client_reset_mid_transfer_daemon_survives(case):
 
 
 def test_300_concurrent_connections_served(case):
-    w = world(case, ("alpha", "beta"))
+    # 300 from one address: above the default per-source limit of 256.
+    w = world(case, ("alpha", "beta"), extra=["-max-connections-per-source", "400"])
     n = 300
     socks, hellos, names = [], [], []
     t0 = time.monotonic()

@@ -125,7 +125,9 @@ def crowd_case(case):
     dns = case.dns_responder({"crowd.test": "delay:1.2:::1"})
     # -dns-timeout 20: c-ares' first try waits 2.86 s, longer than the delay,
     # so c-ares itself retransmits nothing.
-    w = with_metrics(case, (), dns, extra=["-dns-timeout", "20"],
+    # 2000 from one address: far above the default per-source limit.
+    w = with_metrics(case, (), dns, extra=["-dns-timeout", "20",
+                     "-max-connections-per-source", "0"],
                      cidrs=("2001:db8::/64",))
     n = 2000
     t0 = time.time()
@@ -157,8 +159,9 @@ def test_dns_random_nxdomain_flood_is_bounded(case):
     during the flood."""
     srv = SlowNxdomain(1.0, {"alpha.test": "::1"})
     try:
+        # 1000 from one address: above the default per-source limit.
         w = world(case, ("alpha",), dns=type("D", (), {"port": srv.port})(),
-                  extra=["-dns-timeout", "10"])
+                  extra=["-dns-timeout", "10", "-max-connections-per-source", "0"])
         routed(w, client_hello("alpha.test"), "alpha", w.B, "before the flood")
         n = 1000
         t0 = time.time()

@@ -7,9 +7,10 @@ import socket
 import threading
 import time
 
-from snidtest import (check, client_hello, connect, gen_sha, read_all,
-                      read_line, SLOW, VALGRIND)
-from fixtures import ADDR, world, start_snid_with_nofile
+from snidtest import (Skip, check, client_hello, connect, gen_sha, read_all,
+                      read_line, wait_until, SLOW, VALGRIND)
+from fixtures import (ADDR, RECORDS, good_client, metrics, metrics_world, world,
+                      start_snid_with_nofile)
 from servers import listen
 
 
@@ -178,3 +179,166 @@ def test_pipe_exhaustion_falls_back_to_copy(case):
           % (len(bad), n, limit, bad[:3], w.snid.tail()))
     check("Too many open files" not in w.snid.text(),
           "snid logged EMFILE for a transfer: %s" % w.snid.tail())
+
+
+def _hold_backend(ls, held, stop):
+    """Accept on ls until stop is set, keeping every socket in held."""
+    ls.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        held.append(c)
+
+
+def _open_idle(w, n, sources, hello, clients):
+    """n clients from the addresses in sources (per-source limits do not
+    bite), each sending hello and then nothing: they go idle once spliced."""
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5 * SLOW)
+        s.bind((sources[i % len(sources)], 0))
+        s.connect(("127.0.0.1", w.L))
+        s.sendall(hello)
+        clients.append(s)
+
+
+def test_idle_connections_take_two_descriptors(case):
+    """The default connection limit counts two descriptors per connection
+    (pipes have a budget of their own, held only while bytes move): with an
+    open-file limit of 11000, 5000 idle connections are all spliced and held
+    (the old (limit - 64) / 3 stopped accepting at 3645)."""
+    import resource
+    import select
+
+    n, limit = 5000, 11000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * n + 200:
+        raise Skip("the test itself needs %d descriptors, the hard limit is %d"
+                   % (2 * n + 200, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2 * n + 200 if hard ==
+                       resource.RLIM_INFINITY else hard, hard))
+    # A TTL, so that snid caches alpha.test: 5000 lookups at once would
+    # meet the resolver's bound on new queries, which is not tested here.
+    w = world(case, (), start_snid=False, dns=case.dnsmasq(RECORDS, extra=[
+              "--local-ttl=300"]), extra=["-hello-timeout", "60",
+              "-dns-timeout", "10", "-log-level", "info"])
+    ls = listen(ADDR["alpha"], w.B, backlog=4096)
+    held, clients, stop = [], [], threading.Event()
+    t = threading.Thread(target=_hold_backend, args=(ls, held, stop), daemon=True)
+    t.start()
+    try:
+        start_snid_with_nofile(case, w, limit)
+        sources = ["127.0.1.%d" % i for i in range(1, 41)]
+        # One first, so that the others find alpha.test in the DNS cache.
+        _open_idle(w, 1, sources, client_hello("alpha.test"), clients)
+        wait_until(lambda: len(held) >= 1, 10 * SLOW)
+        _open_idle(w, n - 1, sources[1:], client_hello("alpha.test"), clients)
+        wait_until(lambda: len(held) >= n, 60 * SLOW, step=0.2)
+        check(len(held) == n, "the backend got %d of %d connections with an "
+              "open-file limit of %d: %s" % (len(held), n, limit, w.snid.tail()))
+        p = select.poll()
+        for s in clients:
+            p.register(s.fileno(), select.POLLIN)
+        gone = p.poll(0)
+        check(not gone, "%d of %d idle clients were closed: %s"
+              % (len(gone), n, w.snid.tail()))
+        text = w.snid.text()
+        check("-max-connections reached" not in text and
+              "Too many open files" not in text,
+              "snid ran out of its budget: %s" % w.snid.tail())
+        w.snid.check_alive()
+    finally:
+        stop.set()
+        t.join(5)
+        for s in clients + held:
+            s.close()
+        ls.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _closed(socks, settle):
+    """The sockets of socks that the peer closed (EOF or reset) within
+    settle seconds of the last one opened."""
+    import select
+
+    time.sleep(settle)
+    p = select.poll()
+    for s in socks:
+        p.register(s.fileno(), select.POLLIN)
+    fds = {fd for fd, _ in p.poll(0)}
+    return [s for s in socks if s.fileno() in fds]
+
+
+def test_per_source_limit_closes_the_excess(case):
+    """-max-connections-per-source 256: of 300 connections from one client
+    address, 44 are closed at once without a byte (outcome limited, counted
+    in the metrics), while another client address is still served."""
+    w = metrics_world(case, ("alpha",), extra=["-max-connections-per-source",
+                      "256", "-hello-timeout", "30"])
+    socks = []
+    try:
+        for _ in range(300):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(5 * SLOW)
+            s.bind(("127.0.0.1", 0))
+            s.connect(("127.0.0.1", w.L))
+            socks.append(s)
+        gone = _closed(socks, 1.0 * SLOW)
+        check(len(gone) == 44, "%d of 300 connections from one address were "
+              "closed with a limit of 256, want 44" % len(gone))
+        for s in gone:
+            data, how = read_all(s, 1)
+            check(data == b"", "a limited client got bytes: %r" % data[:20])
+        wait_until(lambda: sum(c["outcome"] == "limited" for c in w.snid.conns()) >= 44,
+                   5 * SLOW)
+        n = sum(c["outcome"] == "limited" for c in w.snid.conns())
+        check(n == 44, "%d access lines say limited, want 44" % n)
+        other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        other.settimeout(5 * SLOW)
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", w.L))
+        socks.append(other)
+        other.sendall(client_hello("alpha.test") + b"hold\n")
+        line = read_line(other, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "client 127.0.0.2 not served "
+              "while 127.0.0.1 is at its limit: %r" % line)
+        m = metrics(w)
+        got = m.get('snid_connections_total{outcome="limited"}')
+        check(got == 44, "snid_connections_total{outcome=\"limited\"} is %r, "
+              "want 44" % got)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_hello_memory_closes_the_oldest_reader(case):
+    """-hello-memory bounds the hello buffers as a whole: 16 clients that
+    each sent 3000 bytes of an unfinished hello hold 16 buffers of 4 KiB,
+    all of 64 KiB; a new client still gets its hello read, and the oldest of
+    the 16 is closed for it (outcome limited), the others kept."""
+    w = world(case, ("alpha",), extra=["-hello-memory", "65536",
+              "-hello-timeout", "30"])
+    part = client_hello("slow.test", pad=10000)[:3000]
+    slow = []
+    try:
+        for _ in range(16):
+            s = connect("127.0.0.1", w.L, 5 * SLOW)
+            s.sendall(part)
+            slow.append(s)
+            time.sleep(0.02)
+        gone = _closed(slow, 0.5 * SLOW)
+        check(not gone, "%d readers closed under the bound" % len(gone))
+        cport = good_client(w)
+        gone = _closed(slow, 0.3 * SLOW)
+        check(gone == slow[:1], "want only the oldest reader closed, got %d "
+              "(oldest among them: %s)" % (len(gone), slow[0] in gone))
+        old = w.snid.conn_for(slow[0].getsockname()[1])
+        check(old["outcome"] == "limited", "oldest reader: %s" % old["line"])
+        check(w.snid.conn_for(cport)["outcome"] == "ok", "new client not ok")
+    finally:
+        for s in slow:
+            s.close()

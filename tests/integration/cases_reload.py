@@ -11,7 +11,7 @@ import signal
 import socket
 import time
 
-from snidtest import (Skip, check, client_hello, connect,
+from snidtest import (Fail, Skip, check, client_hello, connect,
                       gen_chunks, read_all, read_line, wait_until,
                       SLOW)
 from fixtures import NotifySocket, world, good_client, recv_stream, refused
@@ -249,3 +249,40 @@ def test_reload_after_user_switch(case):
     check("needs a restart" not in new, "an unchanged user was reported: %s" % new.strip())
     refused(w, client_hello("alpha.test"), 112, "denied", "alpha.test after the reload")
     good_client(w, "beta")
+
+
+def _hello_from(w, src):
+    """A client bound to src sends alpha's hello: its first line, or b"" if
+    it was closed without a byte."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5 * SLOW)
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", w.L))
+        try:
+            s.sendall(client_hello("alpha.test"))
+        except OSError:
+            return ""
+        try:
+            return read_line(s, 5 * SLOW)
+        except Fail:
+            return ""       # EOF or reset before a line: closed unserved
+    finally:
+        s.close()
+
+
+def test_reload_changes_client_lists(case):
+    """-deny-client-cidr is reloaded on SIGHUP: the address it named is
+    served after the reload, the one it names now is closed."""
+    w = conf_world(case, more=["deny-client-cidr 127.0.0.3/32"])
+    check(_hello_from(w, "127.0.0.3") == "", "127.0.0.3 served while denied")
+    check(_hello_from(w, "127.0.0.4").startswith("backend=alpha"), "127.0.0.4 not served")
+    _write_conf(w, more=["deny-client-cidr 127.0.0.4/32"])
+    reload(w)
+    check(_hello_from(w, "127.0.0.3").startswith("backend=alpha"),
+          "127.0.0.3 still denied after the reload")
+    check(_hello_from(w, "127.0.0.4") == "", "127.0.0.4 served after the reload denied it")
+    def denied():
+        return sum(c["outcome"] == "denied-client" for c in w.snid.conns())
+    wait_until(lambda: denied() >= 2, 5 * SLOW)
+    check(denied() == 2, "%d denied-client lines, want 2" % denied())

@@ -246,7 +246,7 @@ def req(host, path="/", method="GET", version="1.1", headers=(), body=b"", close
 # Every outcome word the access log can have (outcome.c's table).
 OUTCOMES = ("ok", "no-sni", "bad-name", "nxdomain", "denied", "dns-error",
             "connect-failed", "timeout", "bad-hello", "not-tls", "reset",
-            "shutdown")
+            "shutdown", "limited", "denied-client")
 DNS_RESULTS = ("ok", "cached", "nxdomain", "error", "timeout", "merged",
                "negative", "stale")
 HISTOGRAMS = ("snid_dns_lookup_seconds", "snid_connect_seconds")
