@@ -29,6 +29,44 @@ dial_allowed(const struct config *cfg, const struct sockaddr *sa)
 	    !cidr_addr_forbidden(sa);
 }
 
+bool
+dial_port_allowed(const struct config *cfg, const struct dial_self *self,
+    uint16_t port)
+{
+	if (port == 0)
+		return false;
+	if (cfg->backend_ports.n > 0)
+		return portset_contains(&cfg->backend_ports, port);
+	/*
+	 * The default: the ports snid serves itself.  A backend behind snid
+	 * answers where snid does (443, 8443 ...), and a name resolved to
+	 * any other port (an SRV target, a PROXY header's destination) is
+	 * the way into a home network's other services.
+	 */
+	if (port == cfg->backend_port)
+		return true;
+	if (self == NULL)
+		return false;
+	for (size_t i = 0; i < self->n_listen; i++)
+		if (sock_addr_port(&self->listen[i].addr.sa) == port)
+			return true;
+	return false;
+}
+
+/* The port check, with a debug line naming what was refused. */
+static bool
+dial_port_refuse(const struct config *cfg, const struct dial_self *self,
+    const struct sockaddr *sa)
+{
+	char	txt[SOCK_ADDR_TEXT_MAX];
+
+	if (dial_port_allowed(cfg, self, sock_addr_port(sa)))
+		return false;
+	sock_addr_format(sa, txt, sizeof(txt));
+	log_debug("backend %s: port not in -backend-ports", txt);
+	return true;
+}
+
 void
 dial_self_clear(struct dial_self *self)
 {
@@ -261,7 +299,9 @@ dial_candidates(const struct config *cfg, struct dial_self *self,
 			continue;
 		sock_addr_set_port(&a.sa, port);
 		/* Checked as built: this is the sockaddr connect() will get. */
-		if (!dial_allowed(cfg, &a.sa) || dial_self_refuse(self, &a.sa))
+		if (!dial_allowed(cfg, &a.sa) ||
+		    dial_port_refuse(cfg, self, &a.sa) ||
+		    dial_self_refuse(self, &a.sa))
 			continue;
 		for (j = 0; j < k; j++)
 			if (dial_same(&out[j], &a))
@@ -336,7 +376,8 @@ dial_start_from(const struct config *cfg, struct dial_self *self,
 	int	fd, err;
 
 	/* Checked again right before connect(): the one place that decides. */
-	if (!dial_allowed(cfg, &to->sa) || dial_self_refuse(self, &to->sa)) {
+	if (!dial_allowed(cfg, &to->sa) || dial_port_refuse(cfg, self, &to->sa) ||
+	    dial_self_refuse(self, &to->sa)) {
 		errno = EACCES;
 		return -1;
 	}

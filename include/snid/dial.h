@@ -22,6 +22,16 @@
  */
 bool	dial_allowed(const struct config *cfg, const struct sockaddr *sa);
 
+struct dial_self;
+
+/*
+ * Whether snid may connect to port: one of -backend-ports, or when that is
+ * not set, -backend-port or the port of one of snid's listeners (self;
+ * NULL: none).  Port 0 never.
+ */
+bool	dial_port_allowed(const struct config *cfg,
+	    const struct dial_self *self, uint16_t port);
+
 /*
  * What snid itself listens on, so that it never connects to itself: a name
  * that resolves to one of its own addresses, with the backend port equal to
@@ -78,8 +88,9 @@ bool	dial_self_match(const struct dial_self *self, const struct sockaddr *sa);
 
 /*
  * Copy the allowed addresses of in[0..n), in order and without duplicates,
- * into out (room for n) with port set (host byte order).  An address that
- * is one of snid's own listeners (self; NULL: no such check) is left out,
+ * into out (room for n) with port set (host byte order); none when port is
+ * not allowed (dial_port_allowed).  An address that is one of snid's own
+ * listeners (self; NULL: no such check) is left out,
  * with a warning (at most one a second).  Returns how many.
  */
 size_t	dial_candidates(const struct config *cfg, struct dial_self *self,
@@ -89,7 +100,8 @@ size_t	dial_candidates(const struct config *cfg, struct dial_self *self,
 /*
  * Start a non-blocking connect to *to.  Returns the socket (connected or
  * connecting: wait for it to be writable), or -1 with errno set; EACCES if
- * *to is not allowed or is one of snid's listeners (self, as above).
+ * *to is not allowed (address or port) or is one of snid's listeners
+ * (self, as above).
  */
 int	dial_start(const struct config *cfg, struct dial_self *self,
 	    const union sockaddr_inet *to);
