@@ -536,7 +536,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	dead = unix_listener("down.example.com");
 	close(dead);		/* the file stays; no one listens */
 
-	fd = dial_unix(&cfg, "www.example.com", &path);
+	fd = dial_unix(&cfg, NULL, "www.example.com", &path);
 	assert_true(fd >= 0);
 	snprintf(want, sizeof(want), "%s/www.example.com", unix_dir);
 	assert_string_equal(path.sun_path, want);
@@ -544,7 +544,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	assert_false(unix_accepted(wild));
 	close(fd);
 
-	fd = dial_unix(&cfg, "other.example.com", &path);
+	fd = dial_unix(&cfg, NULL, "other.example.com", &path);
 	assert_true(fd >= 0);
 	snprintf(want, sizeof(want), "%s/_.example.com", unix_dir);
 	assert_string_equal(path.sun_path, want);
@@ -553,14 +553,14 @@ test_unix_exact_wildcard_and_refusals(void **state)
 
 	/* One level only; no parent for one label; no socket at all. */
 	errno = 0;
-	assert_int_equal(dial_unix(&cfg, "a.www.example.com", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "a.www.example.com", &path), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(dial_unix(&cfg, "example", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "example", &path), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(dial_unix(&cfg, "example.org", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "example.org", &path), -1);
 	assert_int_equal(errno, ENOENT);
 	/* The dead service's clients do not go to the wildcard. */
-	assert_int_equal(dial_unix(&cfg, "down.example.com", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "down.example.com", &path), -1);
 	assert_int_equal(errno, ECONNREFUSED);
 	assert_false(unix_accepted(wild));
 	/*
@@ -569,7 +569,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	 */
 	memset(longname, 'a', 120);
 	memcpy(longname + 120, ".example.com", 13);
-	fd = dial_unix(&cfg, longname, &path);
+	fd = dial_unix(&cfg, NULL, longname, &path);
 	assert_true(fd >= 0);
 	assert_true(unix_accepted(wild));
 	close(fd);
@@ -579,7 +579,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	memset(longname + 64, 'b', 63);
 	memcpy(longname + 127, ".example.com", 13);
 	errno = 0;
-	assert_int_equal(dial_unix(&cfg, longname, &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, longname, &path), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_false(unix_accepted(wild));
 

@@ -473,3 +473,29 @@ def test_socket_activation_dual_stack_proxy_out_ipv4(case):
                 check(ev["family"] == fam and ev["src"] == a and ev["dst"] == a
                       and ev["sport"] == me and ev["dport"] == port,
                       "v2 via %s: want %s %s, got %s" % (host, fam, a, ev))
+
+
+def test_unix_mode_own_listener_in_directory_refused(case):
+    """A unix: listener inside -unix-directory (spelt another way: DIR/./)
+    is never dialled: a client naming it is refused as denied (alert 112)
+    with a warning, instead of snid connecting to itself again and again;
+    a real backend in the same directory is still served."""
+    d = os.path.join(case.dir, "sockets")
+    os.makedirs(d)
+    alpha = UnixBackend(case, os.path.join(d, "alpha.test"), "alpha")
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-listen", "unix:%s/./loop.test" % d,
+                      "-mode", "unix", "-unix-directory", d, "-max-connections", "20",
+                      "-log-level", "debug"])
+    L = snid.ports_of("127.0.0.1")[0]
+    got, how, cport = client_over("127.0.0.1", L, "loop.test")
+    check_alert(got, 112, "sni loop.test (snid's own socket)")
+    c = snid.conn_for(cport)
+    check(c["outcome"] == "denied", c["line"])
+    check("backend %s/loop.test is snid's own listener" % d in snid.text(),
+          "no own-listener warning: %s" % snid.tail())
+    time.sleep(0.3)
+    check(len(snid.conns()) == 1, "more connections than the client's: %s"
+          % [x["line"] for x in snid.conns()])
+    good_client(None, "alpha", sni="alpha.test", port=L)
+    check(wait_until(lambda: len(alpha.accepts()) == 1, 5 * SLOW),
+          "alpha accepts: %s" % alpha.accepts())
