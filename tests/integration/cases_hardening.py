@@ -18,8 +18,8 @@ import resource
 import subprocess
 import time
 
-from snidtest import (Snid, check, check_alert, client_hello, connect, describe, read_all,
-                      SLOW, VALGRIND)
+from snidtest import (Skip, Snid, check, check_alert, client_hello, connect, describe,
+                      read_all, SLOW, SNID, VALGRIND)
 from fixtures import world, good_client, refused
 
 
@@ -191,3 +191,23 @@ def test_refusal_alert_delivered_after_extra_bytes(case):
         c = w.snid.conn_for(cport)
         check(c["outcome"] == outcome, c["line"])
     w.snid.check_alive()
+
+
+def test_check_warns_backend_cidr_covering_local_route(case):
+    """Root, in a network namespace of its own: with the nat46 /96 routed
+    `local` inside the /64 given to -backend-cidr, -check warns naming both
+    prefixes (clients could reach the VPS's own services) and still exits
+    0; a prefix that covers no local route gets no warning."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (creates a network namespace)")
+    script = ("ip link set lo up && ip route add local 2001:db8:1:2:3::/96 dev lo && "
+              "exec \"$0\" -check -listen tcp:443 -backend-cidr 2001:db8:1:2::/64 "
+              "-backend-cidr 2001:db8:9::/48")
+    p = subprocess.run(["unshare", "--net", "sh", "-c", script, SNID],
+                       capture_output=True, text=True, timeout=30 * SLOW)
+    check(p.returncode == 0, "-check exited %d: %s" % (p.returncode, p.stderr))
+    warn = [l for l in p.stderr.splitlines() if "warning" in l]
+    check(len(warn) == 1 and "-backend-cidr 2001:db8:1:2::/64 covers 2001:db8:1:2:3::/96" in warn[0],
+          "want one warning naming the /64 and the local /96, got: %r" % p.stderr)
+    check("backend-cidr 2001:db8:1:2::/64" in p.stdout, "-check printed no configuration: %r"
+          % p.stdout)
