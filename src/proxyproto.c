@@ -527,8 +527,10 @@ pp_unmap(const struct sockaddr *sa, struct sockaddr_storage *out)
 }
 
 /*
- * The family pair both builders share, after pp_unmap of src and dst into
- * *s and *d: AF_INET, AF_INET6, or AF_UNSPEC for anything else.
+ * The family pair both builders share, with the addresses to send in *s
+ * and *d: AF_INET when both are IPv4 once unmapped (pp_unmap), else the
+ * addresses as they are when both are AF_INET or both AF_INET6 (a TCP6
+ * pair with one mapped address stays TCP6, whole), else AF_UNSPEC.
  */
 static int
 pp_pair_family(const struct sockaddr *src, const struct sockaddr *dst,
@@ -536,11 +538,15 @@ pp_pair_family(const struct sockaddr *src, const struct sockaddr *dst,
 {
 	pp_unmap(src, s);
 	pp_unmap(dst, d);
-	if (src == NULL || dst == NULL || s->ss_family != d->ss_family)
+	if (src == NULL || dst == NULL)
 		return AF_UNSPEC;
-	if (s->ss_family == AF_INET || s->ss_family == AF_INET6)
-		return s->ss_family;
-	return AF_UNSPEC;
+	if (s->ss_family == AF_INET && d->ss_family == AF_INET)
+		return AF_INET;
+	if (src->sa_family != AF_INET6 || dst->sa_family != AF_INET6)
+		return AF_UNSPEC;
+	memcpy(s, src, sizeof(struct sockaddr_in6));
+	memcpy(d, dst, sizeof(struct sockaddr_in6));
+	return AF_INET6;
 }
 
 size_t

@@ -457,7 +457,7 @@ test_build_parse_round_trip(void **state)
 
 /*
  * A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d: sent as
- * TCP4 / AF_INET, as haproxy does (also when only one side is mapped).
+ * TCP4 / AF_INET, as haproxy does (also when the other side is plain IPv4).
  */
 static void
 test_build_mapped_sent_as_ipv4(void **state)
@@ -474,6 +474,12 @@ test_build_mapped_sent_as_ipv4(void **state)
 	assert_int_not_equal(proxyproto_build_v1((struct sockaddr *)&s,
 	    (struct sockaddr *)&d4, line, sizeof(line)), 0);
 	assert_string_equal(line, "PROXY TCP4 192.0.2.1 198.51.100.7 1234 443\r\n");
+	/* A mapped address facing a real IPv6 one: the pair stays TCP6. */
+	d = addr("2001:db8::7", 443);
+	assert_int_not_equal(proxyproto_build_v1((struct sockaddr *)&s,
+	    (struct sockaddr *)&d, line, sizeof(line)), 0);
+	assert_string_equal(line,
+	    "PROXY TCP6 ::ffff:192.0.2.1 2001:db8::7 1234 443\r\n");
 }
 
 /* The exact bytes tests/data/proxyproto/haproxy_accepts.py shows haproxy accepting. */
