@@ -12,7 +12,10 @@
  * Owned by the worker, not by a connection: a lingering socket costs a
  * descriptor and about 150 bytes, not a connection's buffers and slot, and
  * at most LINGER_MAX of them linger at once (a flood of refusals that
- * would need more closes the oldest, which had the most time).
+ * would need more closes the oldest, which had the most time).  They come
+ * out of the descriptors kept outside the connection budget (worker.c's
+ * reserve), hence so few: a well-behaved client reads the refusal and
+ * closes within a round trip, so a slot is rarely held for long.
  */
 #ifndef SNID_LINGER_H
 #define SNID_LINGER_H
@@ -20,7 +23,7 @@
 #include <ev.h>
 #include <stddef.h>
 
-#define LINGER_MAX		64		/* sockets lingering at once */
+#define LINGER_MAX		16		/* sockets lingering at once */
 #define LINGER_MAX_BYTES	(256 * 1024)	/* read and dropped per socket */
 #define LINGER_SECONDS		2.0		/* for the client's EOF */
 
