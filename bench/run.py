@@ -635,6 +635,25 @@ def measure(target, args, timeout, dns=None):
     return r
 
 
+def same_name_bursts(target, dns, first, bursts, conc):
+    """Bursts of conc connections at once, all naming the same name that no
+    proxy has seen (u<first+b>.u.bench.test for burst b): how many DNS
+    queries a crowd costs (one if the proxy merges identical lookups, up to
+    conc if not), and the p50 latency of such a burst."""
+    q0 = dns.queries()
+    ok, p50s = 0, []
+    for b in range(bursts):
+        r = loadgen(target.addr, ["-m", "conn", "-n", conc, "-c", conc, "-s",
+                                  f"u{first + b}.{NAME_UNIQUE}"], 60)
+        ok += r.get("ok", 0)
+        if r.get("p50_us") is not None:
+            p50s.append(r["p50_us"])
+    q1 = dns.queries()
+    return {"ok": ok, "rc": 0, "bursts": bursts,
+            "dns_queries": (q1 - q0) if (q0 is not None and q1 is not None) else None,
+            "p50_us": statistics.median(p50s) if p50s else None}
+
+
 def idle_rss(peer_cls, tmp, port, sink_port, ctl_port, count, conc):
     """RSS per idle established connection on a fresh instance, in bytes."""
     peer = peer_cls(tmp, port, sink_port).start()
@@ -775,6 +794,11 @@ def summarize(results, names):
             dq = [r["uconc"].get("dns_queries") for r in rs if r.get("uconc", {}).get("dns_queries") is not None]
             okc = sum(r["uconc"].get("ok", 0) for r in rs if r.get("uconc", {}).get("dns_queries") is not None)
             s["udns_q_per_conn"] = sum(dq) / okc if okc else None
+            sq = [r["same"] for r in rs if r.get("same", {}).get("dns_queries") is not None]
+            s["same_q_per_conn"] = (sum(x["dns_queries"] for x in sq) / sum(x["ok"] for x in sq)
+                                    if sq and sum(x["ok"] for x in sq) else None)
+            sp = [r["same"]["p50_us"] for r in rs if r.get("same", {}).get("p50_us") is not None]
+            s["same_p50_us"] = statistics.median(sp) if sp else None
         ucps = per_round("uconc", "cps")
         s["ucps"] = statistics.median(ucps) if ucps else None
         cps = per_round("conc", "cps")
@@ -865,6 +889,18 @@ def markdown(results, summ, names):
                  f"| {fmt(s.get('uadded_us'), '+.0f', ' µs')}{spread(s.get('uadded_rounds', []), '+.0f')} "
                  f"| {fmt(s.get('ucps'), '.0f')} | {fmt(s.get('udns_q_per_conn'), '.3f')} |")
     L.append("")
+    L.append(f"The same name, new to every proxy, {cfg['conc']} connections at a time "
+             f"({cfg.get('same_bursts')} such bursts per round and target, a new name each): "
+             "a proxy that merges identical lookups asks once per burst.")
+    L.append("")
+    L.append("| | DNS queries per connection | p50 latency of a burst's connections |")
+    L.append("|---|---|---|")
+    for name in names:
+        s = summ[name]
+        if name == "direct":
+            continue
+        L.append(f"| {name} | {fmt(s.get('same_q_per_conn'), '.3f')} | {fmt(s.get('same_p50_us'), '.0f', ' µs')} |")
+    L.append("")
     L.append("Paired with nginx in the same round (median over rounds of the per-round difference; "
              "negative is better than nginx):")
     L.append("")
@@ -948,6 +984,8 @@ def main():
     ap.add_argument("--seq-n", type=int, default=1000, help="connections one at a time per round")
     ap.add_argument("--conc-n", type=int, default=4000, help="connections per round in the concurrent phase")
     ap.add_argument("--conc", type=int, default=32, help="concurrency of that phase")
+    ap.add_argument("--same-bursts", type=int, default=20,
+                    help="bursts of --conc connections to one new name per round and target")
     ap.add_argument("--bulk-bytes", type=int, default=1000_000_000, help="bytes each way per bulk run")
     ap.add_argument("--idle-n", type=int, default=3000)
     ap.add_argument("--idle-rounds", type=int, default=3)
@@ -986,7 +1024,7 @@ def main():
                "rounds": {}, "idle": {}, "config": {
                    "rounds": a.rounds, "seq_n": a.seq_n, "conc_n": a.conc_n, "conc": a.conc,
                    "bulk_bytes": a.bulk_bytes, "idle_n": a.idle_n, "idle_rounds": a.idle_rounds,
-                   "snid_args": a.snid_args}}
+                   "snid_args": a.snid_args, "same_bursts": a.same_bursts}}
 
     def on_signal(signum, frame):
         raise SystemExit(f"signal {signum}")
@@ -1013,7 +1051,7 @@ def main():
             st = os.stat(Snid.binary)
             results["versions"]["snid"] += ", ./snid built " + datetime.datetime.fromtimestamp(
                 st.st_mtime, datetime.timezone.utc).strftime("%H:%M UTC")
-        per_round = a.seq_n + a.conc_n
+        per_round = a.seq_n + a.conc_n + a.same_bursts
         dns = Dnsmasq(tmp, a.rounds * per_round)
         sink = start([os.path.join(BUILD, "sink"), "-l", f"[::1]:{sink_port}", "-D",
                       f"127.0.0.1:{sink_port}", "-C", f"127.0.0.1:{ctl_port}"], "sink", tmp)
@@ -1067,6 +1105,8 @@ def main():
                 r["uconc"] = measure(t, ["-m", "conn", "-n", a.conc_n, "-c", a.conc, "-s", NAME_UNIQUE,
                                          "-U", u0 + a.seq_n], 60,
                                      dns=dns if t.name != "direct" else None)
+                if t.name != "direct":
+                    r["same"] = same_name_bursts(t, dns, u0 + a.seq_n + a.conc_n, a.same_bursts, a.conc)
                 r["bulk"] = measure(t, ["-m", "bulk", "-d", "b", "-b", bulk, "-T", 60000, "-s", NAME_OK], 60)
                 r["bulk1"] = measure(t, ["-m", "bulk", "-d", "d", "-b", bulk, "-T", 60000, "-s", NAME_OK], 60)
                 results["rounds"].setdefault(t.name, []).append(r)

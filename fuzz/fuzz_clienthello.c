@@ -16,14 +16,14 @@
 
 #include "snid/clienthello.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
 
 static void
 check_result(enum clienthello_status st, const struct clienthello *r, size_t size)
 {
-	size_t i;
+	size_t	i;
 
 	switch (st) {
 	case CLIENTHELLO_NEED_MORE:
@@ -32,8 +32,10 @@ check_result(enum clienthello_status st, const struct clienthello *r, size_t siz
 		break;
 	case CLIENTHELLO_ERROR:
 		CHECK(r->error != NULL);
-		CHECK(r->alert == TLS_ALERT_DECODE_ERROR || r->alert == TLS_ALERT_ILLEGAL_PARAMETER ||
-		    r->alert == TLS_ALERT_UNEXPECTED_MESSAGE || r->alert == TLS_ALERT_RECORD_OVERFLOW);
+		CHECK(r->alert == TLS_ALERT_DECODE_ERROR ||
+		    r->alert == TLS_ALERT_ILLEGAL_PARAMETER ||
+		    r->alert == TLS_ALERT_UNEXPECTED_MESSAGE ||
+		    r->alert == TLS_ALERT_RECORD_OVERFLOW);
 		CHECK(!r->has_sni && r->wire_len == 0);
 		break;
 	case CLIENTHELLO_NOT_TLS:
@@ -62,7 +64,7 @@ check_result(enum clienthello_status st, const struct clienthello *r, size_t siz
 static void
 check_same(const struct clienthello *a, const struct clienthello *b)
 {
-	size_t i;
+	size_t	i;
 
 	CHECK(a->alert == b->alert);
 	CHECK(a->error == b->error || (a->error && b->error && strcmp(a->error, b->error) == 0));
@@ -81,9 +83,9 @@ static void
 check_prefix(const uint8_t *data, size_t cut, enum clienthello_status st,
     const struct clienthello *whole)
 {
-	uint8_t *p = malloc(cut ? cut : 1);
-	enum clienthello_status pst;
-	struct clienthello r;
+	uint8_t			*p = malloc(cut ? cut : 1);
+	enum clienthello_status	pst;
+	struct clienthello	r;
 
 	CHECK(p != NULL);
 	if (cut > 0)
@@ -103,10 +105,10 @@ check_prefix(const uint8_t *data, size_t cut, enum clienthello_status st,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	enum clienthello_status st;
-	struct clienthello whole, r;
-	uint32_t h = 2166136261u;
-	size_t i;
+	enum clienthello_status	st;
+	struct clienthello	whole, r;
+	uint32_t		h = 2166136261u;
+	size_t			i;
 
 	st = clienthello_parse(data, size, &whole);
 	check_result(st, &whole, size);

@@ -22,7 +22,7 @@
 
 #include "snid/proxyproto.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)	do { if (!(cond)) __builtin_trap(); } while (0)
 
@@ -40,10 +40,12 @@ check_result(enum proxyproto_status st, const struct proxyproto *r, size_t size)
 		break;
 	case PROXYPROTO_DONE:
 		CHECK(r->error == NULL);
-		CHECK(r->header_len > 0 && r->header_len <= size && r->header_len <= PROXYPROTO_MAX);
+		CHECK(r->header_len > 0 && r->header_len <= size &&
+		    r->header_len <= PROXYPROTO_MAX);
 		CHECK(r->version == 1 || r->version == 2);
 		if (r->version == 1)
-			CHECK(r->header_len <= PROXYPROTO_V1_MAX && r->command == PROXYPROTO_CMD_PROXY);
+			CHECK(r->header_len <= PROXYPROTO_V1_MAX &&
+			    r->command == PROXYPROTO_CMD_PROXY);
 		else
 			CHECK(r->header_len >= PROXYPROTO_V2_HEADER);
 		if (r->has_addresses) {
@@ -73,9 +75,9 @@ static void
 check_prefix(const uint8_t *data, size_t cut, enum proxyproto_status st,
     const struct proxyproto *whole)
 {
-	uint8_t *p = malloc(cut ? cut : 1);
-	enum proxyproto_status pst;
-	struct proxyproto r;
+	uint8_t			*p = malloc(cut ? cut : 1);
+	enum proxyproto_status	pst;
+	struct proxyproto	r;
 
 	CHECK(p != NULL);
 	if (cut > 0)
@@ -133,7 +135,7 @@ static void
 check_round_trip(const struct sockaddr_storage *src0,
     const struct sockaddr_storage *dst0, const uint8_t *tail, size_t tlen)
 {
-	uint8_t *buf = malloc(PROXYPROTO_V1_BUILD_MAX + tlen);
+	uint8_t			*buf = malloc(PROXYPROTO_V1_BUILD_MAX + tlen);
 	struct sockaddr_storage	s, d, *src = &s, *dst = &d;
 	struct proxyproto	r;
 	size_t			n;
@@ -163,7 +165,7 @@ check_round_trip(const struct sockaddr_storage *src0,
 static void
 round_trip_from_input(const uint8_t *data, size_t size)
 {
-	struct sockaddr_storage s, d;
+	struct sockaddr_storage	s, d;
 
 	if (size < 1 + 2 * 16 + 4)
 		return;
@@ -198,15 +200,18 @@ round_trip_from_input(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	enum proxyproto_status st;
-	struct proxyproto whole, r;
-	uint32_t h = 2166136261u;
-	size_t i;
+	enum proxyproto_status	st;
+	struct proxyproto	whole, r;
+	uint32_t		h = 2166136261u;
+	size_t			i;
 
 	st = proxyproto_parse(data, size, &whole);
 	check_result(st, &whole, size);
 
-	/* Every prefix of a short input; of a long one a sample (every prefix would be quadratic). */
+	/*
+	 * Every prefix of a short input; of a long one a sample (every prefix
+	 * would be quadratic).
+	 */
 	if (size <= 128) {
 		for (i = 0; i < size; i++)
 			check_prefix(data, i, st, &whole);
@@ -242,7 +247,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* What the parser accepted, our builders reproduce. */
 	if (st == PROXYPROTO_DONE && whole.has_addresses)
-		check_round_trip(&whole.src, &whole.dst, data + whole.header_len, size - whole.header_len);
+		check_round_trip(&whole.src, &whole.dst, data + whole.header_len,
+		    size - whole.header_len);
 	round_trip_from_input(data, size);
 	return 0;
 }

@@ -6,20 +6,20 @@
  * exists, so that a typo is a start-up error naming the flag and not a
  * listener that quietly does something else.
  */
+#include "snid/addrspec.h"
+
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "snid/addrspec.h"
-
 /* Parse a port: 1..5 decimal digits, 1..65535. */
 static int
 addrspec_port(const char *s, in_port_t *port)
 {
-	unsigned long v = 0;
-	size_t n = strlen(s);
+	unsigned long	v = 0;
+	size_t		n = strlen(s);
 
 	if (n == 0 || n > 5)
 		return -1;
@@ -52,7 +52,7 @@ addrspec_ip(int family, const char *addr, in_port_t port,
 {
 	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)(void *)ss;
+		struct sockaddr_in	*sin = (struct sockaddr_in *)(void *)ss;
 
 		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
 			return -1;
@@ -76,10 +76,10 @@ static int
 addrspec_tcp(const char *full, const char *s, struct listen_spec *out,
     char *err, size_t errlen)
 {
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *colon, *portstr;
-	in_port_t port;
-	int family;
+	char		addr[INET6_ADDRSTRLEN + 1];
+	const char	*colon, *portstr;
+	in_port_t	port;
+	int		family;
 
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
@@ -96,7 +96,8 @@ addrspec_tcp(const char *full, const char *s, struct listen_spec *out,
 		portstr = close + 2;
 	} else if ((colon = strrchr(s, ':')) != NULL) {
 		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			snprintf(err, errlen, "%s: an IPv6 address must be in brackets: tcp:[IPV6]:PORT", full);
+			snprintf(err, errlen,
+			    "%s: an IPv6 address must be in brackets: tcp:[IPV6]:PORT", full);
 			return -1;
 		}
 		if (addrspec_copy(addr, sizeof(addr), s, (size_t)(colon - s)) == -1) {
@@ -134,7 +135,7 @@ addrspec_tcp(const char *full, const char *s, struct listen_spec *out,
 static bool
 addrspec_fdname_valid(const char *s)
 {
-	size_t n = 0;
+	size_t	n = 0;
 
 	for (; *s != '\0'; s++, n++)
 		if ((unsigned char)*s < ' ' || (unsigned char)*s >= 127 || *s == ':')
@@ -150,7 +151,7 @@ static const char *
 addrspec_wrappers(const char *s, struct listen_spec *l, char *err,
     size_t errlen)
 {
-	const char *p = s;
+	const char	*p = s;
 
 	for (;;) {
 		if (strncmp(p, "proxy:", 6) == 0) {
@@ -195,7 +196,7 @@ static int
 addrspec_fd(const char *s, const char *p, struct listen_spec *l, char *err,
     size_t errlen)
 {
-	long v = 0;
+	long	v = 0;
 
 	if (*p == '\0' || strlen(p) > 10) {
 		snprintf(err, errlen, "%s: fd must be a number", s);
@@ -235,9 +236,9 @@ int
 addrspec_parse_listener(const char *s, struct listen_spec *out, char *err,
     size_t errlen)
 {
-	struct listen_spec l;
-	const char *p;
-	int rc;
+	struct listen_spec	l;
+	const char		*p;
+	int			rc;
 
 	memset(&l, 0, sizeof(l));
 	l.fd = -1;
@@ -261,7 +262,8 @@ addrspec_parse_listener(const char *s, struct listen_spec *out, char *err,
 		rc = addrspec_fdname(s, p + 7, &l, err, errlen);
 	} else {
 		snprintf(err, errlen,
-		    "%s: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)",
+		    "%s: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally "
+		    "after proxy: or http:)",
 		    s);
 		return -1;
 	}
@@ -275,10 +277,10 @@ int
 addrspec_parse_hostport(const char *s, struct sockaddr_storage *out,
     socklen_t *outlen, char *err, size_t errlen)
 {
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *colon, *portstr = NULL;
-	in_port_t port = 53;
-	int family;
+	char		addr[INET6_ADDRSTRLEN + 1];
+	const char	*colon, *portstr = NULL;
+	in_port_t	port = 53;
+	int		family;
 
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
@@ -328,7 +330,7 @@ void
 addrspec_format(const struct sockaddr *sa, socklen_t salen, char *buf,
     size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
+	char	a[INET6_ADDRSTRLEN];
 
 	if (sa == NULL || len == 0) {
 		if (len > 0)
@@ -357,7 +359,8 @@ addrspec_format(const struct sockaddr *sa, socklen_t salen, char *buf,
 		else if (sun->sun_path[0] == '\0')		/* abstract: not NUL-terminated */
 			snprintf(buf, len, "unix:@%.*s", (int)(n - 1), sun->sun_path + 1);
 		else
-			snprintf(buf, len, "unix:%.*s", (int)strnlen(sun->sun_path, n), sun->sun_path);
+			snprintf(buf, len,
+			    "unix:%.*s", (int)strnlen(sun->sun_path, n), sun->sun_path);
 	} else
 		snprintf(buf, len, "?");
 }

@@ -18,9 +18,9 @@
  * [buf, buf + len); a prefix of an input that is DONE is NEED_MORE, never
  * ERROR; once DONE, ERROR or NOT_TLS, appending bytes changes nothing.
  */
-#include <string.h>
-
 #include "snid/clienthello.h"
+
+#include <string.h>
 
 #define TLS_RECORD_HEADER	5
 #define TLS_RECORD_MAX		16384		/* 2^14, RFC 8446 5.1 */
@@ -83,7 +83,7 @@ ch_not_tls(struct clienthello *out, const char *why)
 static void
 msg_copy(const struct hs_msg *m, size_t pos, uint8_t *dst, size_t n)
 {
-	size_t i = 0;
+	size_t	i = 0;
 
 	/* At most CLIENTHELLO_MAX_RECORDS fragments; only fields are read, not skipped bytes. */
 	while (n > 0) {
@@ -121,7 +121,7 @@ rd_u8(struct rd *r, uint8_t *v)
 static int
 rd_u16(struct rd *r, uint16_t *v)
 {
-	uint8_t b[2];
+	uint8_t	b[2];
 
 	if (rd_left(r) < 2)
 		return 0;
@@ -157,7 +157,7 @@ rd_sub(struct rd *r, size_t n, struct rd *sub)
 static int
 rd_vec8(struct rd *r, struct rd *sub)
 {
-	uint8_t n;
+	uint8_t	n;
 
 	return rd_u8(r, &n) && rd_sub(r, n, sub);
 }
@@ -166,7 +166,7 @@ rd_vec8(struct rd *r, struct rd *sub)
 static int
 rd_vec16(struct rd *r, struct rd *sub)
 {
-	uint16_t n;
+	uint16_t	n;
 
 	return rd_u16(r, &n) && rd_sub(r, n, sub);
 }
@@ -187,8 +187,8 @@ ch_is_grease(uint16_t v)
 static enum clienthello_status
 ext_server_name(struct rd *d, struct clienthello *out)
 {
-	uint8_t seen[256 / 8] = { 0 };
-	struct rd list;
+	uint8_t		seen[256 / 8] = { 0 };
+	struct rd	list;
 
 	if (!rd_vec16(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -211,7 +211,8 @@ ext_server_name(struct rd *d, struct clienthello *out)
 			continue;	/* unknown name types are skipped, as RFC 6066 allows */
 		n = rd_left(&name);
 		if (n == 0)
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "server_name host_name is empty");
+			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+			    "server_name host_name is empty");
 		if (n > CLIENTHELLO_SNI_MAX)
 			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
 			    "server_name host_name is longer than 255 bytes");
@@ -227,7 +228,7 @@ ext_server_name(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ext_alpn(struct rd *d, struct clienthello *out)
 {
-	struct rd list;
+	struct rd	list;
 
 	if (!rd_vec16(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -239,7 +240,8 @@ ext_alpn(struct rd *d, struct clienthello *out)
 		size_t n;
 
 		if (!rd_vec8(&list, &name))
-			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ALPN protocol overruns the list");
+			return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+			    "ALPN protocol overruns the list");
 		n = rd_left(&name);
 		if (n == 0)
 			return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ALPN protocol name is empty");
@@ -257,7 +259,7 @@ ext_alpn(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ext_supported_versions(struct rd *d, struct clienthello *out)
 {
-	struct rd list;
+	struct rd	list;
 
 	if (!rd_vec8(d, &list) || rd_left(d) != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
@@ -286,7 +288,7 @@ ext_supported_versions(struct rd *d, struct clienthello *out)
 static enum clienthello_status
 ch_extensions(struct rd *exts, struct clienthello *out)
 {
-	uint64_t seen[65536 / 64];
+	uint64_t	seen[65536 / 64];
 
 	memset(seen, 0, sizeof(seen));
 	while (rd_left(exts) > 0) {
@@ -328,16 +330,18 @@ ch_extensions(struct rd *exts, struct clienthello *out)
 static enum clienthello_status
 ch_body(struct rd *b, struct clienthello *out)
 {
-	struct rd v, exts;
+	struct rd	v, exts;
 
 	if (!rd_u16(b, &out->legacy_version) || !rd_skip(b, TLS_RANDOM_LEN))
-		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "ClientHello too short for version and random");
+		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+		    "ClientHello too short for version and random");
 	if (!rd_vec8(b, &v))
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "session_id overruns the ClientHello");
 	if (rd_left(&v) > TLS_SESSION_ID_MAX)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "session_id is longer than 32 bytes");
 	if (!rd_vec16(b, &v))
-		return ch_fail(out, TLS_ALERT_DECODE_ERROR, "cipher_suites overrun the ClientHello");
+		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
+		    "cipher_suites overrun the ClientHello");
 	if (rd_left(&v) < 2 || rd_left(&v) % 2 != 0)
 		return ch_fail(out, TLS_ALERT_DECODE_ERROR,
 		    "cipher_suites length is not an even number of at least 2");
@@ -365,7 +369,7 @@ ch_body(struct rd *b, struct clienthello *out)
 static enum clienthello_status
 ch_sslv2(const uint8_t *buf, size_t len, struct clienthello *out)
 {
-	size_t mlen;
+	size_t	mlen;
 
 	if (len < 2)
 		return CLIENTHELLO_NEED_MORE;
@@ -437,8 +441,8 @@ ch_msg_head(const struct hs_msg *m, size_t *need, struct clienthello *out,
 		return false;
 	}
 	if (*need == 0 && m->len >= TLS_HANDSHAKE_HEADER) {
-		uint8_t h[TLS_HANDSHAKE_HEADER];
-		size_t body;
+		uint8_t	h[TLS_HANDSHAKE_HEADER];
+		size_t	body;
 
 		msg_copy(m, 0, h, sizeof(h));
 		body = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
@@ -456,7 +460,7 @@ ch_msg_head(const struct hs_msg *m, size_t *need, struct clienthello *out,
 static size_t
 ch_add_fragment(struct hs_msg *m, size_t off, size_t avail)
 {
-	size_t i = m->nfrag++;
+	size_t	i = m->nfrag++;
 
 	m->frag_off[i] = off;
 	m->frag_start[i] = m->len;
@@ -468,9 +472,9 @@ ch_add_fragment(struct hs_msg *m, size_t off, size_t avail)
 enum clienthello_status
 clienthello_parse(const uint8_t *buf, size_t len, struct clienthello *out)
 {
-	struct hs_msg m;
-	enum clienthello_status st;
-	size_t off = 0, need = 0;
+	struct hs_msg		m;
+	enum clienthello_status	st;
+	size_t			off = 0, need = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0)

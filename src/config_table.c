@@ -116,6 +116,16 @@ const struct config_option config_options[] = {
 	  .arg = "SEC",
 	  .help = "bound on a whole DNS lookup, retries included\n"
 	  "(default 2)" },
+	{ .name = "dns-stale", .kind = CONFIG_K_DURATION,
+	  .flags = CONFIG_O_RELOAD | CONFIG_O_ZERO, FIELD(dns_stale),
+	  .dflt = "3600", .arg = "SEC",
+	  .help = "serve an answer up to SEC past its TTL while the DNS\n"
+	  "server fails or is slow; 0: never (default 3600)" },
+	{ .name = "dns-cache-size", .kind = CONFIG_K_UINT,
+	  .flags = CONFIG_O_RELOAD, FIELD(dns_cache_size), .min = 16,
+	  .max = 1000000, .dflt = "10000", .arg = "N",
+	  .help = "DNS answers cached per worker, 16 to 1000000\n"
+	  "(default 10000)" },
 	{ .name = "hello-timeout", .kind = CONFIG_K_DURATION,
 	  .flags = CONFIG_O_RELOAD, FIELD(hello_timeout), .dflt = "5",
 	  .arg = "SEC",

@@ -44,7 +44,7 @@ conn_count_lookup(struct conn *c, enum metrics_dns r)
 	struct worker	*w = c->w;
 
 	w->metrics.dns[r]++;
-	if (r != METRICS_DNS_CACHED)
+	if (c->lookup != NULL)	/* it waited for a query */
 		metrics_observe(&w->metrics.dns_seconds,
 		    ev_now(w->loop) - c->since);
 }
@@ -55,19 +55,9 @@ conn_resolved(void *arg, const struct resolver_result *res)
 	struct conn	*c = arg;
 	struct worker	*w = c->w;
 
-	/*
-	 * Called with c->lookup still set when c-ares answered, and with it
-	 * NULL when resolver_lookup answered at once: OK at once means cached.
-	 */
-	if (res->status == RESOLVER_OK)
-		conn_count_lookup(c, c->lookup == NULL ? METRICS_DNS_CACHED :
-		    METRICS_DNS_OK);
-	else if (res->status == RESOLVER_NXDOMAIN)
-		conn_count_lookup(c, METRICS_DNS_NXDOMAIN);
-	else
-		conn_count_lookup(c, res->timeout ? METRICS_DNS_TIMEOUT :
-		    METRICS_DNS_ERROR);
-	c->lookup = NULL;	/* a pending record frees itself after this call */
+	/* c->lookup is still set when the answer came later, NULL when at once. */
+	conn_count_lookup(c, resolver_metric(res));
+	c->lookup = NULL;	/* the resolver has freed the record already */
 	if (res->status != RESOLVER_OK) {
 		log_debug("lookup %s: %s", c->sni != NULL ? c->sni : "-",
 		    res->detail);

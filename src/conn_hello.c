@@ -110,12 +110,12 @@ conn_srv_service(const struct clienthello *h)
 static void
 conn_hello_done(struct conn *c)
 {
-	struct worker		*w = c->w;
-	const struct config	*cfg = w->cfg;
-	const struct clienthello *h = &w->hello;
-	char			 name[HOSTNAME_MAX + 1];
-	char			 s[LOG_SNI_MAX + 1];
-	const char		*why;
+	struct worker			*w = c->w;
+	const struct config		*cfg = w->cfg;
+	const struct clienthello	*h = &w->hello;
+	char				 name[HOSTNAME_MAX + 1];
+	char				 s[LOG_SNI_MAX + 1];
+	const char			*why;
 
 	if (h->has_sni) {
 		log_sanitize(h->sni, h->sni_len, s, sizeof(s));

@@ -82,7 +82,8 @@ struct conn {
 	uint16_t		 http_status;	/* http: the parser's status for bad-request */
 	char			*sni;		/* sanitized for the log; NULL: none */
 	union sockaddr_inet	 client;	/* the peer, or the one a PROXY header carried */
-	union sockaddr_inet	 local;		/* the address the client reached (PROXY out); family 0: ask the socket */
+	/* the address the client reached (PROXY out); family 0: ask the socket */
+	union sockaddr_inet	 local;
 	union sockaddr_inet	 backend;
 	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
 	const char		*srv;		/* "xmpps-client"/"xmpps-server": route by SRV */

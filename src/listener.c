@@ -382,7 +382,10 @@ listener_open_fd(struct worker *w, const struct listen_spec *s,
 	return listener_open_passed(w, s, act, s->fd - 3);
 }
 
-/* How many passed fds are named name (a .socket unit with several ListenStream= names them all alike). */
+/*
+ * How many passed fds are named name (a .socket unit with several
+ * ListenStream= names them all alike).
+ */
 static int
 listener_fdname_count(const struct listener_activation *act, const char *name)
 {

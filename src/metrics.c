@@ -17,6 +17,9 @@ static const char *const metrics_dns_words[METRICS_DNS_COUNT] = {
 	[METRICS_DNS_NXDOMAIN]	= "nxdomain",
 	[METRICS_DNS_ERROR]	= "error",
 	[METRICS_DNS_TIMEOUT]	= "timeout",
+	[METRICS_DNS_MERGED]	= "merged",
+	[METRICS_DNS_NEGATIVE]	= "negative",
+	[METRICS_DNS_STALE]	= "stale",
 };
 
 void
@@ -174,8 +177,19 @@ metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 		metrics_labelled(&o, "snid_dns_lookups_total", "result",
 		    metrics_dns_word((enum metrics_dns)i), s->dns[i]);
 	metrics_histogram(&o, "snid_dns_lookup_seconds",
-	    "Duration of DNS lookups that sent a query (not cached).",
+	    "Duration of DNS lookups that waited for a query (not cached).",
 	    &s->dns_seconds);
+	metrics_counter(&o, "snid_dns_queries_in_flight", "gauge",
+	    "DNS queries sent and not yet answered (merged lookups count once).",
+	    s->dns_queries);
+	metrics_head(&o, "snid_dns_cache_entries", "gauge",
+	    "Entries of the DNS cache, by kind.");
+	metrics_labelled(&o, "snid_dns_cache_entries", "kind", "positive",
+	    s->dns_cache[0]);
+	metrics_labelled(&o, "snid_dns_cache_entries", "kind", "negative",
+	    s->dns_cache[1]);
+	metrics_labelled(&o, "snid_dns_cache_entries", "kind", "error",
+	    s->dns_cache[2]);
 	metrics_histogram(&o, "snid_connect_seconds",
 	    "Time from the first connect attempt to a connected backend.",
 	    &s->connect_seconds);

@@ -31,6 +31,7 @@
 #include "snid/conn.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
+#include "snid/resolver.h"
 #include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
@@ -139,6 +140,7 @@ static char *
 metricsd_scrape(struct worker *w, size_t *len)
 {
 	struct metrics_snapshot	 s;
+	struct resolver_stats	 rs;
 	uint64_t		 up, down;
 	size_t			 cap = METRICSD_BODY_INITIAL, n;
 	char			*body;
@@ -149,7 +151,10 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.active = w->n_conns;
 	s.accept_errors = w->counters.accept_errors;
 	memcpy(s.outcomes, w->counters.by_outcome, sizeof(s.outcomes));
-	/* Closed connections' bytes, plus what open ones moved so far: a long transfer shows progress. */
+	/*
+	 * Closed connections' bytes, plus what open ones moved so far: a long
+	 * transfer shows progress.
+	 */
 	conn_bytes_open(w, &up, &down);
 	s.bytes[METRICS_UP] = w->metrics.bytes[METRICS_UP] + up;
 	s.bytes[METRICS_DOWN] = w->metrics.bytes[METRICS_DOWN] + down;
@@ -157,6 +162,10 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.dns_seconds = w->metrics.dns_seconds;
 	s.connect_seconds = w->metrics.connect_seconds;
 	s.open_fds = metricsd_open_fds();
+	resolver_stats(w->resolver, &rs);
+	s.dns_queries = rs.queries;
+	for (size_t k = 0; k < DNSCACHE_KINDS && k < 3; k++)
+		s.dns_cache[k] = rs.cache[k];
 
 	body = xmalloc(cap);
 	n = metrics_render(&s, body, cap);

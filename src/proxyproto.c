@@ -9,12 +9,12 @@
  * the same reason as any longer input; once DONE or ERROR, appending bytes
  * changes nothing; nothing is read outside [buf, buf + len).
  */
+#include "snid/proxyproto.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "snid/proxyproto.h"
 
 static const uint8_t pp_v2_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
@@ -92,8 +92,8 @@ pp_v1_next(struct pp_scan *s, uint8_t *c)
 static enum pp_step
 pp_v1_crlf_after_cr(struct pp_scan *s)
 {
-	enum pp_step st;
-	uint8_t c;
+	enum pp_step	st;
+	uint8_t		c;
 
 	if ((st = pp_v1_next(s, &c)) != PP_OK)
 		return st;
@@ -109,8 +109,8 @@ pp_v1_crlf_after_cr(struct pp_scan *s)
 static enum pp_step
 pp_v1_addr(struct pp_scan *s, int family, struct sockaddr_storage *ss)
 {
-	char text[PP_V1_ADDR6_MAX + 1];
-	size_t n = 0, max = family == AF_INET ? PP_V1_ADDR4_MAX : PP_V1_ADDR6_MAX;
+	char	text[PP_V1_ADDR6_MAX + 1];
+	size_t	n = 0, max = family == AF_INET ? PP_V1_ADDR4_MAX : PP_V1_ADDR6_MAX;
 
 	for (;;) {
 		enum pp_step st;
@@ -155,7 +155,8 @@ pp_v1_addr(struct pp_scan *s, int family, struct sockaddr_storage *ss)
 
 			if (c == '.' || c == '\0') {
 				if (digits == 0 || parts == 4)
-					return pp_scan_fail(s, "v1 TCP4 address is not a dotted quad");
+					return pp_scan_fail(s,
+					    "v1 TCP4 address is not a dotted quad");
 				a[parts++] = (uint8_t)v;
 				v = 0;
 				digits = 0;
@@ -189,7 +190,7 @@ pp_v1_addr(struct pp_scan *s, int family, struct sockaddr_storage *ss)
 static enum pp_step
 pp_v1_port(struct pp_scan *s, uint8_t term, uint16_t *port)
 {
-	unsigned v = 0, digits = 0;
+	unsigned	v = 0, digits = 0;
 
 	for (;;) {
 		enum pp_step st;
@@ -217,7 +218,7 @@ static void
 pp_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
 	if (ss->ss_family == AF_INET) {
-		struct sockaddr_in sin;
+		struct sockaddr_in	sin;
 
 		memcpy(&sin, ss, sizeof(sin));
 		sin.sin_port = htons(port);
@@ -236,9 +237,9 @@ static enum pp_step
 pp_v1_proto(struct pp_scan *s, int *family, uint8_t *term)
 {
 	static const char *const words[] = { "TCP4", "TCP6", "UNKNOWN" };
-	static const int families[] = { AF_INET, AF_INET6, AF_UNSPEC };
-	char w[8];
-	size_t n = 0, i;
+	static const int	families[] = { AF_INET, AF_INET6, AF_UNSPEC };
+	char			w[8];
+	size_t			n = 0, i;
 
 	for (;;) {
 		enum pp_step st;
@@ -274,16 +275,17 @@ pp_v1_proto(struct pp_scan *s, int *family, uint8_t *term)
 static enum pp_step
 pp_v1(struct pp_scan *s, struct proxyproto *out)
 {
-	uint16_t sport, dport;
-	enum pp_step st;
-	uint8_t term, c;
-	int family = AF_UNSPEC;
+	uint16_t	sport, dport;
+	enum pp_step	st;
+	uint8_t		term, c;
+	int		family = AF_UNSPEC;
 
 	while (s->pos < PP_V1_PREFIX_LEN) {
 		if ((st = pp_v1_next(s, &c)) != PP_OK)
 			return st;
 		if (c != (uint8_t)PP_V1_PREFIX[s->pos - 1])
-			return pp_scan_fail(s, "not a PROXY header (neither \"PROXY \" nor the v2 signature)");
+			return pp_scan_fail(s,
+			    "not a PROXY header (neither \"PROXY \" nor the v2 signature)");
 	}
 	if ((st = pp_v1_proto(s, &family, &term)) != PP_OK)
 		return st;
@@ -298,7 +300,8 @@ pp_v1(struct pp_scan *s, struct proxyproto *out)
 			if (c == '\r')
 				break;
 			if (c < 0x20 || c > 0x7e)
-				return pp_scan_fail(s, "v1 UNKNOWN line has a byte that is not printable ASCII");
+				return pp_scan_fail(s,
+				    "v1 UNKNOWN line has a byte that is not printable ASCII");
 		}
 		return pp_v1_crlf_after_cr(s);
 	}
@@ -341,14 +344,15 @@ static enum pp_step
 pp_v2_head(struct pp_scan *s, uint8_t *cmd, uint8_t *fam, size_t *alen,
     size_t *end)
 {
-	const uint8_t *b = s->buf;
-	size_t i, plen;
+	const uint8_t	*b = s->buf;
+	size_t		i, plen;
 
 	for (i = 0; i < sizeof(pp_v2_sig); i++) {
 		if (i >= s->len)
 			return PP_MORE;
 		if (b[i] != pp_v2_sig[i])
-			return pp_scan_fail(s, "not a PROXY header (neither \"PROXY \" nor the v2 signature)");
+			return pp_scan_fail(s,
+			    "not a PROXY header (neither \"PROXY \" nor the v2 signature)");
 	}
 	if (s->len < 13)
 		return PP_MORE;
@@ -365,7 +369,8 @@ pp_v2_head(struct pp_scan *s, uint8_t *cmd, uint8_t *fam, size_t *alen,
 	*alen = 0;
 	if (*cmd == PP_V2_CMD_PROXY) {
 		if (*fam == PP_V2_UDP4 || *fam == PP_V2_UDP6 || *fam == PP_V2_UNIX_DGRAM)
-			return pp_scan_fail(s, "v2 header announces a datagram transport on a stream connection");
+			return pp_scan_fail(s,
+			    "v2 header announces a datagram transport on a stream connection");
 		*alen = *fam == PP_V2_TCP4 ? PP_V2_ADDR4_LEN :
 		    *fam == PP_V2_TCP6 ? PP_V2_ADDR6_LEN :
 		    *fam == PP_V2_UNIX_STREAM ? PP_V2_ADDRUNIX_LEN : 0;
@@ -392,8 +397,8 @@ pp_v2_head(struct pp_scan *s, uint8_t *cmd, uint8_t *fam, size_t *alen,
 static enum pp_step
 pp_v2_tlvs(struct pp_scan *s, size_t alen, size_t end)
 {
-	const uint8_t *b = s->buf;
-	size_t off, tlen;
+	const uint8_t	*b = s->buf;
+	size_t		off, tlen;
 
 	if (alen == 0)
 		return PP_OK;
@@ -416,7 +421,7 @@ static void
 pp_v2_addresses(const uint8_t *b, uint8_t fam, struct proxyproto *out)
 {
 	if (fam == PP_V2_TCP4) {
-		struct sockaddr_in sin;
+		struct sockaddr_in	sin;
 
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
@@ -446,9 +451,9 @@ pp_v2_addresses(const uint8_t *b, uint8_t fam, struct proxyproto *out)
 static enum pp_step
 pp_v2(struct pp_scan *s, struct proxyproto *out)
 {
-	size_t alen = 0, end = 0;
-	uint8_t cmd = 0, fam = 0;
-	enum pp_step st;
+	size_t		alen = 0, end = 0;
+	uint8_t		cmd = 0, fam = 0;
+	enum pp_step	st;
 
 	if ((st = pp_v2_head(s, &cmd, &fam, &alen, &end)) != PP_OK)
 		return st;
@@ -468,8 +473,8 @@ pp_v2(struct pp_scan *s, struct proxyproto *out)
 enum proxyproto_status
 proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto *out)
 {
-	struct pp_scan s = { buf, len, 0, NULL };
-	enum pp_step st;
+	struct pp_scan	s = { buf, len, 0, NULL };
+	enum pp_step	st;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
@@ -553,10 +558,10 @@ size_t
 proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *dst,
     char *out, size_t outlen)
 {
-	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
-	unsigned sport = 0, dport = 0;
+	char			sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+	unsigned		sport = 0, dport = 0;
 	struct sockaddr_storage	us, ud;
-	int family = pp_pair_family(src, dst, &us, &ud), n;
+	int			family = pp_pair_family(src, dst, &us, &ud), n;
 
 	src = (const struct sockaddr *)&us;
 	dst = (const struct sockaddr *)&ud;
@@ -597,8 +602,8 @@ proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
     uint8_t *out, size_t outlen)
 {
 	struct sockaddr_storage	us, ud;
-	int family = pp_pair_family(src, dst, &us, &ud);
-	size_t alen;
+	int			family = pp_pair_family(src, dst, &us, &ud);
+	size_t			alen;
 
 	src = (const struct sockaddr *)&us;
 	dst = (const struct sockaddr *)&ud;

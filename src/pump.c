@@ -108,7 +108,10 @@ pump_dir_copy(struct pump_dir *d, int src, int dst, uint64_t *count)
 			return pump_error(errno);
 		k = 0;
 	}
-	/* Consume exactly what was sent: those bytes are already queued, so this cannot block or come short. */
+	/*
+	 * Consume exactly what was sent: those bytes are already queued, so
+	 * this cannot block or come short.
+	 */
 	if (k > 0 && recv(src, buf, (size_t)k, MSG_DONTWAIT) != k)
 		return PUMP_ERROR;
 	*count += (uint64_t)k;

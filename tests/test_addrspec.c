@@ -18,8 +18,8 @@
 static struct listen_spec
 listener_ok(const char *s)
 {
-	struct listen_spec l;
-	char err[512] = "";
+	struct listen_spec	l;
+	char			err[512] = "";
 
 	if (addrspec_parse_listener(s, &l, err, sizeof(err)) != 0)
 		fail_msg("'%s' refused: %s", s, err);
@@ -30,8 +30,8 @@ listener_ok(const char *s)
 static void
 assert_listener_error(const char *s, const char *want)
 {
-	struct listen_spec l;
-	char err[512] = "";
+	struct listen_spec	l;
+	char			err[512] = "";
 
 	assert_int_equal(addrspec_parse_listener(s, &l, err, sizeof(err)), -1);
 	assert_string_equal(err, want);
@@ -41,7 +41,7 @@ assert_listener_error(const char *s, const char *want)
 static void
 assert_listener_addr(const struct listen_spec *l, const char *want)
 {
-	char buf[128];
+	char	buf[128];
 
 	addrspec_format((const struct sockaddr *)&l->addr, l->addrlen, buf, sizeof(buf));
 	assert_string_equal(buf, want);
@@ -50,7 +50,7 @@ assert_listener_addr(const struct listen_spec *l, const char *want)
 static void
 test_addrspec_tcp_port(void **state)
 {
-	struct listen_spec l;
+	struct listen_spec	l;
 
 	(void)state;
 	l = listener_ok("tcp:443");
@@ -70,7 +70,7 @@ test_addrspec_tcp_port(void **state)
 static void
 test_addrspec_tcp_ipv4(void **state)
 {
-	struct listen_spec l;
+	struct listen_spec	l;
 
 	(void)state;
 	l = listener_ok("tcp:0.0.0.0:443");
@@ -85,7 +85,7 @@ test_addrspec_tcp_ipv4(void **state)
 static void
 test_addrspec_tcp_ipv6(void **state)
 {
-	struct listen_spec l;
+	struct listen_spec	l;
 
 	(void)state;
 	l = listener_ok("tcp:[::]:443");
@@ -129,9 +129,9 @@ test_addrspec_tcp_errors(void **state)
 static void
 test_addrspec_unix(void **state)
 {
-	struct listen_spec l;
-	char spec[200], want[400];
-	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	struct listen_spec	l;
+	char			spec[200], want[400];
+	size_t			max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
 
 	(void)state;
 	l = listener_ok("unix:/run/snid.sock");
@@ -155,7 +155,7 @@ test_addrspec_unix(void **state)
 static void
 test_addrspec_fd(void **state)
 {
-	struct listen_spec l;
+	struct listen_spec	l;
 
 	(void)state;
 	l = listener_ok("fd:3");
@@ -175,8 +175,8 @@ test_addrspec_fd(void **state)
 static void
 test_addrspec_fdname(void **state)
 {
-	struct listen_spec l;
-	char spec[300];
+	struct listen_spec	l;
+	char			spec[300];
 
 	(void)state;
 	l = listener_ok("fdname:https");
@@ -197,7 +197,8 @@ test_addrspec_fdname(void **state)
 		char err[512];
 
 		assert_int_equal(addrspec_parse_listener(spec, &l2, err, sizeof(err)), -1);
-		assert_non_null(strstr(err, "fd name must be 1..255 printable ASCII characters without ':'"));
+		assert_non_null(strstr(err,
+		    "fd name must be 1..255 printable ASCII characters without ':'"));
 	}
 	assert_listener_error("fdname:",
 	    "fdname:: fd name must be 1..255 printable ASCII characters without ':'");
@@ -212,7 +213,7 @@ test_addrspec_fdname(void **state)
 static void
 test_addrspec_wrappers_either_order(void **state)
 {
-	struct listen_spec l;
+	struct listen_spec	l;
 
 	(void)state;
 	l = listener_ok("proxy:tcp:443");
@@ -240,25 +241,31 @@ test_addrspec_wrapper_errors(void **state)
 {
 	(void)state;
 	assert_listener_error("proxy:proxy:tcp:443", "proxy:proxy:tcp:443: proxy: given twice");
-	assert_listener_error("http:proxy:http:tcp:80", "http:proxy:http:tcp:80: http: given twice");
+	assert_listener_error("http:proxy:http:tcp:80",
+	    "http:proxy:http:tcp:80: http: given twice");
 	assert_listener_error("proxy:",
-	    "proxy:: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)");
+	    "proxy:: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after "
+	    "proxy: or http:)");
 	assert_listener_error("tls:tcp:443",
-	    "tls:tcp:443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)");
+	    "tls:tcp:443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally "
+	    "after proxy: or http:)");
 	assert_listener_error("443",
-	    "443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)");
+	    "443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after "
+	    "proxy: or http:)");
 	assert_listener_error("TCP:443",
-	    "TCP:443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)");
+	    "TCP:443: unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after "
+	    "proxy: or http:)");
 	assert_listener_error("",
-	    ": unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: or http:)");
+	    ": unknown listener type (want tcp:, unix:, fd: or fdname:, optionally after proxy: "
+	    "or http:)");
 }
 
 static void
 test_addrspec_listener_too_long(void **state)
 {
-	char spec[ADDRSPEC_TEXT_MAX + 10];
-	struct listen_spec l;
-	char err[512];
+	char			spec[ADDRSPEC_TEXT_MAX + 10];
+	struct listen_spec	l;
+	char			err[512];
 
 	(void)state;
 	strcpy(spec, "unix:");
@@ -271,9 +278,9 @@ test_addrspec_listener_too_long(void **state)
 static void
 assert_hostport(const char *s, const char *want)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = 0;
-	char err[256] = "", buf[128];
+	struct sockaddr_storage	ss;
+	socklen_t		len = 0;
+	char			err[256] = "", buf[128];
 
 	if (addrspec_parse_hostport(s, &ss, &len, err, sizeof(err)) != 0)
 		fail_msg("'%s' refused: %s", s, err);
@@ -286,9 +293,9 @@ assert_hostport(const char *s, const char *want)
 static void
 assert_hostport_error(const char *s, const char *want)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = 0;
-	char err[256] = "";
+	struct sockaddr_storage	ss;
+	socklen_t		len = 0;
+	char			err[256] = "";
 
 	assert_int_equal(addrspec_parse_hostport(s, &ss, &len, err, sizeof(err)), -1);
 	assert_string_equal(err, want);
@@ -327,9 +334,9 @@ test_addrspec_hostport_errors(void **state)
 static void
 test_addrspec_format_unix_and_other(void **state)
 {
-	struct sockaddr_un sun;
-	char buf[160];
-	socklen_t len;
+	struct sockaddr_un	sun;
+	char			buf[160];
+	socklen_t		len;
 
 	(void)state;
 	memset(&sun, 0, sizeof(sun));
@@ -339,11 +346,13 @@ test_addrspec_format_unix_and_other(void **state)
 	addrspec_format((struct sockaddr *)&sun, len, buf, sizeof(buf));
 	assert_string_equal(buf, "unix:/run/x.sock");
 	/* Unnamed (a connected client), then abstract. */
-	addrspec_format((struct sockaddr *)&sun, offsetof(struct sockaddr_un, sun_path), buf, sizeof(buf));
+	addrspec_format((struct sockaddr *)&sun, offsetof(struct sockaddr_un, sun_path), buf,
+	    sizeof(buf));
 	assert_string_equal(buf, "unix:");
 	memcpy(sun.sun_path, "\0abs", 4);
-	addrspec_format((struct sockaddr *)&sun, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 4),
-	    buf, sizeof(buf));
+	addrspec_format((struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 4), buf,
+	    sizeof(buf));
 	assert_string_equal(buf, "unix:@abs");
 	sun.sun_family = AF_PACKET;
 	addrspec_format((struct sockaddr *)&sun, sizeof(sun), buf, sizeof(buf));
@@ -354,7 +363,8 @@ test_addrspec_format_unix_and_other(void **state)
 		socklen_t sl;
 		char err[64], small[8];
 
-		assert_int_equal(addrspec_parse_hostport("[2001:db8::53]:53", &ss, &sl, err, sizeof(err)), 0);
+		assert_int_equal(addrspec_parse_hostport("[2001:db8::53]:53", &ss, &sl, err,
+		    sizeof(err)), 0);
 		addrspec_format((struct sockaddr *)&ss, sl, small, sizeof(small));
 		assert_string_equal(small, "[2001:d");
 	}
@@ -363,7 +373,7 @@ test_addrspec_format_unix_and_other(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_addrspec_tcp_port),
 		cmocka_unit_test(test_addrspec_tcp_ipv4),
 		cmocka_unit_test(test_addrspec_tcp_ipv6),

@@ -27,8 +27,8 @@
 static enum clienthello_status
 parse(const uint8_t *b, size_t n, struct clienthello *r)
 {
-	uint8_t *p = xmalloc(n);
-	enum clienthello_status st;
+	uint8_t			*p = xmalloc(n);
+	enum clienthello_status	st;
 
 	if (n > 0)
 		memcpy(p, b, n);
@@ -46,7 +46,7 @@ load(const char *name, size_t *len)
 static void
 assert_same_result(const struct clienthello *a, const struct clienthello *b)
 {
-	size_t i;
+	size_t	i;
 
 	assert_int_equal(a->sslv2, b->sslv2);
 	assert_int_equal(a->has_sni, b->has_sni);
@@ -86,7 +86,7 @@ expect_error(enum clienthello_status st, const struct clienthello *r,
 static size_t
 handshake_of(const uint8_t *w, size_t wlen, uint8_t *hs, size_t *nrec)
 {
-	size_t off = 0, n = 0;
+	size_t	off = 0, n = 0;
 
 	*nrec = 0;
 	while (off < wlen) {
@@ -108,7 +108,7 @@ handshake_of(const uint8_t *w, size_t wlen, uint8_t *hs, size_t *nrec)
 static size_t
 reframe(const uint8_t *hs, size_t hslen, size_t frag, uint8_t *w)
 {
-	size_t off = 0, n = 0, rec = 0;
+	size_t	off = 0, n = 0, rec = 0;
 
 	while (off < hslen) {
 		size_t take = hslen - off < frag ? hslen - off : frag;
@@ -160,7 +160,7 @@ static const struct capture captures[] = {
 static void
 assert_capture_result(const struct capture *c, const struct clienthello *r, size_t wire)
 {
-	size_t i, nalpn = 0;
+	size_t	i, nalpn = 0;
 
 	assert_null(r->error);
 	assert_int_equal(r->alert, 0);
@@ -191,7 +191,7 @@ assert_capture_result(const struct capture *c, const struct clienthello *r, size
 static void
 test_captures_parse_whole(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -214,8 +214,8 @@ test_captures_parse_whole(void **state)
 static void
 test_capture_chromium_is_post_quantum(void **state)
 {
-	uint8_t *w;
-	size_t len;
+	uint8_t	*w;
+	size_t	len;
 
 	(void)state;
 	w = load("chromium.bin", &len);
@@ -229,7 +229,7 @@ test_capture_chromium_is_post_quantum(void **state)
 static void
 test_captures_one_byte_at_a_time(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -268,8 +268,8 @@ test_captures_one_byte_at_a_time(void **state)
 static void
 test_captures_reframed(void **state)
 {
-	static const size_t big[] = { 300, 511, 512, 513, 1000, 1500, 2047, 4096, 16384 };
-	size_t i;
+	static const size_t	big[] = { 300, 511, 512, 513, 1000, 1500, 2047, 4096, 16384 };
+	size_t			i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -309,8 +309,8 @@ test_captures_reframed(void **state)
 static void
 test_captures_truncated_at_every_offset(void **state)
 {
-	static const size_t frags[] = { 37, 64, 100, 255, 512, 16384 };
-	size_t i, f;
+	static const size_t	frags[] = { 37, 64, 100, 255, 512, 16384 };
+	size_t			i, f;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -345,12 +345,12 @@ test_captures_truncated_at_every_offset(void **state)
 static void
 test_captures_bytes_after_hello_ignored(void **state)
 {
-	static const uint8_t after[] = {
+	static const uint8_t	after[] = {
 		0x14, 0x03, 0x03, 0x00, 0x01, 0x01,		/* ChangeCipherSpec */
 		0x17, 0x03, 0x03, 0x00, 0x03, 'a', 'b', 'c',	/* application_data */
 		'G', 'E', 'T', ' ', 0x00, 0xff,
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -378,7 +378,7 @@ test_captures_bytes_after_hello_ignored(void **state)
 static void
 test_captures_length_off_by_one(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -495,7 +495,7 @@ hb_open(struct hb *h, enum field f, size_t width)
 static void
 hb_close(struct hb *h)
 {
-	size_t at, w, len, i;
+	size_t	at, w, len, i;
 
 	assert_true(h->nopen > 0);
 	at = h->open[--h->nopen];
@@ -509,7 +509,7 @@ hb_close(struct hb *h)
 static void
 hello_begin(struct hb *h)
 {
-	static const uint8_t suites[] = { 0x13, 0x01, 0x13, 0x02, 0x13, 0x03 };
+	static const uint8_t	suites[] = { 0x13, 0x01, 0x13, 0x02, 0x13, 0x03 };
 
 	memset(h, 0, sizeof(*h));
 	hb_u8(h, 22);
@@ -580,7 +580,7 @@ ext_alpn_h2_http11(struct hb *h)
 static void
 ext_versions(struct hb *h, const uint16_t *v, size_t n)
 {
-	size_t i;
+	size_t	i;
 
 	hb_u16(h, 43);
 	hb_open(h, F_EXT_VERSIONS, 2);
@@ -603,7 +603,7 @@ ext_raw(struct hb *h, unsigned type, const void *data, size_t len)
 static void
 hello_default(struct hb *h)
 {
-	static const uint16_t v[] = { 0x0304, 0x0303 };
+	static const uint16_t	v[] = { 0x0304, 0x0303 };
 
 	hello_begin(h);
 	ext_sni(h, "example.com");
@@ -625,9 +625,9 @@ hb_new(void)
 static void
 test_builder_default_is_valid(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
-	size_t n;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	size_t			n;
 
 	(void)state;
 	hello_default(h);
@@ -651,11 +651,11 @@ test_builder_default_is_valid(void **state)
 }
 
 struct off_by_one {
-	enum field	f;
-	int		delta;
-	enum clienthello_status st;
-	uint8_t		alert;
-	const char	*why;
+	enum field		f;
+	int			delta;
+	enum clienthello_status	st;
+	uint8_t			alert;
+	const char		*why;
 };
 
 #define DE	TLS_ALERT_DECODE_ERROR
@@ -718,9 +718,9 @@ static const struct off_by_one off_by_one[] = {
 static void
 test_every_length_off_by_one(void **state)
 {
-	struct hb *h = hb_new();
-	bool covered[NFIELDS][2] = { { false } };
-	size_t i, f;
+	struct hb	*h = hb_new();
+	bool		covered[NFIELDS][2] = { { false } };
+	size_t		i, f;
 
 	(void)state;
 	for (i = 0; i < sizeof(off_by_one) / sizeof(off_by_one[0]); i++) {
@@ -739,7 +739,8 @@ test_every_length_off_by_one(void **state)
 			h->b[at + k] = (uint8_t)(v >> (8 * (w - 1 - k)));
 		st = parse(h->b, h->n, &r);
 		if (st != t->st || r.alert != t->alert ||
-		    (t->why == NULL ? r.error != NULL : r.error == NULL || strcmp(r.error, t->why) != 0))
+		    (t->why == NULL ? r.error != NULL : r.error == NULL || strcmp(r.error,
+		    t->why) != 0))
 			fail_msg("field %d %+d: %s alert %u (%s), want %s alert %u (%s)",
 			    (int)t->f, t->delta, clienthello_status_str(st), r.alert,
 			    r.error ? r.error : "-", clienthello_status_str(t->st), t->alert,
@@ -756,8 +757,8 @@ test_every_length_off_by_one(void **state)
 static void
 test_duplicate_extension(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
 
 	(void)state;
 	hello_begin(h);
@@ -780,9 +781,9 @@ test_duplicate_extension(void **state)
 static void
 test_grease_extensions_and_versions_ignored(void **state)
 {
-	static const uint16_t v[] = { 0x1a1a, 0x0304, 0xfafa, 0x0303, 0x0a0a };
-	struct hb *h = hb_new();
-	struct clienthello r;
+	static const uint16_t	v[] = { 0x1a1a, 0x0304, 0xfafa, 0x0303, 0x0a0a };
+	struct hb		*h = hb_new();
+	struct clienthello	r;
 
 	(void)state;
 	hello_begin(h);
@@ -810,8 +811,8 @@ test_grease_extensions_and_versions_ignored(void **state)
 static void
 test_ech_flag(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
 
 	(void)state;
 	hello_begin(h);
@@ -835,7 +836,7 @@ test_ech_flag(void **state)
 static void
 ext_sni_entries(struct hb *h, size_t n, const unsigned *types, const char *const *names)
 {
-	size_t i;
+	size_t	i;
 
 	hb_u16(h, 0);
 	hb_open(h, F_NONE, 2);
@@ -853,8 +854,8 @@ ext_sni_entries(struct hb *h, size_t n, const unsigned *types, const char *const
 static void
 test_sni_entries(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
 
 	(void)state;
 	{	/* a second host_name */
@@ -924,9 +925,9 @@ test_sni_entries(void **state)
 static void
 test_sni_length_limit(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
-	char name[300];
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	char			name[300];
 
 	(void)state;
 	memset(name, 'a', sizeof(name));
@@ -964,7 +965,7 @@ test_sni_length_limit(void **state)
 static void
 ext_alpn_list(struct hb *h, size_t n, const char *const *names)
 {
-	size_t i;
+	size_t	i;
 
 	hb_u16(h, 16);
 	hb_open(h, F_NONE, 2);
@@ -984,11 +985,11 @@ test_alpn(void **state)
 	static const char *const many[] = {
 		"h2", "http/1.1", "a", "b", "c", "d", "e", "f", "ninth", "tenth",
 	};
-	struct hb *h = hb_new();
-	struct clienthello r;
-	char longest[256];
-	const char *one[1];
-	size_t i;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	char			longest[256];
+	const char		*one[1];
+	size_t			i;
 
 	(void)state;
 	hello_begin(h);
@@ -1028,10 +1029,10 @@ test_alpn(void **state)
 static void
 test_supported_versions(void **state)
 {
-	uint16_t v[127];
-	struct hb *h = hb_new();
-	struct clienthello r;
-	size_t i;
+	uint16_t		v[127];
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	size_t			i;
 
 	(void)state;
 	for (i = 0; i < 127; i++)
@@ -1069,9 +1070,9 @@ test_supported_versions(void **state)
 static void
 test_fixed_fields(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
-	size_t n;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	size_t			n;
 
 	(void)state;
 	/* No extensions block at all (SSLv3/TLS 1.0 style): DONE, no SNI. */
@@ -1141,10 +1142,10 @@ test_fixed_fields(void **state)
 static void
 test_record_layer(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
-	uint8_t *re;
-	size_t rlen, n;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	uint8_t			*re;
+	size_t			rlen, n;
 
 	(void)state;
 	hello_default(h);
@@ -1226,8 +1227,8 @@ test_not_tls(void **state)
 		"\x14\x03\x03\x00\x01\x01",			/* ChangeCipherSpec first */
 		"\x01",
 	};
-	struct clienthello r;
-	size_t i, n;
+	struct clienthello	r;
+	size_t			i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
@@ -1250,9 +1251,9 @@ test_not_tls(void **state)
 static void
 test_sslv2_hello(void **state)
 {
-	uint8_t v2[2 + 9 + 9 + 32];
-	struct clienthello r;
-	size_t n;
+	uint8_t			v2[2 + 9 + 9 + 32];
+	struct clienthello	r;
+	size_t			n;
 
 	(void)state;
 	v2[0] = 0x80;
@@ -1288,8 +1289,8 @@ test_sslv2_hello(void **state)
 static size_t
 hello_largest(struct hb *h)
 {
-	static uint8_t pad[CLIENTHELLO_MAX_HANDSHAKE];
-	size_t body;
+	static uint8_t	pad[CLIENTHELLO_MAX_HANDSHAKE];
+	size_t		body;
 
 	hello_begin(h);
 	ext_sni(h, "example.com");
@@ -1305,10 +1306,10 @@ hello_largest(struct hb *h)
 static void
 test_oversize_hello(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
-	uint8_t *re;
-	size_t hslen, rlen, i;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	uint8_t			*re;
+	size_t			hslen, rlen, i;
 
 	(void)state;
 	hslen = hello_largest(h);
@@ -1371,11 +1372,11 @@ test_oversize_hello(void **state)
 static void
 test_max_wire_always_answers(void **state)
 {
-	static const size_t frags[] = { 1, 2, 3, 100, 255, 256, 257, 16384 };
-	struct hb *h = hb_new();
-	struct clienthello r;
-	uint8_t *re;
-	size_t hslen, f;
+	static const size_t	frags[] = { 1, 2, 3, 100, 255, 256, 257, 16384 };
+	struct hb		*h = hb_new();
+	struct clienthello	r;
+	uint8_t			*re;
+	size_t			hslen, f;
 
 	(void)state;
 	hslen = hello_largest(h);
@@ -1393,8 +1394,8 @@ test_max_wire_always_answers(void **state)
 static void
 test_error_clears_result(void **state)
 {
-	struct hb *h = hb_new();
-	struct clienthello r;
+	struct hb		*h = hb_new();
+	struct clienthello	r;
 
 	(void)state;
 	/* The SNI is read before the bad ALPN; on ERROR none of it remains. */
@@ -1422,7 +1423,7 @@ test_status_str(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_captures_parse_whole),
 		cmocka_unit_test(test_capture_chromium_is_post_quantum),
 		cmocka_unit_test(test_captures_one_byte_at_a_time),

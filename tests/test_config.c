@@ -261,6 +261,18 @@ check_dns_timeout(const struct config *c)
 }
 
 static bool
+check_dns_stale(const struct config *c)
+{
+	return c->dns_stale == 0;
+}
+
+static bool
+check_dns_cache(const struct config *c)
+{
+	return c->dns_cache_size == 500;
+}
+
+static bool
 check_idle(const struct config *c)
 {
 	return c->idle_timeout == 600;
@@ -344,6 +356,8 @@ static const struct flag_case flag_cases[] = {
 	{ "unix-directory", "/run/snid/b/", { "-listen", "tcp:443", "-mode", "unix" }, check_unixdir },
 	{ "dns-server", "127.0.0.1:5353", { BASE }, check_dns },
 	{ "dns-timeout", "0.5", { BASE }, check_dns_timeout },
+	{ "dns-stale", "0", { BASE }, check_dns_stale },
+	{ "dns-cache-size", "500", { BASE }, check_dns_cache },
 	{ "hello-timeout", "7", { BASE }, check_hello },
 	{ "connect-timeout", "1.25", { BASE }, check_connect },
 	{ "shutdown-timeout", "86400", { BASE }, check_shutdown },
@@ -606,6 +620,40 @@ test_config_durations(void **state)
 	}
 }
 
+/* -dns-stale is a duration that may be 0 (off); -dns-cache-size 16..1000000. */
+static void
+test_config_dns_cache_values(void **state)
+{
+	static const char *const bad_stale[] = {
+		"-1", "86401", "1e3", "", "2s", "+5"
+	};
+	static const char *const bad_size[] = {
+		"0", "15", "1000001", "x", "", "007"
+	};
+	char	want[256];
+	size_t	i;
+
+	(void)state;
+	load_run(cfg, WORDS(BASE, "-dns-stale", "86400", "-dns-cache-size",
+	    "16"));
+	assert_true(cfg->dns_stale == 86400);
+	assert_int_equal(cfg->dns_cache_size, 16);
+	load_run(cfg, WORDS(BASE, "-dns-stale", "0"));
+	assert_true(cfg->dns_stale == 0);
+	for (i = 0; i < sizeof(bad_stale) / sizeof(bad_stale[0]); i++) {
+		snprintf(want, sizeof(want), "-dns-stale %s: must be seconds "
+		    "from 0 to 86400, such as 2 or 0.5 (at most 3 decimals)",
+		    bad_stale[i]);
+		load_usage_error(WORDS(BASE, "-dns-stale", bad_stale[i]), want);
+	}
+	for (i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
+		snprintf(want, sizeof(want), "-dns-cache-size %s: must be a "
+		    "number from 16 to 1000000", bad_size[i]);
+		load_usage_error(WORDS(BASE, "-dns-cache-size", bad_size[i]),
+		    want);
+	}
+}
+
 static void
 test_config_max_connections_values(void **state)
 {
@@ -757,6 +805,8 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "mode tcp\n"
 	    "backend-cidr 2001:db8:1:2:3::/80\n"
 	    "dns-timeout 2\n"
+	    "dns-stale 3600\n"
+	    "dns-cache-size 10000\n"
 	    "hello-timeout 5\n"
 	    "connect-timeout 5\n"
 	    "shutdown-timeout 30\n"
@@ -1308,6 +1358,8 @@ static const char reload_a[] =
     "proxy-proto v1\n"
     "dns-server 127.0.0.1\n"
     "dns-timeout 1\n"
+    "dns-stale 60\n"
+    "dns-cache-size 100\n"
     "hello-timeout 1\n"
     "connect-timeout 1\n"
     "shutdown-timeout 1\n"
@@ -1327,6 +1379,8 @@ static const char reload_b[] =
     "default-hostname b.example\n"
     "dns-server [::1]:5353\n"
     "dns-timeout 2.5\n"
+    "dns-stale 0\n"
+    "dns-cache-size 200\n"
     "hello-timeout 2.5\n"
     "connect-timeout 2.5\n"
     "shutdown-timeout 2.5\n"
@@ -1493,6 +1547,7 @@ main(void)
 		cmocka_unit_test(test_config_flag_syntax_errors),
 		cmocka_unit_test(test_config_value_errors_name_the_flag),
 		cmocka_unit_test(test_config_durations),
+		cmocka_unit_test(test_config_dns_cache_values),
 		cmocka_unit_test(test_config_max_connections_values),
 		cmocka_unit_test(test_config_limits_name_the_flag),
 		cmocka_unit_test(test_config_too_many_cidrs_in_file),

@@ -33,7 +33,7 @@ static struct config cfg;
 static union sockaddr_inet
 addr(const char *a, uint16_t port)
 {
-	union sockaddr_inet s;
+	union sockaddr_inet	s;
 
 	memset(&s, 0, sizeof(s));
 	if (strchr(a, ':') != NULL) {
@@ -51,7 +51,7 @@ addr(const char *a, uint16_t port)
 static void
 allow(const char *const *prefixes)
 {
-	char err[256];
+	char	err[256];
 
 	config_defaults(&cfg);
 	cfg.n_backend_cidrs = 0;
@@ -66,7 +66,7 @@ allow(const char *const *prefixes)
 static bool
 allowed(const char *a)
 {
-	union sockaddr_inet s = addr(a, 443);
+	union sockaddr_inet	s = addr(a, 443);
 
 	return dial_allowed(&cfg, &s.sa);
 }
@@ -124,9 +124,9 @@ static void
 test_candidates_order_port_dedup(void **state)
 {
 	static const char *const p[] = { "2001:db8::/64", "192.0.2.0/24", NULL };
-	union sockaddr_inet in[6], out[6];
-	char txt[INET6_ADDRSTRLEN];
-	size_t n;
+	union sockaddr_inet	in[6], out[6];
+	char			txt[INET6_ADDRSTRLEN];
+	size_t			n;
 
 	(void)state;
 	allow(p);
@@ -197,9 +197,9 @@ test_ports_allowed(void **state)
 static int
 listener(const char *a, uint16_t *port)
 {
-	union sockaddr_inet s = addr(a, 0);
-	socklen_t sl = sizeof(s);
-	int fd = socket(s.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	union sockaddr_inet	s = addr(a, 0);
+	socklen_t		sl = sizeof(s);
+	int			fd = socket(s.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, &s.sa, sock_addr_len(&s.sa)), 0);
@@ -213,11 +213,11 @@ static void
 test_start_connects_to_allowed(void **state)
 {
 	static const char *const p[] = { "::1/128", NULL };
-	struct pollfd pfd;
-	union sockaddr_inet to;
-	uint16_t port;
-	int l, fd, a, err = -1;
-	socklen_t el = sizeof(err);
+	struct pollfd		pfd;
+	union sockaddr_inet	to;
+	uint16_t		port;
+	int			l, fd, a, err = -1;
+	socklen_t		el = sizeof(err);
 
 	(void)state;
 	allow(p);
@@ -242,9 +242,9 @@ static void
 test_start_refuses_outside(void **state)
 {
 	static const char *const p[] = { "2001:db8::/64", NULL };
-	union sockaddr_inet to;
-	uint16_t port;
-	int l, a;
+	union sockaddr_inet	to;
+	uint16_t		port;
+	int			l, a;
 
 	(void)state;
 	allow(p);
@@ -266,7 +266,7 @@ test_start_refuses_outside(void **state)
 static bool
 self_has(const struct dial_self *self, const char *a, uint16_t port)
 {
-	union sockaddr_inet s = addr(a, port);
+	union sockaddr_inet	s = addr(a, port);
 
 	return dial_self_match(self, &s.sa);
 }
@@ -274,7 +274,7 @@ self_has(const struct dial_self *self, const char *a, uint16_t port)
 static void
 self_listen(struct dial_self *self, const char *a, uint16_t port, bool v6only)
 {
-	union sockaddr_inet s = addr(a, port);
+	union sockaddr_inet	s = addr(a, port);
 
 	dial_self_add_listen(self, &s.sa, v6only);
 }
@@ -283,7 +283,7 @@ self_listen(struct dial_self *self, const char *a, uint16_t port, bool v6only)
 static void
 test_self_exact_listener(void **state)
 {
-	struct dial_self self;
+	struct dial_self	self;
 
 	(void)state;
 	memset(&self, 0, sizeof(self));
@@ -307,8 +307,8 @@ test_self_exact_listener(void **state)
 static void
 test_self_wildcard_v4(void **state)
 {
-	struct dial_self self;
-	union sockaddr_inet l;
+	struct dial_self	self;
+	union sockaddr_inet	l;
 
 	(void)state;
 	memset(&self, 0, sizeof(self));
@@ -334,8 +334,8 @@ test_self_wildcard_v4(void **state)
 static void
 test_self_wildcard_v6(void **state)
 {
-	struct dial_self self;
-	union sockaddr_inet l;
+	struct dial_self	self;
+	union sockaddr_inet	l;
 
 	(void)state;
 	memset(&self, 0, sizeof(self));
@@ -365,10 +365,10 @@ static void
 test_self_refused_before_connect(void **state)
 {
 	static const char *const p[] = { "127.0.0.0/8", "::/0", NULL };
-	struct dial_self self;
-	union sockaddr_inet in[2], out[2], to, lo;
-	uint16_t port;
-	int l, fd;
+	struct dial_self	self;
+	union sockaddr_inet	in[2], out[2], to, lo;
+	uint16_t		port;
+	int			l, fd;
 
 	(void)state;
 	allow(p);
@@ -592,7 +592,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_allowed_v6_prefix),
 		cmocka_unit_test(test_mapped_counts_as_v4),
 		cmocka_unit_test(test_forbidden_even_inside),

@@ -202,7 +202,7 @@ test_close_all_stops_the_throttle(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_stops_until_a_close,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

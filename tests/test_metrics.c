@@ -67,7 +67,8 @@ test_render_known_snapshot_exact_text(void **state)
 	    "# HELP snid_connections_active Client connections open now.\n"
 	    "# TYPE snid_connections_active gauge\n"
 	    "snid_connections_active 1\n"
-	    "# HELP snid_connections_total Client connections closed, by the outcome word of their access-log line.\n"
+	    "# HELP snid_connections_total Client connections closed, by the outcome word of "
+	    "their access-log line.\n"
 	    "# TYPE snid_connections_total counter\n");
 	/* Every outcome word of the access log, in the table's order, zeros included. */
 	for (i = 0; i < OUTCOME_COUNT; i++)
@@ -76,10 +77,12 @@ test_render_known_snapshot_exact_text(void **state)
 		    outcome_word((enum outcome)i),
 		    i == OUTCOME_OK || i == OUTCOME_DENIED || i == OUTCOME_NXDOMAIN);
 	w += (size_t)snprintf(want + w, BIG - w,
-	    "# HELP snid_accept_errors_total Failed accept calls (out of descriptors or memory, ...).\n"
+	    "# HELP snid_accept_errors_total Failed accept calls (out of descriptors or memory, "
+	    "...).\n"
 	    "# TYPE snid_accept_errors_total counter\n"
 	    "snid_accept_errors_total 4\n"
-	    "# HELP snid_bytes_total Bytes written to backends (up) and to clients (down), open connections included.\n"
+	    "# HELP snid_bytes_total Bytes written to backends (up) and to clients (down), open "
+	    "connections included.\n"
 	    "# TYPE snid_bytes_total counter\n"
 	    "snid_bytes_total{direction=\"up\"} 517\n"
 	    "snid_bytes_total{direction=\"down\"} 1000\n"
@@ -90,7 +93,11 @@ test_render_known_snapshot_exact_text(void **state)
 	    "snid_dns_lookups_total{result=\"nxdomain\"} 1\n"
 	    "snid_dns_lookups_total{result=\"error\"} 0\n"
 	    "snid_dns_lookups_total{result=\"timeout\"} 0\n"
-	    "# HELP snid_dns_lookup_seconds Duration of DNS lookups that sent a query (not cached).\n"
+	    "snid_dns_lookups_total{result=\"merged\"} 0\n"
+	    "snid_dns_lookups_total{result=\"negative\"} 0\n"
+	    "snid_dns_lookups_total{result=\"stale\"} 0\n"
+	    "# HELP snid_dns_lookup_seconds Duration of DNS lookups that waited "
+	    "for a query (not cached).\n"
 	    "# TYPE snid_dns_lookup_seconds histogram\n"
 	    "snid_dns_lookup_seconds_bucket{le=\"0.001\"} 2\n"
 	    "snid_dns_lookup_seconds_bucket{le=\"0.0025\"} 2\n"
@@ -107,7 +114,17 @@ test_render_known_snapshot_exact_text(void **state)
 	    "snid_dns_lookup_seconds_bucket{le=\"+Inf\"} 4\n"
 	    "snid_dns_lookup_seconds_sum 7.0045\n"
 	    "snid_dns_lookup_seconds_count 4\n"
-	    "# HELP snid_connect_seconds Time from the first connect attempt to a connected backend.\n"
+	    "# HELP snid_dns_queries_in_flight DNS queries sent and not yet "
+	    "answered (merged lookups count once).\n"
+	    "# TYPE snid_dns_queries_in_flight gauge\n"
+	    "snid_dns_queries_in_flight 0\n"
+	    "# HELP snid_dns_cache_entries Entries of the DNS cache, by kind.\n"
+	    "# TYPE snid_dns_cache_entries gauge\n"
+	    "snid_dns_cache_entries{kind=\"positive\"} 0\n"
+	    "snid_dns_cache_entries{kind=\"negative\"} 0\n"
+	    "snid_dns_cache_entries{kind=\"error\"} 0\n"
+	    "# HELP snid_connect_seconds Time from the first connect attempt to a connected "
+	    "backend.\n"
 	    "# TYPE snid_connect_seconds histogram\n"
 	    "snid_connect_seconds_bucket{le=\"0.001\"} 0\n"
 	    "snid_connect_seconds_bucket{le=\"0.0025\"} 0\n"
@@ -289,7 +306,7 @@ struct http_case {
 static void
 test_http_requests_answered(void **state)
 {
-	static const struct http_case cases[] = {
+	static const struct http_case	cases[] = {
 		{ "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", 200 },
 		{ "GET /metrics HTTP/1.0\r\n\r\n", 200 },
 		{ "GET /metrics?name[]=x HTTP/1.1\r\n\r\n", 200 },
@@ -362,7 +379,7 @@ test_dns_words(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_render_known_snapshot_exact_text),
 		cmocka_unit_test(test_observe_bucket_boundaries),
 		cmocka_unit_test(test_label_values_escaped),

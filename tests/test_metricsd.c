@@ -222,7 +222,7 @@ test_close_closes_every_socket(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_setup_teardown(test_v6_wildcard_is_v6_only,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -27,9 +27,9 @@ is_open(int fd)
 static void
 test_get_makes_a_nonblocking_pipe(void **state)
 {
-	struct pipe_pool pp;
-	int fds[2];
-	char c;
+	struct pipe_pool	pp;
+	int			fds[2];
+	char			c;
 
 	(void)state;
 	pipe_pool_init(&pp, 4);
@@ -52,8 +52,8 @@ test_get_makes_a_nonblocking_pipe(void **state)
 static void
 test_put_empty_is_reused(void **state)
 {
-	struct pipe_pool pp;
-	int fds[2], again[2], r, w;
+	struct pipe_pool	pp;
+	int			fds[2], again[2], r, w;
 
 	(void)state;
 	pipe_pool_init(&pp, 4);
@@ -81,8 +81,8 @@ test_put_empty_is_reused(void **state)
 static void
 test_put_nonempty_closes(void **state)
 {
-	struct pipe_pool pp;
-	int fds[2], r, w;
+	struct pipe_pool	pp;
+	int			fds[2], r, w;
 
 	(void)state;
 	pipe_pool_init(&pp, 4);
@@ -103,8 +103,8 @@ test_put_nonempty_closes(void **state)
 static void
 test_cap(void **state)
 {
-	struct pipe_pool pp, none;
-	int fds[3][2], last[2];
+	struct pipe_pool	pp, none;
+	int			fds[3][2], last[2];
 
 	(void)state;
 	pipe_pool_init(&pp, 2);
@@ -137,9 +137,9 @@ test_cap(void **state)
 static void
 test_get_without_descriptors(void **state)
 {
-	struct pipe_pool pp;
-	struct rlimit rl, low;
-	int fds[2] = { 7, 7 }, spare[2], lowest;
+	struct pipe_pool	pp;
+	struct rlimit		rl, low;
+	int			fds[2] = { 7, 7 }, spare[2], lowest;
 
 	(void)state;
 	pipe_pool_init(&pp, 4);
@@ -169,7 +169,7 @@ test_get_without_descriptors(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_get_makes_a_nonblocking_pipe),
 		cmocka_unit_test(test_put_empty_is_reused),
 		cmocka_unit_test(test_put_nonempty_closes),

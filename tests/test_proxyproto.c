@@ -36,8 +36,8 @@ static const uint8_t sig[12] = {
 static enum proxyproto_status
 parse(const void *b, size_t n, struct proxyproto *r)
 {
-	uint8_t *p = xmalloc(n);
-	enum proxyproto_status st;
+	uint8_t			*p = xmalloc(n);
+	enum proxyproto_status	st;
 
 	if (n > 0)
 		memcpy(p, b, n);
@@ -70,8 +70,8 @@ assert_same_result(const struct proxyproto *a, const struct proxyproto *b)
 static void
 expect_error(const void *b, size_t n, const char *why)
 {
-	struct proxyproto r;
-	enum proxyproto_status st = parse(b, n, &r);
+	struct proxyproto	r;
+	enum proxyproto_status	st = parse(b, n, &r);
 
 	if (st != PROXYPROTO_ERROR)
 		fail_msg("expected error \"%s\", got %s", why, proxyproto_status_str(st));
@@ -82,12 +82,15 @@ expect_error(const void *b, size_t n, const char *why)
 	assert_int_equal(r.version, 0);
 }
 
-/* An error on the whole input is NEED_MORE on every shorter prefix than at, and that error from at on. */
+/*
+ * An error on the whole input is NEED_MORE on every shorter prefix than at,
+ * and that error from at on.
+ */
 static void
 expect_error_at(const void *b, size_t n, size_t at, const char *why)
 {
-	struct proxyproto r;
-	size_t i;
+	struct proxyproto	r;
+	size_t			i;
 
 	for (i = 0; i < at; i++)
 		if (parse(b, i, &r) != PROXYPROTO_NEED_MORE)
@@ -106,9 +109,9 @@ expect_error_at(const void *b, size_t n, size_t at, const char *why)
 static struct sockaddr_storage
 addr(const char *ip, uint16_t port)
 {
-	struct sockaddr_storage ss;
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
+	struct sockaddr_storage	ss;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
 
 	memset(&ss, 0, sizeof(ss));
 	if (strchr(ip, ':') == NULL) {
@@ -131,7 +134,7 @@ addr(const char *ip, uint16_t port)
 static void
 addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char	ip[INET6_ADDRSTRLEN];
 
 	if (ss->ss_family == AF_INET) {
 		struct sockaddr_in sin;
@@ -153,7 +156,7 @@ addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
 static void
 assert_addr(const struct sockaddr_storage *ss, const char *want)
 {
-	char got[80];
+	char	got[80];
 
 	addr_str(ss, got, sizeof(got));
 	assert_string_equal(got, want);
@@ -178,13 +181,13 @@ v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, size_t len, const void *block)
 /* ---- real headers from haproxy ---- */
 
 struct capture {
-	const char	*file;
-	int		 version;
-	enum proxyproto_command cmd;
-	int		 family;	/* AF_UNSPEC: no addresses */
-	size_t		 header_len;
-	bool		 payload;	/* PAYLOAD follows the header */
-	bool		 rebuild;	/* our builder gives the same bytes */
+	const char		*file;
+	int			 version;
+	enum proxyproto_command	cmd;
+	int			 family;	/* AF_UNSPEC: no addresses */
+	size_t			 header_len;
+	bool			 payload;	/* PAYLOAD follows the header */
+	bool			 rebuild;	/* our builder gives the same bytes */
 };
 
 static const struct capture captures[] = {
@@ -210,7 +213,7 @@ static const char *const handmade[] = {
 static void
 test_captures_parse(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -253,7 +256,7 @@ test_captures_parse(void **state)
 static void
 test_captures_rebuilt_identically(void **state)
 {
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -269,13 +272,15 @@ test_captures_rebuilt_identically(void **state)
 		b = load(c->file, &len);
 		assert_int_equal(parse(b, len, &r), PROXYPROTO_DONE);
 		if (c->version == 1) {
-			n = proxyproto_build_v1((struct sockaddr *)&r.src, (struct sockaddr *)&r.dst,
+			n = proxyproto_build_v1((struct sockaddr *)&r.src,
+			    (struct sockaddr *)&r.dst,
 			    line, sizeof(line));
 			assert_int_equal(n, r.header_len);
 			assert_memory_equal(line, b, n);
 			assert_int_equal(line[n], '\0');
 		} else {
-			n = proxyproto_build_v2((struct sockaddr *)&r.src, (struct sockaddr *)&r.dst,
+			n = proxyproto_build_v2((struct sockaddr *)&r.src,
+			    (struct sockaddr *)&r.dst,
 			    out, sizeof(out));
 			assert_int_equal(n, r.header_len);
 			assert_memory_equal(out, b, n);
@@ -288,9 +293,9 @@ test_captures_rebuilt_identically(void **state)
 static void
 test_capture_tlvs_skipped(void **state)
 {
-	struct proxyproto r;
-	uint8_t *b;
-	size_t len;
+	struct proxyproto	r;
+	uint8_t			*b;
+	size_t			len;
 
 	(void)state;
 	b = load("haproxy_v2_tlvs.bin", &len);
@@ -303,12 +308,15 @@ test_capture_tlvs_skipped(void **state)
 	free(b);
 }
 
-/* Every file: every prefix of the header is NEED_MORE, the whole header is DONE, and so is anything longer. */
+/*
+ * Every file: every prefix of the header is NEED_MORE, the whole header is
+ * DONE, and so is anything longer.
+ */
 static void
 check_prefixes(const uint8_t *b, size_t len)
 {
-	struct proxyproto whole, r;
-	size_t i;
+	struct proxyproto	whole, r;
+	size_t			i;
 
 	assert_int_equal(parse(b, len, &whole), PROXYPROTO_DONE);
 	for (i = 0; i < whole.header_len; i++) {
@@ -329,8 +337,8 @@ check_prefixes(const uint8_t *b, size_t len)
 static void
 test_truncated_at_every_offset(void **state)
 {
-	size_t i, len;
-	uint8_t *b;
+	size_t	i, len;
+	uint8_t	*b;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -349,7 +357,7 @@ test_truncated_at_every_offset(void **state)
 static void
 test_byte_by_byte(void **state)
 {
-	size_t i, n, len;
+	size_t	i, n, len;
 
 	(void)state;
 	for (i = 0; i < NCAPTURES; i++) {
@@ -377,9 +385,10 @@ static void
 test_bytes_after_header_untouched(void **state)
 {
 	static const char *const tails[] = {
-		"\x16\x03\x01\x02\x00", "PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\n", "\r\n\r\n\0\r\nQUIT\n!", "\0",
+		"\x16\x03\x01\x02\x00", "PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\n",
+		    "\r\n\r\n\0\r\nQUIT\n!", "\0",
 	};
-	size_t i, j, len;
+	size_t	i, j, len;
 
 	(void)state;
 	for (i = 0; i < NHANDMADE; i++) {
@@ -406,11 +415,11 @@ test_bytes_after_header_untouched(void **state)
 static void
 round_trip(const char *sip, uint16_t sport, const char *dip, uint16_t dport, const char *v1want)
 {
-	struct sockaddr_storage s = addr(sip, sport), d = addr(dip, dport);
-	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
-	char line[PROXYPROTO_V1_BUILD_MAX], want[80];
-	struct proxyproto r;
-	size_t n;
+	struct sockaddr_storage	s = addr(sip, sport), d = addr(dip, dport);
+	uint8_t			out[PROXYPROTO_V2_BUILD_MAX];
+	char			line[PROXYPROTO_V1_BUILD_MAX], want[80];
+	struct proxyproto	r;
+	size_t			n;
 
 	n = proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line, sizeof(line));
 	assert_int_not_equal(n, 0);
@@ -486,17 +495,17 @@ test_build_mapped_sent_as_ipv4(void **state)
 static void
 test_build_v2_exact_bytes(void **state)
 {
-	static const uint8_t tcp4[28] = {
+	static const uint8_t	tcp4[28] = {
 		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
 		0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 7, 0xc3, 0x50, 0x01, 0xbb,
 	};
 	/* A mapped pair (a dual-stack socket's IPv4 client) is sent as TCP4. */
-	static const uint8_t mapped[28] = {
+	static const uint8_t	mapped[28] = {
 		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
 		0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 7, 0x04, 0xd2, 0x01, 0xbb,
 	};
-	struct sockaddr_storage s = addr("192.0.2.1", 50000), d = addr("198.51.100.7", 443);
-	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
+	struct sockaddr_storage	s = addr("192.0.2.1", 50000), d = addr("198.51.100.7", 443);
+	uint8_t			out[PROXYPROTO_V2_BUILD_MAX];
 
 	(void)state;
 	assert_int_equal(proxyproto_build_v2((struct sockaddr *)&s, (struct sockaddr *)&d, out,
@@ -512,15 +521,15 @@ test_build_v2_exact_bytes(void **state)
 static void
 test_build_unknown_and_unspec(void **state)
 {
-	struct sockaddr_storage v4 = addr("192.0.2.1", 1), v6 = addr("2001:db8::1", 2);
-	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
-	char line[PROXYPROTO_V1_BUILD_MAX];
-	struct sockaddr_un un;
-	struct proxyproto r;
+	struct sockaddr_storage	v4 = addr("192.0.2.1", 1), v6 = addr("2001:db8::1", 2);
+	uint8_t			out[PROXYPROTO_V2_BUILD_MAX];
+	char			line[PROXYPROTO_V1_BUILD_MAX];
+	struct sockaddr_un	un;
+	struct proxyproto	r;
 	struct {
-		const struct sockaddr *s, *d;
+		const struct sockaddr	*s, *d;
 	} cases[4];
-	size_t i, n;
+	size_t	i, n;
 
 	(void)state;
 	memset(&un, 0, sizeof(un));
@@ -568,20 +577,24 @@ test_build_unknown_and_unspec(void **state)
 static void
 test_build_short_buffer(void **state)
 {
-	struct sockaddr_storage s = addr("2001:db8::1", 40000), d = addr("2001:db8::2", 443);
-	uint8_t out[PROXYPROTO_V2_BUILD_MAX];
-	char line[PROXYPROTO_V1_BUILD_MAX];
-	size_t n, full;
+	struct sockaddr_storage	s = addr("2001:db8::1", 40000), d = addr("2001:db8::2", 443);
+	uint8_t			out[PROXYPROTO_V2_BUILD_MAX];
+	char			line[PROXYPROTO_V1_BUILD_MAX];
+	size_t			n, full;
 
 	(void)state;
-	full = proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line, sizeof(line));
+	full = proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line,
+	    sizeof(line));
 	assert_int_equal(full, strlen("PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\n"));
 	/* The NUL needs its byte too. */
-	assert_int_equal(proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line, full), 0);
-	assert_int_equal(proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line, full + 1), full);
+	assert_int_equal(proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line,
+	    full), 0);
+	assert_int_equal(proxyproto_build_v1((struct sockaddr *)&s, (struct sockaddr *)&d, line,
+	    full + 1), full);
 	n = proxyproto_build_v2((struct sockaddr *)&s, (struct sockaddr *)&d, out, 51);
 	assert_int_equal(n, 0);
-	assert_int_equal(proxyproto_build_v2((struct sockaddr *)&s, (struct sockaddr *)&d, out, 52), 52);
+	assert_int_equal(proxyproto_build_v2((struct sockaddr *)&s, (struct sockaddr *)&d, out, 52),
+	    52);
 	assert_int_equal(proxyproto_build_v2(NULL, NULL, out, 15), 0);
 	assert_int_equal(proxyproto_build_v1(NULL, NULL, line, 15), 0);
 }
@@ -601,8 +614,8 @@ test_build_sizes(void **state)
 static void
 test_v2_signature_each_byte(void **state)
 {
-	uint8_t h[64];
-	size_t i, n;
+	uint8_t	h[64];
+	size_t	i, n;
 
 	(void)state;
 	for (i = 0; i < 12; i++) {
@@ -617,10 +630,10 @@ test_v2_signature_each_byte(void **state)
 static void
 test_v2_version_and_command(void **state)
 {
-	static const uint8_t bad_ver[] = { 0x01, 0x11, 0x31, 0xf1, 0x00 };
-	static const uint8_t bad_cmd[] = { 0x22, 0x23, 0x2f };
-	uint8_t h[64];
-	size_t i, n;
+	static const uint8_t	bad_ver[] = { 0x01, 0x11, 0x31, 0xf1, 0x00 };
+	static const uint8_t	bad_cmd[] = { 0x22, 0x23, 0x2f };
+	uint8_t			h[64];
+	size_t			i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad_ver); i++) {
@@ -636,11 +649,11 @@ test_v2_version_and_command(void **state)
 static void
 test_v2_families(void **state)
 {
-	static const uint8_t unknown[] = { 0x01, 0x10, 0x13, 0x23, 0x33, 0x41, 0x40, 0xff };
-	static const uint8_t dgram[] = { 0x12, 0x22, 0x32 };
-	struct proxyproto r;
-	uint8_t h[512];
-	size_t i, n;
+	static const uint8_t	unknown[] = { 0x01, 0x10, 0x13, 0x23, 0x33, 0x41, 0x40, 0xff };
+	static const uint8_t	dgram[] = { 0x12, 0x22, 0x32 };
+	struct proxyproto	r;
+	uint8_t			h[512];
+	size_t			i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(unknown); i++) {
@@ -668,14 +681,17 @@ test_v2_families(void **state)
 	assert_int_equal(r.src.ss_family, AF_UNSPEC);
 }
 
-/* Receivers must not assume LOCAL carries nothing (spec 2.2): its block, whatever it holds, is skipped. */
+/*
+ * Receivers must not assume LOCAL carries nothing (spec 2.2): its block,
+ * whatever it holds, is skipped.
+ */
 static void
 test_v2_local(void **state)
 {
-	static const uint8_t fams[] = { 0x00, 0x11, 0x21, 0x31 };
-	uint8_t h[64], block[40];
-	struct proxyproto r;
-	size_t i, n;
+	static const uint8_t	fams[] = { 0x00, 0x11, 0x21, 0x31 };
+	uint8_t			h[64], block[40];
+	struct proxyproto	r;
+	size_t			i, n;
 
 	(void)state;
 	memset(block, 0xee, sizeof(block));	/* not even valid TLVs */
@@ -693,9 +709,9 @@ test_v2_local(void **state)
 static void
 test_v2_lengths(void **state)
 {
-	uint8_t h[PROXYPROTO_MAX + 16];
-	struct proxyproto r;
-	size_t n, i;
+	uint8_t			h[PROXYPROTO_MAX + 16];
+	struct proxyproto	r;
+	size_t			n, i;
 
 	(void)state;
 	/* Address block shorter than the family needs: decided by the length field. */
@@ -715,7 +731,10 @@ test_v2_lengths(void **state)
 	h[15] = 0xff;
 	expect_error(h, 16, "v2 length is above 2048 bytes (PROXYPROTO_V2_MAX_LEN)");
 
-	/* Exactly the bound, filled with NOOP TLVs, is fine, and decided at PROXYPROTO_MAX bytes. */
+	/*
+	 * Exactly the bound, filled with NOOP TLVs, is fine, and decided at
+	 * PROXYPROTO_MAX bytes.
+	 */
 	n = v2(h, 0x21, 0x11, PROXYPROTO_V2_MAX_LEN, NULL);
 	for (i = 28; i < n;) {
 		size_t tl = n - i - 3 > 1000 ? 1000 : n - i - 3;
@@ -734,9 +753,9 @@ test_v2_lengths(void **state)
 static void
 test_v2_tlv_framing(void **state)
 {
-	uint8_t h[128], block[64];
-	struct proxyproto r;
-	size_t n;
+	uint8_t			h[128], block[64];
+	struct proxyproto	r;
+	size_t			n;
 
 	(void)state;
 	memset(block, 0, sizeof(block));
@@ -749,7 +768,10 @@ test_v2_tlv_framing(void **state)
 	/* Fits exactly. */
 	n = v2(h, 0x21, 0x11, 12 + 3 + 5, block);
 	assert_int_equal(parse(h, n, &r), PROXYPROTO_DONE);
-	/* One or two bytes left after the address block cannot be a TLV: decided by the length field. */
+	/*
+	 * One or two bytes left after the address block cannot be a TLV:
+	 * decided by the length field.
+	 */
 	n = v2(h, 0x21, 0x11, 12 + 1, block);
 	expect_error_at(h, n, 16, "v2 TLV header overruns the header length");
 	n = v2(h, 0x21, 0x21, 36 + 2, NULL);
@@ -773,10 +795,10 @@ test_v2_tlv_framing(void **state)
 static void
 test_v2_address_layout(void **state)
 {
-	static const uint8_t a4[12] = { 192, 0, 2, 1, 198, 51, 100, 7, 0xc3, 0x50, 0x01, 0xbb };
-	uint8_t h[64], a6[36];
-	struct proxyproto r;
-	size_t n;
+	static const uint8_t	a4[12] = { 192, 0, 2, 1, 198, 51, 100, 7, 0xc3, 0x50, 0x01, 0xbb };
+	uint8_t			h[64], a6[36];
+	struct proxyproto	r;
+	size_t			n;
 
 	(void)state;
 	n = v2(h, 0x21, 0x11, 12, a4);
@@ -806,7 +828,7 @@ static void
 test_v1_valid_forms(void **state)
 {
 	static const struct {
-		const char *line, *src, *dst;
+		const char	*line, *src, *dst;
 	} ok[] = {
 		{ "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n", "192.168.0.1 56324", "192.168.0.11 443" },
 		{ "PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n", "0.0.0.0 0", "0.0.0.0 0" },
@@ -818,8 +840,8 @@ test_v1_valid_forms(void **state)
 		{ "PROXY UNKNOWN whatever, even  double  spaces\r\n", NULL, NULL },
 		{ "PROXY UNKNOWN \r\n", NULL, NULL },
 	};
-	struct proxyproto r;
-	size_t i;
+	struct proxyproto	r;
+	size_t			i;
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -843,9 +865,9 @@ static void
 test_v1_errors(void **state)
 {
 	static const struct {
-		const char *line;
-		size_t at;	/* the byte count at which the error shows */
-		const char *why;
+		const char	*line;
+		size_t		at;	/* the byte count at which the error shows */
+		const char	*why;
 	} bad[] = {
 		{ "PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n", 7, "v1 protocol is not TCP4, TCP6 or UNKNOWN" },
 		{ "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n", 12, "v1 address is empty (two spaces?)" },
@@ -890,7 +912,7 @@ test_v1_errors(void **state)
 		{ "PRI * HTTP/2.0\r\n", 3, "not a PROXY header (neither \"PROXY \" nor the v2 signature)" },
 		{ "\r\n\r\n\r\n", 5, "not a PROXY header (neither \"PROXY \" nor the v2 signature)" },
 	};
-	size_t i;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -902,9 +924,9 @@ test_v1_errors(void **state)
 static void
 test_v1_length_bound(void **state)
 {
-	char line[200];
-	struct proxyproto r;
-	size_t n;
+	char			line[200];
+	struct proxyproto	r;
+	size_t			n;
 
 	(void)state;
 	strcpy(line, "PROXY UNKNOWN ");
@@ -930,10 +952,10 @@ test_v1_length_bound(void **state)
 static void
 test_max_always_answers(void **state)
 {
-	uint8_t *b = xmalloc(PROXYPROTO_MAX);
-	struct proxyproto r;
-	uint32_t x = 12345;
-	size_t i, k;
+	uint8_t			*b = xmalloc(PROXYPROTO_MAX);
+	struct proxyproto	r;
+	uint32_t		x = 12345;
+	size_t			i, k;
 
 	(void)state;
 	for (k = 0; k < 200; k++) {
@@ -954,7 +976,7 @@ test_max_always_answers(void **state)
 static void
 test_error_clears_result(void **state)
 {
-	struct proxyproto r;
+	struct proxyproto	r;
 
 	(void)state;
 	memset(&r, 0xa5, sizeof(r));
@@ -985,7 +1007,7 @@ test_status_str(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_captures_parse),
 		cmocka_unit_test(test_captures_rebuilt_identically),
 		cmocka_unit_test(test_capture_tlvs_skipped),

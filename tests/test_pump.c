@@ -28,9 +28,9 @@
 static void
 tcp_pair(int *x, int *y)
 {
-	struct sockaddr_in s;
-	socklen_t sl = sizeof(s);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in	s;
+	socklen_t		sl = sizeof(s);
+	int			l = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&s, 0, sizeof(s));
 	s.sin_family = AF_INET;
@@ -55,8 +55,8 @@ struct fx {
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	int dstc;
+	struct fx	*f = calloc(1, sizeof(*f));
+	int		dstc;
 
 	pipe_pool_init(&f->pool, 4);
 	tcp_pair(&f->a, &f->src);
@@ -72,7 +72,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
+	struct fx	*f = *state;
 
 	pump_release(&f->pool, &f->p);
 	assert_int_equal(f->pool.in_use, 0);
@@ -88,7 +88,7 @@ teardown(void **state)
 static void
 wait_readable(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd	p = { .fd = fd, .events = POLLIN };
 
 	assert_int_equal(poll(&p, 1, 2000), 1);
 }
@@ -103,7 +103,7 @@ run(struct fx *f)
 static void
 read_exact(int fd, uint8_t *buf, size_t n)
 {
-	size_t got = 0;
+	size_t	got = 0;
 
 	while (got < n) {
 		ssize_t r;
@@ -120,8 +120,8 @@ read_exact(int fd, uint8_t *buf, size_t n)
 static void
 test_bytes_in_order_and_pipe_returned(void **state)
 {
-	struct fx *f = *state;
-	uint8_t msg[3000], got[3000];
+	struct fx	*f = *state;
+	uint8_t		msg[3000], got[3000];
 
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (uint8_t)(i * 7);
@@ -142,8 +142,8 @@ test_bytes_in_order_and_pipe_returned(void **state)
 static void
 test_eof_becomes_fin(void **state)
 {
-	struct fx *f = *state;
-	uint8_t buf[16];
+	struct fx	*f = *state;
+	uint8_t		buf[16];
 
 	assert_int_equal(send(f->a, "bye", 3, 0), 3);
 	shutdown(f->a, SHUT_WR);
@@ -164,11 +164,11 @@ test_eof_becomes_fin(void **state)
 static void
 test_back_pressure(void **state)
 {
-	struct fx *f = *state;
-	static uint8_t chunk[65536];
-	int small = 4096, i;
-	uint64_t before;
-	enum pump_result r = PUMP_AGAIN;
+	struct fx		*f = *state;
+	static uint8_t		chunk[65536];
+	int			small = 4096, i;
+	uint64_t		before;
+	enum pump_result	r = PUMP_AGAIN;
 
 	setsockopt(f->dst, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(f->b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -195,9 +195,9 @@ test_back_pressure(void **state)
 static void
 test_reset_reported(void **state)
 {
-	struct fx *f = *state;
-	struct linger lg = { 1, 0 };
-	enum pump_result r;
+	struct fx		*f = *state;
+	struct linger		lg = { 1, 0 };
+	enum pump_result	r;
 
 	assert_int_equal(send(f->a, "x", 1, 0), 1);
 	wait_readable(f->src);
@@ -216,9 +216,9 @@ test_reset_reported(void **state)
 static void
 test_write_to_reset_peer(void **state)
 {
-	struct fx *f = *state;
-	struct linger lg = { 1, 0 };
-	enum pump_result r = PUMP_AGAIN;
+	struct fx		*f = *state;
+	struct linger		lg = { 1, 0 };
+	enum pump_result	r = PUMP_AGAIN;
 
 	setsockopt(f->b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(f->b);
@@ -236,9 +236,9 @@ static void
 test_pool_cap(void **state)
 {
 	struct pipe_pool	pool;
-	struct pump p[6];
-	int a[6], s[6], d[6], b[6];
-	uint64_t c = 0;
+	struct pump		p[6];
+	int			a[6], s[6], d[6], b[6];
+	uint64_t		c = 0;
 
 	(void)state;
 	pipe_pool_init(&pool, 2);
@@ -279,7 +279,7 @@ test_pool_cap(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_setup_teardown(test_bytes_in_order_and_pipe_returned,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_becomes_fin, setup, teardown),

@@ -370,7 +370,7 @@ test_listen_unix(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_addr_len_and_port),
 		cmocka_unit_test(test_addr_format_brackets_v6),
 		cmocka_unit_test(test_listen_v6only),

@@ -33,7 +33,8 @@
  * ever needs to buffer: once this many bytes have arrived the parser has
  * answered DONE or an error, never NEED_MORE.
  */
-#define CLIENTHELLO_MAX_WIRE		(CLIENTHELLO_MAX_HANDSHAKE + 4 + 5 * CLIENTHELLO_MAX_RECORDS)
+#define CLIENTHELLO_MAX_WIRE \
+	(CLIENTHELLO_MAX_HANDSHAKE + 4 + 5 * CLIENTHELLO_MAX_RECORDS)
 
 #define CLIENTHELLO_SNI_MAX		255	/* a host_name is at most 2^8-1 bytes here */
 #define CLIENTHELLO_MAX_ALPN		8	/* ALPN entries kept; alpn_count counts all */
@@ -54,14 +55,16 @@ struct clienthello {
 	bool		sslv2;		/* SSLv2-compatible hello (never has SNI) */
 	bool		has_sni;	/* a server_name entry of type host_name */
 	size_t		sni_len;
-	char		sni[CLIENTHELLO_SNI_MAX + 1];	/* raw bytes, NUL-terminated; may hold NULs */
+	/* raw bytes, NUL-terminated; may hold NULs */
+	char		sni[CLIENTHELLO_SNI_MAX + 1];
 
 	size_t		alpn_count;	/* number of protocols offered */
 	uint8_t		alpn_len[CLIENTHELLO_MAX_ALPN];
 	char		alpn[CLIENTHELLO_MAX_ALPN][CLIENTHELLO_ALPN_MAX + 1];
 
 	uint16_t	legacy_version;	/* ClientHello.legacy_version */
-	size_t		versions_count;	/* supported_versions, GREASE removed; the first MAX_VERSIONS */
+	/* supported_versions, GREASE removed; the first MAX_VERSIONS */
+	size_t		versions_count;
 	uint16_t	versions[CLIENTHELLO_MAX_VERSIONS];
 
 	bool		ech;		/* encrypted_client_hello (0xfe0d) present */
@@ -77,10 +80,10 @@ struct clienthello {
  * Parse buf[0..len).  Always fills *out (zeroed first).  Bytes after the
  * records that carry the hello are ignored; the caller forwards them.
  */
-enum clienthello_status clienthello_parse(const uint8_t *buf, size_t len,
+enum clienthello_status	clienthello_parse(const uint8_t *buf, size_t len,
     struct clienthello *out);
 
 /* Short name of a status, for logs and tests. */
-const char *clienthello_status_str(enum clienthello_status st);
+const char	*clienthello_status_str(enum clienthello_status st);
 
 #endif

@@ -54,6 +54,8 @@ struct config {
 	double			hello_timeout;		/* seconds, 0.001..86400 */
 	double			connect_timeout;
 	double			dns_timeout;
+	double			dns_stale;		/* -dns-stale: seconds, 0: off */
+	size_t			dns_cache_size;		/* -dns-cache-size: entries per worker */
 	double			shutdown_timeout;
 	double			idle_timeout;		/* pump: no traffic for this long */
 	double			half_close_timeout;	/* pump: idle bound once one side is done */

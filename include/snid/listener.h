@@ -52,7 +52,8 @@ struct listener {
 	ev_io		 io;
 	struct worker	*w;
 	int		 fd;
-	uint16_t	 port;		/* local port, host order: the default backend port; 0: unix */
+	/* local port, host order: the default backend port; 0: unix */
+	uint16_t	 port;
 	bool		 proxy;		/* proxy: wrapper: a PROXY header comes first */
 	bool		 http;		/* http: wrapper: route by the Host header */
 	char		 text[2 * ADDRSPEC_TEXT_MAX + 32];	/* "tcp:0.0.0.0:443", for logs */

@@ -47,6 +47,9 @@ enum metrics_dns {
 	METRICS_DNS_NXDOMAIN,	/* no such name, or no address of the wanted types */
 	METRICS_DNS_ERROR,	/* SERVFAIL, REFUSED, malformed answer, ... */
 	METRICS_DNS_TIMEOUT,	/* no server answered in time, or -dns-timeout hit */
+	METRICS_DNS_MERGED,	/* answered by a query another connection started */
+	METRICS_DNS_NEGATIVE,	/* a cached NXDOMAIN/NODATA or failure, no query sent */
+	METRICS_DNS_STALE,	/* an expired answer, served as the refresh failed */
 	METRICS_DNS_COUNT
 };
 
@@ -77,6 +80,8 @@ struct metrics_snapshot {
 	struct metrics_hist	 dns_seconds;
 	struct metrics_hist	 connect_seconds;
 	long			 open_fds;	/* -1: unknown, the metric is left out */
+	uint64_t		 dns_queries;	/* DNS queries in flight */
+	uint64_t		 dns_cache[3];	/* cache entries: positive, negative, error */
 };
 
 /*
@@ -102,6 +107,6 @@ enum metrics_http {
  * method, 400 for what is not an HTTP request line or a head longer than
  * METRICS_HTTP_HEAD_MAX.  Pure.
  */
-enum metrics_http metrics_http_parse(const char *buf, size_t len, int *status);
+enum metrics_http	metrics_http_parse(const char *buf, size_t len, int *status);
 
 #endif

@@ -87,7 +87,7 @@ struct proxyproto {
  *   LOCAL the family byte must be one of the seven the spec defines and
  *   the whole block is skipped unread (the spec says to discard it).
  */
-enum proxyproto_status proxyproto_parse(const uint8_t *buf, size_t len,
+enum proxyproto_status	proxyproto_parse(const uint8_t *buf, size_t len,
     struct proxyproto *out);
 
 /*
@@ -95,11 +95,12 @@ enum proxyproto_status proxyproto_parse(const uint8_t *buf, size_t len,
  * PROXYPROTO_V1_BUILD_MAX bytes always suffice).  Two AF_INET addresses give
  * TCP4, two AF_INET6 give TCP6; an IPv4-mapped IPv6 address counts as the
  * IPv4 address it maps when the other one is IPv4 too (a dual-stack
- * socket's IPv4 client is sent as TCP4, as haproxy does).  Anything else (mixed families, AF_UNIX, NULL) gives
- * "PROXY UNKNOWN\r\n", so the receiver uses the connection's own addresses.
+ * socket's IPv4 client is sent as TCP4, as haproxy does).  Anything else
+ * (mixed families, AF_UNIX, NULL) gives "PROXY UNKNOWN\r\n", so the
+ * receiver uses the connection's own addresses.
  * Returns the length without the NUL, or 0 if outlen is too small.
  */
-size_t proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *dst,
+size_t	proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *dst,
     char *out, size_t outlen);
 
 /*
@@ -110,10 +111,10 @@ size_t proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *ds
  * own addresses, and is what haproxy sends and accepts: haproxy 2.6 refuses
  * PROXY with UNSPEC.)  Returns the length, or 0 if outlen is too small.
  */
-size_t proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
+size_t	proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
     uint8_t *out, size_t outlen);
 
 /* Short name of a status, for logs and tests. */
-const char *proxyproto_status_str(enum proxyproto_status st);
+const char	*proxyproto_status_str(enum proxyproto_status st);
 
 #endif

@@ -52,7 +52,7 @@ void	pump_init(struct pump *p);
  * call, so one fast connection cannot starve the others: the caller is
  * woken again by the level-triggered poller.
  */
-enum pump_result pump_dir_run(struct pipe_pool *pp, struct pump_dir *d,
+enum pump_result	pump_dir_run(struct pipe_pool *pp, struct pump_dir *d,
 	    int src, int dst, uint64_t *count);
 
 /* Whether d wants to read from its source / write to its destination. */

@@ -1,10 +1,18 @@
 /*
  * resolver: asynchronous AAAA (and A) lookups, and SRV lookups followed by
- * their targets' AAAA (and A), with c-ares, driven by the
- * worker's libev loop: c-ares' sockets are watched with ev_io through
+ * their targets' AAAA (and A), with c-ares, driven by the worker's libev
+ * loop: c-ares' sockets are watched with ev_io through
  * ARES_OPT_SOCK_STATE_CB and its retransmission schedule with one ev_timer
- * from ares_timeout().  One c-ares channel per worker, and a small cache of
- * positive answers (for their TTL, at most 300 s) in front of it.
+ * from ares_timeout().  One c-ares channel per worker, with in front of it:
+ * - a cache (dnscache.h) of -dns-cache-size answers: positive ones with
+ *   every address, negative ones (RFC 2308), failures for a few seconds,
+ *   and expired positive ones served for -dns-stale seconds when a refresh
+ *   fails or is slow (RFC 8767);
+ * - one query per (name, type) in flight, whatever the number of lookups
+ *   waiting for it;
+ * - a bound on queries in flight and on queries started per second, so a
+ *   client sending random names cannot turn snid into an amplifier.
+ * Builds with c-ares 1.18 to 1.34 (resolver_ares.c picks the API).
  */
 #ifndef SNID_RESOLVER_H
 #define SNID_RESOLVER_H
@@ -13,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snid/dnscache.h"
+#include "snid/metrics.h"
 #include "snid/util.h"
 
 struct config;
@@ -24,19 +34,39 @@ struct lookup;
 /* Addresses kept per record type from one answer. */
 #define RESOLVER_MAX_ADDRS	16
 
+/*
+ * Per worker: queries in flight at most (AAAA and A of a name count as
+ * one; a query whose lookups all went still counts until it ends), and
+ * new queries per second at most (a bucket of RESOLVER_MAX_QUERIES).
+ */
+#define RESOLVER_MAX_QUERIES	256
+#define RESOLVER_QUERY_RATE	1000
+#define RESOLVER_CACHE_SIZE	10000	/* -dns-cache-size default, per worker */
+#define RESOLVER_STALE		3600	/* -dns-stale default (s) */
+
 enum resolver_status {
 	RESOLVER_OK,		/* addrs[0..n) holds at least one address */
 	RESOLVER_NXDOMAIN,	/* the name does not exist, or has no address of the wanted types */
 	RESOLVER_ERROR,		/* SERVFAIL, REFUSED, timeout, malformed answer, ... */
 };
 
+/* Where an answer came from (metrics). */
+enum resolver_via {
+	RESOLVER_VIA_QUERY,	/* a query this lookup started */
+	RESOLVER_VIA_MERGED,	/* a query another lookup had started */
+	RESOLVER_VIA_CACHE,	/* a fresh positive cache entry */
+	RESOLVER_VIA_NEGATIVE,	/* a cached NXDOMAIN/NODATA or failure */
+	RESOLVER_VIA_STALE,	/* an expired entry: the refresh failed or is slow */
+};
+
 struct resolver_result {
-	enum resolver_status	 status;
-	const char		*detail;	/* c-ares' reason, for debug logs */
-	bool			 timeout;	/* RESOLVER_ERROR because no server answered in time */
-	size_t			 n;
-	const union sockaddr_inet *addrs;	/* AAAA answers first, then A; port 0 */
-	bool			 srv;		/* resolver_lookup_srv: each address carries its SRV port */
+	enum resolver_status		 status;
+	enum resolver_via		 via;
+	const char			*detail;	/* c-ares' reason, for debug logs */
+	bool				 timeout;	/* ERROR: no server answered in time */
+	size_t				 n;
+	const union sockaddr_inet	*addrs;		/* AAAA answers first, then A; port 0 */
+	bool				 srv;		/* SRV: each address has its SRV port */
 };
 
 /* Called once per lookup, unless it was cancelled; res is valid during the call only. */
@@ -68,8 +98,10 @@ void		 resolver_free(struct resolver *r);
  * Returns the handle for resolver_cancel; cb is then called exactly once,
  * later (never from inside this call), unless resolver_cancel() comes
  * first.  Returns NULL when the answer is known at once: *now holds it and
- * cb is never called.  That is a cached answer (RESOLVER_OK; now->addrs is
- * valid until the next call into the resolver) or an immediate failure.
+ * cb is never called.  That is a cached, negative or stale answer, an
+ * answer c-ares gave from inside its own call, or an immediate failure
+ * (such as "too many DNS queries in flight"); now->addrs is valid until
+ * the next call into the resolver.
  */
 struct lookup	*resolver_lookup(struct resolver *r, const char *name,
 		    bool want_a, resolver_cb *cb, void *arg,
@@ -115,10 +147,22 @@ void		 resolver_srv_order(struct resolver_srv *recs, size_t n,
 
 /*
  * Forget the caller: cb will never be called for this lookup and arg is
- * never touched again.  The lookup's memory is freed when c-ares is done
- * with it.
+ * never touched again.  Other lookups waiting on the same query keep
+ * waiting; the query runs on and its answer still fills the cache.
  */
 void		 resolver_cancel(struct lookup *l);
+
+/* What the metrics show of a resolver (and its retired predecessors). */
+struct resolver_stats {
+	size_t	queries;			/* in flight */
+	size_t	cache[DNSCACHE_KINDS];		/* entries by kind */
+};
+
+void		 resolver_stats(const struct resolver *r,
+		    struct resolver_stats *st);
+
+/* The snid_dns_lookups_total{result} of a lookup's answer. */
+enum metrics_dns	resolver_metric(const struct resolver_result *res);
 
 /*
  * c-ares 1.18's per-try timeout (ms) and number of tries (rounds over the

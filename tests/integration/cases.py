@@ -440,16 +440,19 @@ def test_client_gone_during_slow_dns(case):
         s = connect("127.0.0.1", w.L)
         hello = client_hello("slow.test")
         s.sendall(hello)
-        ok = wait_until(lambda: sum(e["ev"] == "query" and e["name"] == "slow.test"
-                                    for e in dns.events()) >= i + 1, 3 * SLOW)
+        # One query for all of them (merged): wait for it, then for this
+        # client's access to the resolver (its hello read).
+        ok = wait_until(lambda: sum(e["ev"] == "query" and e["name"].lower() == "slow.test"
+                                    for e in dns.events()) >= 1, 3 * SLOW)
         check(ok, "snid did not ask the DNS for slow.test")
+        time.sleep(0.05)
         how = "rst" if i % 2 else "fin"
         if how == "rst":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         gone.append((s.getsockname()[1], hashlib.sha256(hello).hexdigest(), how))
         s.close()
-    ok = wait_until(lambda: sum(e["ev"] == "answered" and e["name"] == "slow.test"
-                                for e in dns.events()) >= len(gone), 5)
+    ok = wait_until(lambda: sum(e["ev"] == "answered" and e["name"].lower() == "slow.test"
+                                for e in dns.events()) >= 1, 5)
     check(ok, "responder did not answer the slow queries")
     time.sleep(0.5 * SLOW)
     w.snid.check_alive()
@@ -473,7 +476,8 @@ def test_name_resolved_once_without_search_domains(case):
     refused(w, client_hello("nope.test"), 112, "nxdomain", "nope.test")
     good_client(w, "alpha", sni="alpha")
     time.sleep(0.3)
-    asked = [(e["name"], e["qtype"]) for e in dns.events() if e["ev"] == "query"]
+    # Lower-cased: c-ares 1.33+ asks in DNS 0x20 random case.
+    asked = [(e["name"].lower(), e["qtype"]) for e in dns.events() if e["ev"] == "query"]
     check(asked == [("alpha.test", 28), ("nope.test", 28), ("alpha", 28)],
           "DNS queries %s, want exactly alpha.test, nope.test, alpha (AAAA each)" % asked)
 

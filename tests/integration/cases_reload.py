@@ -183,7 +183,7 @@ def test_reload_lookup_in_progress_finishes_on_old_servers(case):
     good_client(w, "alpha", sni="alpha.test")        # cached for 5 s now
     s = connect("127.0.0.1", w.L, 5 * SLOW)
     s.sendall(client_hello("slow.test"))
-    check(wait_until(lambda: any(e.get("name") == "slow.test" for e in old.events()),
+    check(wait_until(lambda: any(e.get("name", "").lower() == "slow.test" for e in old.events()),
                      3 * SLOW), "slow.test never asked")
     _write_conf(w, dns_port=new.port)
     reload(w)
@@ -191,7 +191,7 @@ def test_reload_lookup_in_progress_finishes_on_old_servers(case):
     s.close()
     check(line.startswith("backend=alpha"), "lookup in progress at the reload: %r" % line)
     good_client(w, "beta", sni="alpha.test")
-    check(any(e.get("name") == "alpha.test" for e in new.events()),
+    check(any(e.get("name", "").lower() == "alpha.test" for e in new.events()),
           "the new server was not asked")
     check(wait_until(lambda: "no lookup left" in w.snid.text(), 5 * SLOW),
           "the old DNS channel was not closed: %s" % w.snid.tail())

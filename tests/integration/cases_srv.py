@@ -246,14 +246,16 @@ def test_srv_client_gone_during_lookup(case):
     for i in range(4):
         s = connect("127.0.0.1", w.L)
         s.sendall(client_hello("slow.test", alpn=["xmpp-client"]))
+        # One SRV query for all of them (merged).
         ok = wait_until(lambda: sum(e["ev"] == "query" and e["qtype"] == 33
-                                    for e in dns.events()) >= i + 1, 3 * SLOW)
+                                    for e in dns.events()) >= 1, 3 * SLOW)
         check(ok, "snid did not ask for the SRV record: %s" % dns.events())
+        time.sleep(0.05)
         ports.append(s.getsockname()[1])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     _gone_after_answer(w, ports, lambda: sum(e["ev"] == "answered" and e["qtype"] == 33
-                                             for e in dns.events()) >= len(ports),
+                                             for e in dns.events()) >= 1,
                        "responder did not answer the slow SRV queries")
     check(not w.backends["alpha"].accepts(), "backend reached: %s" %
           w.backends["alpha"].accepts())
@@ -314,7 +316,7 @@ def test_srv_client_gone_during_target_lookup(case):
     for i in range(3):
         s = connect("127.0.0.1", w.L)
         s.sendall(client_hello("slowsrv.test", alpn=["xmpp-client"]))
-        ok = wait_until(lambda: sum(e["ev"] == "query" and e["name"] == "slowt.test"
+        ok = wait_until(lambda: sum(e["ev"] == "query" and e["name"].lower() == "slowt.test"
                                     for e in dns.events()) >= 1, 3 * SLOW)
         check(ok, "the target's address was not asked: %s" % dns.events())
         time.sleep(0.1)

@@ -247,7 +247,8 @@ def req(host, path="/", method="GET", version="1.1", headers=(), body=b"", close
 OUTCOMES = ("ok", "no-sni", "bad-name", "nxdomain", "denied", "dns-error",
             "connect-failed", "timeout", "bad-hello", "not-tls", "reset",
             "shutdown")
-DNS_RESULTS = ("ok", "cached", "nxdomain", "error", "timeout")
+DNS_RESULTS = ("ok", "cached", "nxdomain", "error", "timeout", "merged",
+               "negative", "stale")
 HISTOGRAMS = ("snid_dns_lookup_seconds", "snid_connect_seconds")
 BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
           "0.5", "1", "2.5", "5", "+Inf")

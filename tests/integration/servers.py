@@ -402,7 +402,7 @@ def dns_responder(port, logfile, *rules):
                 ans = b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 5, len(rdata)) + rdata
         hdr = struct.pack("!HHHHHH", qid, 0x8400 | rd | rcode, 1, 1 if ans else 0, 0, 0)
         s.sendto(hdr + pkt[12:end] + ans, peer)
-        log(ev="answered", name=qname, qtype=qtype, rcode=rcode)
+        log(ev="answered", name=qname, qtype=qtype, rcode=rcode, id=qid, peer=peer[1])
 
     ready(s)
     while True:
@@ -412,7 +412,7 @@ def dns_responder(port, logfile, *rules):
         except (IndexError, struct.error):
             continue
         rule = table.get(qname.lower().rstrip("."), "nxdomain")
-        log(ev="query", name=qname, qtype=qtype, rule=rule)
+        log(ev="query", name=qname, qtype=qtype, rule=rule, id=qid, peer=peer[1])
         kind = rule.split(":", 1)
         if kind[0] == "nxdomain":
             answer(pkt, peer, 3, None)

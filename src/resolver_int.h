@@ -1,0 +1,170 @@
+/*
+ * resolver_int.h: what the resolver's own files (resolver.c, resolver_srv.c,
+ * resolver_ares.c) share.  Not for other modules: they use resolver.h.
+ */
+#ifndef SNID_RESOLVER_INT_H
+#define SNID_RESOLVER_INT_H
+
+#include <ares.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snid/dnscache.h"
+#include "snid/hostname.h"
+#include "snid/resolver.h"
+
+#include <ev.h>
+
+struct config;
+
+#define RQ_AAAA	28
+#define RQ_A	1
+#define RQ_SRV	33
+
+/* One SRV record as it came (the target not yet checked). */
+struct rq_srv {
+	uint16_t	 priority, weight, port;
+	char		 host[256];
+};
+
+/*
+ * One answer to one c-ares query, parsed the same way whatever c-ares'
+ * version (resolver_ares.c hides which API parsed it).
+ */
+struct rq_answer {
+	int			 type;		/* RQ_AAAA, RQ_A or RQ_SRV: the question */
+	int			 status;	/* ARES_*; SUCCESS only with n or nsrv > 0 */
+	unsigned		 ttl;		/* SUCCESS: the smallest TTL of the records */
+	bool			 has_soa;	/* ENODATA/ENOTFOUND: an SOA in authority */
+	uint32_t		 soa_ttl, soa_min;
+	size_t			 n;
+	union sockaddr_inet	addrs[RESOLVER_MAX_ADDRS];
+	size_t			 nsrv;
+	struct rq_srv		*srv;		/* RESOLVER_SRV_MAX_RECORDS, SRV queries only */
+};
+
+typedef void rq_cb(void *arg, const struct rq_answer *a);
+
+/*
+ * Ask channel for (name, type); cb is called exactly once, maybe from
+ * inside this call (c-ares may answer at once: a failure, or from its own
+ * cache on 1.31+ if it were on).  budget_ms is -dns-timeout: with c-ares
+ * 1.34 a query c-ares gave up on is asked again while it lasts.
+ */
+void		 resolver_ares_query(ares_channel channel, const char *name,
+		    int type, unsigned budget_ms, rq_cb *cb, void *arg);
+
+/* -dns-server's list (with ports) to the channel; 0, or -1 after logging. */
+int		 resolver_ares_set_servers(ares_channel channel,
+		    const struct config *cfg);
+
+/* The channel's servers as a comparable string (malloc'd), or NULL. */
+char		*resolver_ares_servers(ares_channel channel);
+
+/* How many servers a default (resolv.conf) channel would use. */
+unsigned	 resolver_ares_count_default_servers(void);
+
+/*
+ * c-ares' per-try timeout and tries (o->timeout, o->tries, and what else
+ * the release needs, added to *optmask) for lookups of budget_ms over
+ * nservers servers: resolver_schedule on 1.18, one try per server on 1.34.
+ */
+void		 resolver_ares_schedule(unsigned budget_ms, unsigned nservers,
+		    struct ares_options *o, int *optmask);
+
+/* The c-ares options snid sets beyond its own: hardening, no query cache. */
+void		 resolver_ares_harden(struct ares_options *o, int *optmask);
+
+/* The merged lookups and queries, shared with resolver_srv.c. */
+/* One watched c-ares socket. */
+struct resolver_sock {
+	ev_io			 io;
+	struct resolver		*r;
+	struct resolver_sock	*next;
+};
+
+struct resolver {
+	struct worker		*w;
+	ares_channel		 channel;
+	ev_timer		 timer;
+	struct resolver_sock	*socks;
+	bool			 destroying;
+	struct dnscache		*cache;		/* NULL once handed to a successor */
+	double			 stale;		/* -dns-stale */
+	double			 stale_wait;	/* RFC 8767 client response timer */
+	size_t			 cache_size;
+	int			 timeout_ms, tries;	/* c-ares' schedule, to tell a change */
+	unsigned		 budget_ms;	/* -dns-timeout */
+	struct query		*queries;	/* in flight */
+	size_t			 nqueries;
+	double			 tokens, tokens_at;	/* query rate bucket */
+	/*
+	 * Reload: a resolver replaced by resolver_reconfigure() is "retired":
+	 * it takes no new lookup but lives on until the last of its queries
+	 * is done, so a conn in RESOLVE keeps its lookup.  The current
+	 * resolver heads the list of retired ones (prev/next link them).
+	 */
+	bool			 retired;
+	struct resolver		*retired_list;	/* current resolver: the retired ones */
+	struct resolver		*prev, *next;	/* retired resolver: its neighbours */
+	uint64_t		 rng;		/* SRV weights: splitmix64 state, seeded once */
+	union sockaddr_inet	 now_addrs[DNSCACHE_MAX_ADDRS];	/* *now's addresses */
+};
+
+/*
+ * One question in flight: AAAA (and A) of a name, or its SRV.  c-ares
+ * 1.18 cannot cancel a single query, so the query, not a conn, is what
+ * c-ares' callbacks point at; it lives until the last of its c-ares
+ * queries has called back, which c-ares guarantees within its timeout
+ * schedule or at ares_destroy().
+ */
+struct query {
+	struct resolver		*r;
+	struct query		*prev, *next;	/* r->queries */
+	struct lookup		*waiters;
+	int			 type;		/* RQ_AAAA (with want_a: and RQ_A) or RQ_SRV */
+	bool			 want_a;
+	int			 pending;	/* c-ares queries not yet answered */
+	bool			 submitting;	/* inside resolver_query_start */
+	bool			 done;
+	bool			 stale_served;	/* the stale timer fired */
+	ev_timer		 stale_timer;
+	struct rq_answer	 ans[2];	/* AAAA, A; SRV: ans[0] */
+	struct rq_srv		*srv;		/* SRV records of ans[0] */
+	uint32_t		 hash;
+	char			 name[HOSTNAME_MAX + 1];
+};
+
+struct lookup {
+	struct resolver		*r;
+	struct query		*q;		/* the query waited for, or NULL */
+	struct lookup		*prev, *next;	/* q's waiters */
+	resolver_cb		*cb;
+	void			*arg;
+	bool			 internal;	/* an SRV target: told even at resolver_free */
+	bool			 merged;	/* joined a query another lookup started */
+	bool			 want_a;	/* SRV parent: its targets' A too */
+	bool			 submitting;	/* SRV: inside resolver_lookup_srv */
+	struct lookup_srv	*srv;		/* SRV parent */
+};
+
+/* The query in flight for (name, type), or a new one; see resolver.c. */
+struct query	*resolver_query_find(struct resolver *r, const char *name,
+		    bool want_a, int type);
+struct query	*resolver_query_start(struct resolver *r, const char *name,
+		    bool want_a, int type);
+bool		 resolver_query_done(const struct query *q);
+const struct rq_answer	*resolver_query_srv_answer(const struct query *q);
+void		 resolver_query_free(struct query *q);
+void		 resolver_query_attach(struct query *q, struct lookup *l);
+void		 resolver_query_detach(struct lookup *l);
+bool		 resolver_destroying(const struct resolver *r);
+uint64_t	*resolver_rng(struct resolver *r);
+union sockaddr_inet	*resolver_now_addrs(struct resolver *r);
+void		 resolver_timer_touch(struct resolver *r);
+
+/* An SRV query's answer for a waiting SRV parent (resolver_srv.c). */
+void		 resolver_srv_answer(struct lookup *l, const struct rq_answer *a);
+void		 resolver_srv_cancel(struct lookup *l);
+
+#endif
