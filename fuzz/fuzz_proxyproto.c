@@ -9,9 +9,9 @@
  *   DONE from header_len on);
  * - once the answer is not NEED_MORE, appending bytes does not change it;
  * - a DONE header with addresses, rebuilt by our builders, parses back to
- *   the same addresses; and addresses taken from the input's first bytes
- *   survive build -> parse in both versions, with the input after them
- *   left alone.
+ *   the same addresses (an IPv4-mapped pair as its IPv4 addresses); and
+ *   addresses taken from the input's first bytes survive build -> parse
+ *   in both versions, with the input after them left alone.
  * Each parse of a prefix gets a copy of exactly that many bytes, so ASan
  * catches a read past the prefix.
  */
@@ -94,25 +94,64 @@ check_prefix(const uint8_t *data, size_t cut, enum proxyproto_status st,
 }
 
 /* Both builders on src/dst, each header followed by tail: parse gives the addresses back. */
+/*
+ * What the builders send for an IPv4-mapped pair: the IPv4 addresses (as
+ * haproxy does); a pair with one mapped address and one real IPv6 address
+ * stays as it is.
+ */
 static void
-check_round_trip(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
-    const uint8_t *tail, size_t tlen)
+unmap_pair(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+    struct sockaddr_storage *s, struct sockaddr_storage *d)
+{
+	const struct sockaddr_storage	*in[2] = { src, dst };
+	struct sockaddr_storage		*out[2] = { s, d };
+	struct sockaddr_in6		 a6;
+	struct sockaddr_in		 a4;
+	int				 i;
+
+	*s = *src;
+	*d = *dst;
+	for (i = 0; i < 2; i++) {
+		if (in[i]->ss_family == AF_INET)
+			continue;
+		memcpy(&a6, in[i], sizeof(a6));
+		if (!IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr))
+			return;
+	}
+	for (i = 0; i < 2; i++) {
+		if (in[i]->ss_family == AF_INET)
+			continue;
+		memcpy(&a6, in[i], sizeof(a6));
+		memset(&a4, 0, sizeof(a4));
+		a4.sin_family = AF_INET;
+		a4.sin_port = a6.sin6_port;
+		memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
+		memset(out[i], 0, sizeof(*out[i]));
+		memcpy(out[i], &a4, sizeof(a4));
+	}
+}
+
+static void
+check_round_trip(const struct sockaddr_storage *src0,
+    const struct sockaddr_storage *dst0, const uint8_t *tail, size_t tlen)
 {
 	uint8_t			*buf = malloc(PROXYPROTO_V1_BUILD_MAX + tlen);
+	struct sockaddr_storage	s, d, *src = &s, *dst = &d;
 	struct proxyproto	r;
 	size_t			n;
 
 	CHECK(buf != NULL);
-	n = proxyproto_build_v1((const struct sockaddr *)src, (const struct sockaddr *)dst,
-	    (char *)buf, PROXYPROTO_V1_BUILD_MAX);
+	unmap_pair(src0, dst0, &s, &d);
+	n = proxyproto_build_v1((const struct sockaddr *)src0,
+	    (const struct sockaddr *)dst0, (char *)buf, PROXYPROTO_V1_BUILD_MAX);
 	CHECK(n > 0 && n <= PROXYPROTO_V1_MAX && buf[n] == '\0');
 	memcpy(buf + n, tail, tlen);
 	CHECK(proxyproto_parse(buf, n + tlen, &r) == PROXYPROTO_DONE);
 	CHECK(r.version == 1 && r.header_len == n && r.has_addresses);
 	CHECK(memcmp(&r.src, src, sizeof(*src)) == 0 && memcmp(&r.dst, dst, sizeof(*dst)) == 0);
 
-	n = proxyproto_build_v2((const struct sockaddr *)src, (const struct sockaddr *)dst,
-	    buf, PROXYPROTO_V2_BUILD_MAX);
+	n = proxyproto_build_v2((const struct sockaddr *)src0,
+	    (const struct sockaddr *)dst0, buf, PROXYPROTO_V2_BUILD_MAX);
 	CHECK(n == (src->ss_family == AF_INET ? 28u : 52u));
 	memcpy(buf + n, tail, tlen);
 	CHECK(proxyproto_parse(buf, n + tlen, &r) == PROXYPROTO_DONE);

@@ -39,10 +39,12 @@
 #define COUNT(n)		.n_off = offsetof(struct config, n)
 
 static config_set_fn	config_set_hostname, config_set_nat46_prefix,
+			config_set_backend_ports,
 			config_set_proxy_proto, config_set_sockdir,
 			config_set_dns_server, config_set_user,
 			config_set_metrics, config_set_file;
 static config_format_fn	config_format_nat46_prefix, config_format_proxy_proto,
+			config_format_backend_ports,
 			config_format_dns_server, config_format_metrics;
 
 static const char *const config_modes[] = { "tcp", "nat46", "unix", NULL };
@@ -73,6 +75,13 @@ const struct config_option config_options[] = {
 	  .flags = CONFIG_O_RELOAD, FIELD(backend_port), .arg = "PORT",
 	  .help = "connect to PORT on the backend (default: the port\n"
 	  "the client connected to, always so on http: listeners)" },
+	{ .name = "backend-ports", .kind = CONFIG_K_CUSTOM,
+	  .flags = CONFIG_O_RELOAD, FIELD(backend_ports),
+	  .set = config_set_backend_ports,
+	  .format = config_format_backend_ports, .arg = "LIST",
+	  .help = "connect to these backend ports only, e.g.\n"
+	  "443,5222-5223, whoever chose the port (SRV, PROXY\n"
+	  "header); default: the listeners' and -backend-port" },
 	{ .name = "default-hostname", .kind = CONFIG_K_STRING,
 	  .flags = CONFIG_O_RELOAD, FIELD(default_hostname),
 	  .set = config_set_hostname, .arg = "NAME",
@@ -659,6 +668,36 @@ config_format_nat46_prefix(const struct config *cfg,
 }
 
 /* None given means v2, like the Go snid's boolean flag. */
+/* A new list replaces the old one: a flag overrides the file. */
+static int
+config_set_backend_ports(struct config *cfg, const struct config_option *o,
+    const char *v, char *err, size_t errlen)
+{
+	struct portset	ps;
+
+	(void)o;
+	portset_clear(&ps);
+	if (portset_parse(&ps, v, err, errlen) == -1)
+		return -1;
+	if (ps.n == 0) {
+		config_errf(err, errlen, "%s: no port", v);
+		return -1;
+	}
+	cfg->backend_ports = ps;
+	return 0;
+}
+
+static bool
+config_format_backend_ports(const struct config *cfg,
+    const struct config_option *o, size_t i, char *buf, size_t len)
+{
+	(void)o;
+	if (i > 0 || cfg->backend_ports.n == 0)
+		return false;
+	portset_format(&cfg->backend_ports, buf, len);
+	return true;
+}
+
 static int
 config_set_proxy_proto(struct config *cfg, const struct config_option *o,
     const char *v, char *err, size_t errlen)

@@ -17,6 +17,7 @@
 
 #include "snid/cidr.h"
 #include "snid/httphost.h"
+#include "snid/linger.h"
 #include "snid/listener.h"
 #include "snid/log.h"
 #include "snid/outcome.h"
@@ -211,31 +212,22 @@ conn_send_alert(int fd, int desc)
 /*
  * http: listener: the HTTP counterpart of the alert, a minimal response
  * that closes the connection (status OUTCOME_NO_HTTP: nothing).  Best
- * effort, like the alert.  Closing a socket that still has unread bytes
- * makes the kernel send a RST instead of a FIN (RFC 1122 4.2.2.13), which
- * drops whatever of the response is still unsent and lets the client's
- * stack discard what it has not read yet: so we queue our FIN behind the
- * response and drain what already arrived (a 431's oversized head, a
- * body).  Bytes arriving after that still earn a RST; a lingering close
- * would need a state of its own for a refusal.
+ * effort, like the alert.  Returns whether it sent one.
  */
-static void
+static bool
 conn_send_http_status(int fd, int status)
 {
-	char	msg[160], sink[4096];
-	int	n, i;
+	char	msg[160];
+	int	n;
 
 	if (status == OUTCOME_NO_HTTP)
-		return;
+		return false;
 	n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nConnection: close\r\n"
 	    "Content-Length: 0\r\n\r\n", status, httphost_reason_phrase(status));
 	if (n <= 0 || (size_t)n >= sizeof(msg))
-		return;
+		return false;
 	(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	(void)shutdown(fd, SHUT_WR);
-	for (i = 0; i < 16; i++)	/* at most 64 KiB: what a receive window holds */
-		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
-			break;
+	return true;
 }
 
 /* The connection's one access-log line. */
@@ -267,6 +259,7 @@ conn_close(struct conn *c, enum outcome o)
 {
 	struct worker	*w = c->w;
 	int		 alert, cfd = c->cio.fd, bfd = c->bio.fd;
+	bool		 told = false;
 
 	/*
 	 * Refused clients get the alert (HTTP ones the status); once a
@@ -274,11 +267,14 @@ conn_close(struct conn *c, enum outcome o)
 	 */
 	if (!(c->flags & CONN_F_FORWARDED) && cfd != -1 &&
 	    (c->flags & CONN_F_HTTP))
-		conn_send_http_status(cfd, outcome_http_status(o, c->http_status));
+		told = conn_send_http_status(cfd,
+		    outcome_http_status(o, c->http_status));
 	else if (!(c->flags & CONN_F_FORWARDED) && cfd != -1) {
 		alert = outcome_alert(o, c->hello_alert);
-		if (alert != OUTCOME_NO_ALERT)
+		if (alert != OUTCOME_NO_ALERT) {
 			conn_send_alert(cfd, alert);
+			told = true;
+		}
 	}
 	ev_io_stop(w->loop, &c->cio);
 	ev_io_stop(w->loop, &c->bio);
@@ -293,6 +289,13 @@ conn_close(struct conn *c, enum outcome o)
 	if (o == OUTCOME_RESET) {
 		util_close_reset(cfd);
 		util_close_reset(bfd);
+	} else if (told && o != OUTCOME_SHUTDOWN) {
+		/*
+		 * A close with unread bytes is a RST, which can cost the
+		 * client the refusal it has not read yet: linger.h.
+		 */
+		linger_close(&w->linger, cfd);
+		util_close(bfd);
 	} else {
 		util_close(cfd);
 		util_close(bfd);

@@ -107,7 +107,7 @@ conn_dial_unix(struct conn *c, const char *name)
 	int		 fd, err;
 
 	c->unix_backend = xmalloc(sizeof(*c->unix_backend));
-	fd = dial_unix(w->cfg, name, c->unix_backend);
+	fd = dial_unix(w->cfg, &w->self, name, c->unix_backend);
 	if (fd == -1) {
 		err = errno;
 		log_debug("unix: %s: %s", c->unix_backend->sun_path[0] != '\0' ?
@@ -118,7 +118,8 @@ conn_dial_unix(struct conn *c, const char *name)
 			c->unix_backend = NULL;
 			conn_close(c, OUTCOME_NO_SOCKET);
 		} else
-			conn_close(c, OUTCOME_CONNECT_FAILED);
+			conn_close(c, err == EACCES ? OUTCOME_DENIED :
+			    OUTCOME_CONNECT_FAILED);
 		return;
 	}
 	conn_set_state(c, CONN_CONNECT);

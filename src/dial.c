@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "snid/cidr.h"
@@ -29,13 +31,54 @@ dial_allowed(const struct config *cfg, const struct sockaddr *sa)
 	    !cidr_addr_forbidden(sa);
 }
 
+bool
+dial_port_allowed(const struct config *cfg, const struct dial_self *self,
+    uint16_t port)
+{
+	if (port == 0)
+		return false;
+	if (cfg->backend_ports.n > 0)
+		return portset_contains(&cfg->backend_ports, port);
+	/*
+	 * The default: the ports snid serves itself.  A backend behind snid
+	 * answers where snid does (443, 8443 ...), and a name resolved to
+	 * any other port (an SRV target, a PROXY header's destination) is
+	 * the way into a home network's other services.
+	 */
+	if (port == cfg->backend_port)
+		return true;
+	if (self == NULL)
+		return false;
+	for (size_t i = 0; i < self->n_listen; i++)
+		if (sock_addr_port(&self->listen[i].addr.sa) == port)
+			return true;
+	return false;
+}
+
+/* The port check, with a debug line naming what was refused. */
+static bool
+dial_port_refuse(const struct config *cfg, const struct dial_self *self,
+    const struct sockaddr *sa)
+{
+	char	txt[SOCK_ADDR_TEXT_MAX];
+
+	if (dial_port_allowed(cfg, self, sock_addr_port(sa)))
+		return false;
+	sock_addr_format(sa, txt, sizeof(txt));
+	log_debug("backend %s: port not in -backend-ports", txt);
+	return true;
+}
+
 void
 dial_self_clear(struct dial_self *self)
 {
 	free(self->listen);
 	free(self->local);
+	free(self->unix_listen);
 	self->listen = NULL;
 	self->n_listen = 0;
+	self->unix_listen = NULL;
+	self->n_unix_listen = 0;
 	self->local = NULL;
 	self->n_local = 0;
 }
@@ -74,6 +117,30 @@ dial_self_add_listen(struct dial_self *self, const struct sockaddr *sa,
 	l->v6only = v6only;
 }
 
+/* A unix listener: remember its socket file's identity. */
+static int
+dial_self_add_unix(struct dial_self *self, int fd)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len = sizeof(sun);
+	struct stat		st;
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1)
+		return -1;
+	/* Abstract (leading NUL) and unnamed sockets have no file to reach. */
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun.sun_path[0] == '\0' || stat(sun.sun_path, &st) == -1 ||
+	    !S_ISSOCK(st.st_mode))
+		return 0;
+	self->unix_listen = xrealloc(self->unix_listen,
+	    (self->n_unix_listen + 1) * sizeof(*self->unix_listen));
+	self->unix_listen[self->n_unix_listen].dev = st.st_dev;
+	self->unix_listen[self->n_unix_listen].ino = st.st_ino;
+	self->n_unix_listen++;
+	return 0;
+}
+
 int
 dial_self_add_fd(struct dial_self *self, int fd)
 {
@@ -85,6 +152,8 @@ dial_self_add_fd(struct dial_self *self, int fd)
 	memset(&a, 0, sizeof(a));
 	if (getsockname(fd, &a.sa, &len) == -1)
 		return -1;
+	if (a.sa.sa_family == AF_UNIX)
+		return dial_self_add_unix(self, fd);
 	if (a.sa.sa_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &v6only, &olen) == -1)
 		return -1;
@@ -205,25 +274,21 @@ dial_self_match(const struct dial_self *self, const struct sockaddr *sa)
 }
 
 /*
- * Whether sa is one of snid's own listeners; if so, say so (at most one
- * line a second: every connection for the name would repeat it).
+ * Say that backend txt is one of snid's own listeners (at most one line a
+ * second: every connection for the name would repeat it).
  */
-static bool
-dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
+static void
+dial_self_warn(struct dial_self *self, const char *txt)
 {
 	struct timespec	ts;
 	double		now;
-	char		txt[SOCK_ADDR_TEXT_MAX];
 
-	if (!dial_self_match(self, sa))
-		return false;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (self->warn_last != 0 && now - self->warn_last < 1.0) {
 		self->warn_suppressed++;
-		return true;
+		return;
 	}
-	sock_addr_format(sa, txt, sizeof(txt));
 	if (self->warn_suppressed > 0)
 		log_warn("backend %s is snid's own listener: refused, it would "
 		    "connect to itself (%llu more such refusals not logged)", txt,
@@ -233,6 +298,18 @@ dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
 		    "connect to itself", txt);
 	self->warn_last = now;
 	self->warn_suppressed = 0;
+}
+
+/* Whether sa is one of snid's own listeners; if so, say so. */
+static bool
+dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
+{
+	char	txt[SOCK_ADDR_TEXT_MAX];
+
+	if (!dial_self_match(self, sa))
+		return false;
+	sock_addr_format(sa, txt, sizeof(txt));
+	dial_self_warn(self, txt);
 	return true;
 }
 
@@ -261,7 +338,9 @@ dial_candidates(const struct config *cfg, struct dial_self *self,
 			continue;
 		sock_addr_set_port(&a.sa, port);
 		/* Checked as built: this is the sockaddr connect() will get. */
-		if (!dial_allowed(cfg, &a.sa) || dial_self_refuse(self, &a.sa))
+		if (!dial_allowed(cfg, &a.sa) ||
+		    dial_port_refuse(cfg, self, &a.sa) ||
+		    dial_self_refuse(self, &a.sa))
 			continue;
 		for (j = 0; j < k; j++)
 			if (dial_same(&out[j], &a))
@@ -336,7 +415,8 @@ dial_start_from(const struct config *cfg, struct dial_self *self,
 	int	fd, err;
 
 	/* Checked again right before connect(): the one place that decides. */
-	if (!dial_allowed(cfg, &to->sa) || dial_self_refuse(self, &to->sa)) {
+	if (!dial_allowed(cfg, &to->sa) || dial_port_refuse(cfg, self, &to->sa) ||
+	    dial_self_refuse(self, &to->sa)) {
 		errno = EACCES;
 		return -1;
 	}
@@ -351,6 +431,7 @@ dial_start_from(const struct config *cfg, struct dial_self *self,
 	 * stall against a peer's delayed ACK) for no saving.
 	 */
 	util_set_nodelay(fd);
+	util_set_keepalive(fd);
 	if (src != NULL && (to->sa.sa_family != AF_INET6 ||
 	    dial_bind_source(fd, src) == -1)) {
 		err = to->sa.sa_family != AF_INET6 ? EAFNOSUPPORT : errno;
@@ -382,10 +463,29 @@ dial_error_try_next(int err)
 	}
 }
 
+/*
+ * Whether the file at path is one of snid's own unix listeners.  A socket
+ * in -unix-directory that snid listens on would be dialled like a backend:
+ * snid connecting to itself, each connection opening the next.
+ */
+static bool
+dial_unix_is_self(const struct dial_self *self, const char *path)
+{
+	struct stat	st;
+
+	if (self == NULL || self->n_unix_listen == 0 || stat(path, &st) == -1)
+		return false;
+	for (size_t i = 0; i < self->n_unix_listen; i++)
+		if (self->unix_listen[i].dev == st.st_dev &&
+		    self->unix_listen[i].ino == st.st_ino)
+			return true;
+	return false;
+}
+
 /* Connect to the socket DIR/NAME (the path in *sun).  Returns the fd or -1 with errno. */
 static int
-dial_unix_path(const char *dir, size_t dirlen, const char *name,
-    struct sockaddr_un *sun)
+dial_unix_path(struct dial_self *self, const char *dir, size_t dirlen,
+    const char *name, struct sockaddr_un *sun)
 {
 	int	fd, n, err;
 
@@ -397,6 +497,11 @@ dial_unix_path(const char *dir, size_t dirlen, const char *name,
 		/* No socket can be reached by that path: as if it did not exist. */
 		sun->sun_path[0] = '\0';
 		errno = ENOENT;
+		return -1;
+	}
+	if (dial_unix_is_self(self, sun->sun_path)) {
+		dial_self_warn(self, sun->sun_path);
+		errno = EACCES;
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -418,7 +523,8 @@ dial_unix_path(const char *dir, size_t dirlen, const char *name,
 }
 
 int
-dial_unix(const struct config *cfg, const char *name, struct sockaddr_un *path)
+dial_unix(const struct config *cfg, struct dial_self *self, const char *name,
+    struct sockaddr_un *path)
 {
 	const char	*dir = cfg->unix_directory, *dot;
 	char		 wild[HOSTNAME_MAX + 2];
@@ -430,7 +536,7 @@ dial_unix(const struct config *cfg, const char *name, struct sockaddr_un *path)
 		dirlen--;
 	if (dirlen == 1 && dir[0] == '/')
 		dirlen = 0;
-	fd = dial_unix_path(dir, dirlen, name, path);
+	fd = dial_unix_path(self, dir, dirlen, name, path);
 	/*
 	 * Only a missing socket file falls back to the wildcard: a socket
 	 * that exists but refuses means its service is down, and sending its
@@ -444,5 +550,5 @@ dial_unix(const struct config *cfg, const char *name, struct sockaddr_un *path)
 		return -1;
 	}
 	snprintf(wild, sizeof(wild), "_%s", dot);
-	return dial_unix_path(dir, dirlen, wild, path);
+	return dial_unix_path(self, dir, dirlen, wild, path);
 }

@@ -356,6 +356,7 @@ listener_open_passed(struct worker *w, const struct listen_spec *s,
 		return -1;
 	}
 	util_set_nodelay(fd);
+	util_set_keepalive(fd);
 	act->used[i] = true;
 	addrspec_format((struct sockaddr *)&ss, sl, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "%s (fd %d, %s%s)", s->text, fd,

@@ -23,6 +23,7 @@
 #include "snid/config.h"
 #include "snid/conn.h"
 #include "snid/listener.h"
+#include "snid/localroute.h"
 #include "snid/log.h"
 #include "snid/metricsd.h"
 #include "snid/privs.h"
@@ -201,6 +202,43 @@ main_log_ready(const struct worker *w)
 }
 
 /*
+ * -check: warn (stderr; the exit status stays 0) about each -backend-cidr
+ * that covers a prefix this host routes to itself (its own addresses, a
+ * nat46 /96 routed `local` inside the /64 the prefix names): clients could
+ * then reach the VPS's own services through snid.  Without netlink (a unit
+ * restricting address families) it says it could not look.
+ */
+static void
+main_check_local_routes(const struct config *cfg)
+{
+	struct cidr	local[256];
+	char		err[128], a[CIDR_STRLEN], b[CIDR_STRLEN];
+	int		n;
+
+	n = localroute_list(local, sizeof(local) / sizeof(local[0]), err,
+	    sizeof(err));
+	if (n == -1) {
+		fprintf(stderr, "snid: warning: cannot read the local routes "
+		    "(%s): -backend-cidr not checked against them\n", err);
+		return;
+	}
+	if ((size_t)n > sizeof(local) / sizeof(local[0]))
+		n = (int)(sizeof(local) / sizeof(local[0]));
+	for (size_t i = 0; i < cfg->n_backend_cidrs; i++)
+		for (int j = 0; j < n; j++) {
+			if (!localroute_overlap(&cfg->backend_cidrs[i],
+			    &local[j]))
+				continue;
+			cidr_format(&cfg->backend_cidrs[i], a, sizeof(a));
+			cidr_format(&local[j], b, sizeof(b));
+			fprintf(stderr, "snid: warning: -backend-cidr %s covers "
+			    "%s, which this host routes to itself (a local "
+			    "route): clients could reach its own services\n",
+			    a, b);
+		}
+}
+
+/*
  * The configuration, the log and what must hold before any socket is
  * opened.  Returns -1 to go on, else the exit status.
  */
@@ -213,6 +251,8 @@ main_configure(struct config *cfg, int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	case CONFIG_EXIT_OK:
+		if (cfg->check)
+			main_check_local_routes(cfg);
 		return 0;
 	case CONFIG_EXIT_USAGE:
 	default:

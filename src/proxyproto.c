@@ -497,24 +497,74 @@ proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto *out)
 	return PROXYPROTO_DONE;
 }
 
-/* The family pair both builders share: AF_INET, AF_INET6, or AF_UNSPEC for anything else. */
-static int
-pp_pair_family(const struct sockaddr *src, const struct sockaddr *dst)
+/*
+ * sa, with an IPv4-mapped IPv6 address (::ffff:a.b.c.d) made the AF_INET
+ * address it stands for, into *out; other families are copied as they are
+ * (as much of them as a sockaddr_storage holds).  A dual-stack socket (an
+ * fd: listener without IPV6_V6ONLY) reports IPv4 clients so; the backend is
+ * told TCP4, as haproxy does, since ::ffff:a.b.c.d in a TCP6 header is an
+ * address many receivers log or match as IPv6.
+ */
+static void
+pp_unmap(const struct sockaddr *sa, struct sockaddr_storage *out)
 {
-	if (src == NULL || dst == NULL || src->sa_family != dst->sa_family)
+	struct sockaddr_in6	s6;
+	struct sockaddr_in	s4;
+
+	memset(out, 0, sizeof(*out));
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET6) {
+		memcpy(&s6, sa, sizeof(s6));
+		if (IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr)) {
+			memset(&s4, 0, sizeof(s4));
+			s4.sin_family = AF_INET;
+			s4.sin_port = s6.sin6_port;
+			memcpy(&s4.sin_addr, &s6.sin6_addr.s6_addr[12], 4);
+			memcpy(out, &s4, sizeof(s4));
+			return;
+		}
+		memcpy(out, &s6, sizeof(s6));
+	} else if (sa->sa_family == AF_INET)
+		memcpy(out, sa, sizeof(struct sockaddr_in));
+	else
+		out->ss_family = sa->sa_family;
+}
+
+/*
+ * The family pair both builders share, with the addresses to send in *s
+ * and *d: AF_INET when both are IPv4 once unmapped (pp_unmap), else the
+ * addresses as they are when both are AF_INET or both AF_INET6 (a TCP6
+ * pair with one mapped address stays TCP6, whole), else AF_UNSPEC.
+ */
+static int
+pp_pair_family(const struct sockaddr *src, const struct sockaddr *dst,
+    struct sockaddr_storage *s, struct sockaddr_storage *d)
+{
+	pp_unmap(src, s);
+	pp_unmap(dst, d);
+	if (src == NULL || dst == NULL)
 		return AF_UNSPEC;
-	if (src->sa_family == AF_INET || src->sa_family == AF_INET6)
-		return src->sa_family;
-	return AF_UNSPEC;
+	if (s->ss_family == AF_INET && d->ss_family == AF_INET)
+		return AF_INET;
+	if (src->sa_family != AF_INET6 || dst->sa_family != AF_INET6)
+		return AF_UNSPEC;
+	memcpy(s, src, sizeof(struct sockaddr_in6));
+	memcpy(d, dst, sizeof(struct sockaddr_in6));
+	return AF_INET6;
 }
 
 size_t
 proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *dst,
     char *out, size_t outlen)
 {
-	char		sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
-	unsigned	sport = 0, dport = 0;
-	int		family = pp_pair_family(src, dst), n;
+	char			sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+	unsigned		sport = 0, dport = 0;
+	struct sockaddr_storage	us, ud;
+	int			family = pp_pair_family(src, dst, &us, &ud), n;
+
+	src = (const struct sockaddr *)&us;
+	dst = (const struct sockaddr *)&ud;
 
 	if (family == AF_INET) {
 		struct sockaddr_in s4, d4;
@@ -551,8 +601,12 @@ size_t
 proxyproto_build_v2(const struct sockaddr *src, const struct sockaddr *dst,
     uint8_t *out, size_t outlen)
 {
-	int	family = pp_pair_family(src, dst);
-	size_t	alen;
+	struct sockaddr_storage	us, ud;
+	int			family = pp_pair_family(src, dst, &us, &ud);
+	size_t			alen;
+
+	src = (const struct sockaddr *)&us;
+	dst = (const struct sockaddr *)&ud;
 
 	alen = family == AF_INET ? PP_V2_ADDR4_LEN : family == AF_INET6 ? PP_V2_ADDR6_LEN : 0;
 	if (outlen < PROXYPROTO_V2_HEADER + alen)

@@ -99,8 +99,10 @@ sock_listen_tcp(const struct sockaddr *sa, int backlog, int flags, char *err,
 	 * Linux copies TCP_NODELAY from the listener to every connection it
 	 * accepts, which saves a setsockopt per connection.
 	 */
-	if (flags & SOCK_LISTEN_NODELAY)
+	if (flags & SOCK_LISTEN_NODELAY) {
 		util_set_nodelay(fd);
+		util_set_keepalive(fd);	/* copied to accepted sockets too */
+	}
 	if (bind(fd, sa, sock_addr_len(sa)) == -1)
 		return sock_fail(fd, err, errlen, "bind");
 	if (listen(fd, backlog) == -1)

@@ -94,3 +94,22 @@ util_set_nodelay(int fd)
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
+
+void
+util_set_keepalive(int fd)
+{
+	int	on = 1, idle = UTIL_KEEPIDLE, intvl = UTIL_KEEPINTVL;
+	int	cnt = UTIL_KEEPCNT;
+	/* Data unacknowledged this long ends the connection too. */
+	unsigned	utmo = (UTIL_KEEPIDLE + UTIL_KEEPINTVL * UTIL_KEEPCNT) *
+			    1000u;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == -1)
+		return;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+	    sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utmo,
+	    sizeof(utmo));
+}

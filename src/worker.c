@@ -33,6 +33,7 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->loop = loop;
 	w->cfg = cfg;
 	pipe_pool_init(&w->pipes, PIPE_POOL_MAX);
+	linger_init(&w->linger, loop);
 	listener_throttle_init(w);
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb,
 	    cfg->shutdown_timeout > 0 ? cfg->shutdown_timeout : 0., 0.);
@@ -111,6 +112,7 @@ void
 worker_destroy(struct worker *w)
 {
 	conn_close_all(w, OUTCOME_SHUTDOWN);
+	linger_close_all(&w->linger);
 	if (w->listeners != NULL)
 		listener_close_all(w);
 	ev_timer_stop(w->loop, &w->drain_timer);

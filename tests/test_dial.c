@@ -55,6 +55,9 @@ allow(const char *const *prefixes)
 
 	config_defaults(&cfg);
 	cfg.n_backend_cidrs = 0;
+	/* Every port: these tests are about addresses (ports: test_ports_*). */
+	assert_int_equal(portset_parse(&cfg.backend_ports, "1-65535", err,
+	    sizeof(err)), 0);
 	for (; *prefixes != NULL; prefixes++)
 		assert_int_equal(cidr_parse(*prefixes,
 		    &cfg.backend_cidrs[cfg.n_backend_cidrs++], err, sizeof(err)), 0);
@@ -143,6 +146,51 @@ test_candidates_order_port_dedup(void **state)
 	assert_int_equal(out[2].sa.sa_family, AF_INET);
 	assert_int_equal(ntohs(out[2].in.sin_port), 8443);
 	assert_int_equal(dial_candidates(&cfg, NULL, in, 1, 443, out), 0);
+}
+
+/*
+ * -backend-ports: only its ports; unset, -backend-port's and the
+ * listeners'.  Checked on candidates and again in dial_start.
+ */
+static void
+test_ports_allowed(void **state)
+{
+	static const char *const p[] = { "2001:db8::/64", NULL };
+	struct dial_self	self;
+	union sockaddr_inet	in[1], out[1], l, to;
+	char			err[256];
+
+	(void)state;
+	allow(p);
+	portset_clear(&cfg.backend_ports);
+	memset(&self, 0, sizeof(self));
+	in[0] = addr("2001:db8::7", 0);
+	/* Default, no listener known: -backend-port alone. */
+	assert_false(dial_port_allowed(&cfg, NULL, 443));
+	cfg.backend_port = 8443;
+	assert_true(dial_port_allowed(&cfg, NULL, 8443));
+	assert_false(dial_port_allowed(&cfg, NULL, 0));
+	assert_int_equal(dial_candidates(&cfg, NULL, in, 1, 16379, out), 0);
+	assert_int_equal(dial_candidates(&cfg, NULL, in, 1, 8443, out), 1);
+	/* A listener's port counts; another port does not. */
+	l = addr("::", 443);
+	dial_self_add_listen(&self, &l.sa, false);
+	assert_true(dial_port_allowed(&cfg, &self, 443));
+	assert_false(dial_port_allowed(&cfg, &self, 444));
+	assert_int_equal(dial_candidates(&cfg, &self, in, 1, 16379, out), 0);
+	assert_int_equal(dial_candidates(&cfg, &self, in, 1, 443, out), 1);
+	/* The list replaces the default. */
+	assert_int_equal(portset_parse(&cfg.backend_ports, "5222,5269", err,
+	    sizeof(err)), 0);
+	assert_false(dial_port_allowed(&cfg, &self, 443));
+	assert_false(dial_port_allowed(&cfg, &self, 8443));
+	assert_true(dial_port_allowed(&cfg, &self, 5269));
+	to = addr("2001:db8::7", 16379);
+	errno = 0;
+	assert_int_equal(dial_start(&cfg, &self, &to), -1);
+	assert_int_equal(errno, EACCES);
+	cfg.backend_port = 0;
+	dial_self_clear(&self);
 }
 
 /* A loopback listener on an ephemeral port. */
@@ -488,7 +536,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	dead = unix_listener("down.example.com");
 	close(dead);		/* the file stays; no one listens */
 
-	fd = dial_unix(&cfg, "www.example.com", &path);
+	fd = dial_unix(&cfg, NULL, "www.example.com", &path);
 	assert_true(fd >= 0);
 	snprintf(want, sizeof(want), "%s/www.example.com", unix_dir);
 	assert_string_equal(path.sun_path, want);
@@ -496,7 +544,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	assert_false(unix_accepted(wild));
 	close(fd);
 
-	fd = dial_unix(&cfg, "other.example.com", &path);
+	fd = dial_unix(&cfg, NULL, "other.example.com", &path);
 	assert_true(fd >= 0);
 	snprintf(want, sizeof(want), "%s/_.example.com", unix_dir);
 	assert_string_equal(path.sun_path, want);
@@ -505,14 +553,14 @@ test_unix_exact_wildcard_and_refusals(void **state)
 
 	/* One level only; no parent for one label; no socket at all. */
 	errno = 0;
-	assert_int_equal(dial_unix(&cfg, "a.www.example.com", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "a.www.example.com", &path), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(dial_unix(&cfg, "example", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "example", &path), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(dial_unix(&cfg, "example.org", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "example.org", &path), -1);
 	assert_int_equal(errno, ENOENT);
 	/* The dead service's clients do not go to the wildcard. */
-	assert_int_equal(dial_unix(&cfg, "down.example.com", &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, "down.example.com", &path), -1);
 	assert_int_equal(errno, ECONNREFUSED);
 	assert_false(unix_accepted(wild));
 	/*
@@ -521,7 +569,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	 */
 	memset(longname, 'a', 120);
 	memcpy(longname + 120, ".example.com", 13);
-	fd = dial_unix(&cfg, longname, &path);
+	fd = dial_unix(&cfg, NULL, longname, &path);
 	assert_true(fd >= 0);
 	assert_true(unix_accepted(wild));
 	close(fd);
@@ -531,7 +579,7 @@ test_unix_exact_wildcard_and_refusals(void **state)
 	memset(longname + 64, 'b', 63);
 	memcpy(longname + 127, ".example.com", 13);
 	errno = 0;
-	assert_int_equal(dial_unix(&cfg, longname, &path), -1);
+	assert_int_equal(dial_unix(&cfg, NULL, longname, &path), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_false(unix_accepted(wild));
 
@@ -549,6 +597,7 @@ main(void)
 		cmocka_unit_test(test_mapped_counts_as_v4),
 		cmocka_unit_test(test_forbidden_even_inside),
 		cmocka_unit_test(test_candidates_order_port_dedup),
+		cmocka_unit_test(test_ports_allowed),
 		cmocka_unit_test(test_start_connects_to_allowed),
 		cmocka_unit_test(test_start_refuses_outside),
 		cmocka_unit_test(test_self_exact_listener),

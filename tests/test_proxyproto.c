@@ -462,9 +462,33 @@ test_build_parse_round_trip(void **state)
 	    "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n");
 	round_trip("::", 0, "::1", 1, "PROXY TCP6 :: ::1 0 1\r\n");
-	/* An IPv4-mapped pair stays TCP6: it is what a dual-stack socket saw. */
-	round_trip("::ffff:192.0.2.1", 1234, "::ffff:198.51.100.7", 443,
-	    "PROXY TCP6 ::ffff:192.0.2.1 ::ffff:198.51.100.7 1234 443\r\n");
+}
+
+/*
+ * A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d: sent as
+ * TCP4 / AF_INET, as haproxy does (also when the other side is plain IPv4).
+ */
+static void
+test_build_mapped_sent_as_ipv4(void **state)
+{
+	struct sockaddr_storage	s = addr("::ffff:192.0.2.1", 1234);
+	struct sockaddr_storage	d = addr("::ffff:198.51.100.7", 443);
+	struct sockaddr_storage	d4 = addr("198.51.100.7", 443);
+	char			line[PROXYPROTO_V1_BUILD_MAX];
+
+	(void)state;
+	assert_int_not_equal(proxyproto_build_v1((struct sockaddr *)&s,
+	    (struct sockaddr *)&d, line, sizeof(line)), 0);
+	assert_string_equal(line, "PROXY TCP4 192.0.2.1 198.51.100.7 1234 443\r\n");
+	assert_int_not_equal(proxyproto_build_v1((struct sockaddr *)&s,
+	    (struct sockaddr *)&d4, line, sizeof(line)), 0);
+	assert_string_equal(line, "PROXY TCP4 192.0.2.1 198.51.100.7 1234 443\r\n");
+	/* A mapped address facing a real IPv6 one: the pair stays TCP6. */
+	d = addr("2001:db8::7", 443);
+	assert_int_not_equal(proxyproto_build_v1((struct sockaddr *)&s,
+	    (struct sockaddr *)&d, line, sizeof(line)), 0);
+	assert_string_equal(line,
+	    "PROXY TCP6 ::ffff:192.0.2.1 2001:db8::7 1234 443\r\n");
 }
 
 /* The exact bytes tests/data/proxyproto/haproxy_accepts.py shows haproxy accepting. */
@@ -475,12 +499,10 @@ test_build_v2_exact_bytes(void **state)
 		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
 		0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 7, 0xc3, 0x50, 0x01, 0xbb,
 	};
-	static const uint8_t	mapped[52] = {
+	/* A mapped pair (a dual-stack socket's IPv4 client) is sent as TCP4. */
+	static const uint8_t	mapped[28] = {
 		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-		0x21, 0x21, 0x00, 0x24,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 7,
-		0x04, 0xd2, 0x01, 0xbb,
+		0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 7, 0x04, 0xd2, 0x01, 0xbb,
 	};
 	struct sockaddr_storage	s = addr("192.0.2.1", 50000), d = addr("198.51.100.7", 443);
 	uint8_t			out[PROXYPROTO_V2_BUILD_MAX];
@@ -993,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_bytes_after_header_untouched),
 		cmocka_unit_test(test_build_parse_round_trip),
+		cmocka_unit_test(test_build_mapped_sent_as_ipv4),
 		cmocka_unit_test(test_build_v2_exact_bytes),
 		cmocka_unit_test(test_build_unknown_and_unspec),
 		cmocka_unit_test(test_build_short_buffer),

@@ -18,6 +18,7 @@
 #include "snid/addrspec.h"
 #include "snid/cidr.h"
 #include "snid/hostname.h"
+#include "snid/portset.h"
 
 #ifndef SNID_VERSION
 #define SNID_VERSION		"0.1.0"
@@ -42,6 +43,7 @@ struct config {
 	struct cidr		backend_cidrs[CONFIG_MAX_CIDRS];
 	size_t			n_backend_cidrs;
 	uint16_t		backend_port;		/* 0: the port the client connected to */
+	struct portset		backend_ports;		/* empty: listeners' and backend_port */
 	char			default_hostname[HOSTNAME_MAX + 1];	/* canonical; "": none */
 	bool			has_nat46_prefix;
 	struct in6_addr		nat46_prefix;		/* first 12 bytes used, last 4 zero */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "snid/config.h"
@@ -21,6 +22,16 @@
  * always refused (unspecified, multicast, broadcast).
  */
 bool	dial_allowed(const struct config *cfg, const struct sockaddr *sa);
+
+struct dial_self;
+
+/*
+ * Whether snid may connect to port: one of -backend-ports, or when that is
+ * not set, -backend-port or the port of one of snid's listeners (self;
+ * NULL: none).  Port 0 never.
+ */
+bool	dial_port_allowed(const struct config *cfg,
+	    const struct dial_self *self, uint16_t port);
 
 /*
  * What snid itself listens on, so that it never connects to itself: a name
@@ -42,9 +53,17 @@ struct dial_listen {
 	bool			v6only;		/* an :: listener that takes no IPv4 */
 };
 
+/* A unix listener's socket file, by identity: a path may have many spellings. */
+struct dial_unix_self {
+	dev_t			 dev;
+	ino_t			 ino;
+};
+
 struct dial_self {
 	struct dial_listen	*listen;
 	size_t			 n_listen;
+	struct dial_unix_self	*unix_listen;	/* unix listeners' socket files */
+	size_t			 n_unix_listen;
 	union sockaddr_inet	*local;		/* the host's addresses; port 0 */
 	size_t			 n_local;
 	double			 warn_last;	/* CLOCK_MONOTONIC, s: rate limit */
@@ -55,8 +74,10 @@ struct dial_self {
 void	dial_self_clear(struct dial_self *self);
 
 /*
- * Add the address of listening socket fd (getsockname; IPV6_V6ONLY).
- * Non-IP sockets (unix) are skipped.  Returns 0, or -1 with errno set.
+ * Add the address of listening socket fd (getsockname; IPV6_V6ONLY).  For
+ * a unix socket, the identity (device, inode) of its socket file, which
+ * dial_unix then never connects to; an abstract or unnamed one, or one
+ * whose file is gone, is skipped.  Returns 0, or -1 with errno set.
  */
 int	dial_self_add_fd(struct dial_self *self, int fd);
 
@@ -78,8 +99,9 @@ bool	dial_self_match(const struct dial_self *self, const struct sockaddr *sa);
 
 /*
  * Copy the allowed addresses of in[0..n), in order and without duplicates,
- * into out (room for n) with port set (host byte order).  An address that
- * is one of snid's own listeners (self; NULL: no such check) is left out,
+ * into out (room for n) with port set (host byte order); none when port is
+ * not allowed (dial_port_allowed).  An address that is one of snid's own
+ * listeners (self; NULL: no such check) is left out,
  * with a warning (at most one a second).  Returns how many.
  */
 size_t	dial_candidates(const struct config *cfg, struct dial_self *self,
@@ -89,7 +111,8 @@ size_t	dial_candidates(const struct config *cfg, struct dial_self *self,
 /*
  * Start a non-blocking connect to *to.  Returns the socket (connected or
  * connecting: wait for it to be writable), or -1 with errno set; EACCES if
- * *to is not allowed or is one of snid's listeners (self, as above).
+ * *to is not allowed (address or port) or is one of snid's listeners
+ * (self, as above).
  */
 int	dial_start(const struct config *cfg, struct dial_self *self,
 	    const union sockaddr_inet *to);
@@ -119,11 +142,13 @@ bool	dial_nat46_source(const struct config *cfg, const struct sockaddr *client,
  * connecting (wait for it to be writable), or -1 with errno set: ENOENT when
  * neither socket file exists (or a path does not fit in sun_path), anything
  * else when a socket file exists but connecting failed (ECONNREFUSED: no one
- * listens; EAGAIN: its backlog is full).  *path is set to the socket tried
- * last.
+ * listens; EAGAIN: its backlog is full; EACCES: it is one of snid's own
+ * unix listeners (self; NULL: no such check), which would connect snid to
+ * itself, again for each connection, until out of descriptors).  *path is
+ * set to the socket tried last.
  */
-int	dial_unix(const struct config *cfg, const char *name,
-	    struct sockaddr_un *path);
+int	dial_unix(const struct config *cfg, struct dial_self *self,
+	    const char *name, struct sockaddr_un *path);
 
 /*
  * Whether a connect error concerns only this address (refused, unreachable,

@@ -93,9 +93,11 @@ enum proxyproto_status	proxyproto_parse(const uint8_t *buf, size_t len,
 /*
  * Build a v1 line for a connection from src to dst into out (NUL-terminated;
  * PROXYPROTO_V1_BUILD_MAX bytes always suffice).  Two AF_INET addresses give
- * TCP4, two AF_INET6 give TCP6 (an IPv4-mapped pair stays TCP6: it is what
- * the socket saw).  Anything else (mixed families, AF_UNIX, NULL) gives
- * "PROXY UNKNOWN\r\n", so the receiver uses the connection's own addresses.
+ * TCP4, two AF_INET6 give TCP6; an IPv4-mapped IPv6 address counts as the
+ * IPv4 address it maps when the other one is IPv4 too (a dual-stack
+ * socket's IPv4 client is sent as TCP4, as haproxy does).  Anything else
+ * (mixed families, AF_UNIX, NULL) gives "PROXY UNKNOWN\r\n", so the
+ * receiver uses the connection's own addresses.
  * Returns the length without the NUL, or 0 if outlen is too small.
  */
 size_t	proxyproto_build_v1(const struct sockaddr *src, const struct sockaddr *dst,

@@ -56,7 +56,7 @@ void		sock_addr_format(const struct sockaddr *sa, char *buf,
 #define SOCK_ERR_MAX		128
 
 /* sock_listen_tcp flags. */
-#define SOCK_LISTEN_NODELAY	0x01	/* TCP_NODELAY, inherited by accepted sockets */
+#define SOCK_LISTEN_NODELAY	0x01	/* TCP_NODELAY, keepalive: inherited by accepted sockets */
 
 /*
  * A listening TCP socket on sa (AF_INET or AF_INET6) with the policy above

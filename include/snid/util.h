@@ -29,4 +29,23 @@ void	 util_close_reset(int fd);
 /* Set TCP_NODELAY; errors are ignored (not every socket is TCP). */
 void	 util_set_nodelay(int fd);
 
+/*
+ * TCP keepalive, so that a client or backend that vanished (a phone that
+ * lost its network, a crashed host: no FIN, no RST) does not hold its
+ * connection until -idle-timeout: after UTIL_KEEPIDLE seconds of silence,
+ * a probe every UTIL_KEEPINTVL seconds, and the connection ends (outcome
+ * reset/error) when UTIL_KEEPCNT go unanswered: 2 minutes.  The same
+ * bound (TCP_USER_TIMEOUT) applies to data sent and never acknowledged,
+ * which keepalive does not cover: a peer that vanished in the middle of a
+ * transfer is found in 2 minutes, not the ~15 of the kernel's
+ * retransmission limit (tcp_retries2).  A live peer that merely stops
+ * reading still acknowledges the zero-window probes and is not cut.  Set on
+ * listening sockets, which Linux copies to each accepted one, and on each
+ * backend socket.  Errors are ignored (not every socket is TCP).
+ */
+#define UTIL_KEEPIDLE	60
+#define UTIL_KEEPINTVL	15
+#define UTIL_KEEPCNT	4
+void	 util_set_keepalive(int fd);
+
 #endif

@@ -15,6 +15,7 @@
 #include "snid/clienthello.h"
 #include "snid/config.h"
 #include "snid/dial.h"
+#include "snid/linger.h"
 #include "snid/listener.h"
 #include "snid/metrics.h"
 #include "snid/outcome.h"
@@ -63,6 +64,8 @@ struct worker {
 	struct accept_throttle	 accept;	/* listener.c's, see listener.h */
 	/* What the listeners listen on: never a backend (worker_self_refresh). */
 	struct dial_self	 self;
+	/* Refused clients read to their EOF before close (linger.h). */
+	struct linger_set	 linger;
 
 	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
 	ev_timer		 drain_timer;	/* -shutdown-timeout */

@@ -18,8 +18,8 @@ import resource
 import subprocess
 import time
 
-from snidtest import (Snid, check, client_hello, connect, describe, read_all,
-                      SLOW, VALGRIND)
+from snidtest import (Skip, Snid, check, check_alert, client_hello, connect, describe,
+                      read_all, SLOW, SNID, VALGRIND)
 from fixtures import world, good_client, refused
 
 
@@ -167,3 +167,47 @@ def test_local_backend_on_other_port_served(case):
           "access line: %s" % c["line"])
     check("own listener" not in w.snid.text(), "refused as its own listener: %s"
           % w.snid.tail())
+
+
+def test_refusal_alert_delivered_after_extra_bytes(case):
+    """A client that sent 64 KiB after its hello (more than snid reads)
+    still reads the alert, then EOF, not ECONNRESET: snid shuts down its
+    side and drains before it closes (a close with unread bytes is a RST,
+    which lets the client's stack drop the unread alert).  Once refused
+    right after the hello (bad-name), once after the lookup (nxdomain)."""
+    w = world(case)
+    extra = b"\x17\x03\x03\x40\x00" + bytes(range(256)) * 256
+    for sni, outcome in (("-zz.test", "bad-name"), ("nope.test", "nxdomain")):
+        s = connect("127.0.0.1", w.L, 5 * SLOW)
+        try:
+            cport = s.getsockname()[1]
+            s.sendall(client_hello(sni) + extra)
+            time.sleep(0.3)		# the refusal and any RST are there by now
+            got, how = read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+        check_alert(got, 112, "%s after 64 KiB more" % sni)
+        check(how == "eof", "%s: the alert was followed by %s, want eof" % (sni, how))
+        c = w.snid.conn_for(cport)
+        check(c["outcome"] == outcome, c["line"])
+    w.snid.check_alive()
+
+
+def test_check_warns_backend_cidr_covering_local_route(case):
+    """Root, in a network namespace of its own: with the nat46 /96 routed
+    `local` inside the /64 given to -backend-cidr, -check warns naming both
+    prefixes (clients could reach the VPS's own services) and still exits
+    0; a prefix that covers no local route gets no warning."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (creates a network namespace)")
+    script = ("ip link set lo up && ip route add local 2001:db8:1:2:3::/96 dev lo && "
+              "exec \"$0\" -check -listen tcp:443 -backend-cidr 2001:db8:1:2::/64 "
+              "-backend-cidr 2001:db8:9::/48")
+    p = subprocess.run(["unshare", "--net", "sh", "-c", script, SNID],
+                       capture_output=True, text=True, timeout=30 * SLOW)
+    check(p.returncode == 0, "-check exited %d: %s" % (p.returncode, p.stderr))
+    warn = [l for l in p.stderr.splitlines() if "warning" in l]
+    check(len(warn) == 1 and "-backend-cidr 2001:db8:1:2::/64 covers 2001:db8:1:2:3::/96" in warn[0],
+          "want one warning naming the /64 and the local /96, got: %r" % p.stderr)
+    check("backend-cidr 2001:db8:1:2::/64" in p.stdout, "-check printed no configuration: %r"
+          % p.stdout)

@@ -3,6 +3,7 @@ and half-close timeouts of the pump, -max-connections, and the copy fallback
 when no pipe can be had.  Layout as in fixtures.py."""
 
 import hashlib
+import re
 import socket
 import threading
 import time
@@ -342,3 +343,42 @@ def test_hello_memory_closes_the_oldest_reader(case):
     finally:
         for s in slow:
             s.close()
+
+
+def _ss_established():
+    """ss's view of every established TCP socket with its timer: lines."""
+    import subprocess
+    out = subprocess.run(["ss", "-tnoH", "state", "established"], capture_output=True,
+                         text=True, timeout=10)
+    check(out.returncode == 0, "ss failed: %s" % out.stderr)
+    return out.stdout.splitlines()
+
+
+def test_keepalive_on_client_and_backend_sockets(case):
+    """A proxied connection: snid's client socket (accepted on L) and its
+    backend socket (to [::1]:B) both run a keepalive timer (ss -o shows
+    timer:(keepalive,...)) of at most 60 s; the backend's own accepted
+    socket, which is Python's, runs none (so the check can fail)."""
+    w = world(case)
+    s = connect("127.0.0.1", w.L, 5 * SLOW)
+    try:
+        s.sendall(client_hello("alpha.test"))
+        line = read_line(s, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "not proxied: %r" % line)
+        cport = s.getsockname()[1]
+        lines = _ss_established()
+        client_side = [l for l in lines if l.split()[2].endswith(":%d" % w.L)
+                       and l.split()[3].endswith(":%d" % cport)]
+        backend_side = [l for l in lines if l.split()[3] == "[::1]:%d" % w.B]
+        python_side = [l for l in lines if l.split()[2] == "[::1]:%d" % w.B]
+        check(len(client_side) == 1, "snid's client socket not found: %s" % lines)
+        check(len(backend_side) == 1, "snid's backend socket not found: %s" % lines)
+        for what, l in (("client", client_side[0]), ("backend", backend_side[0])):
+            m = re.search(r"timer:\(keepalive,(?:(\d+)min)?(\d+)(?:\.\d+)?(m?s)ec", l)
+            check(m is not None, "%s socket without keepalive: %s" % (what, l))
+            secs = int(m.group(1) or 0) * 60 + int(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
+            check(0 < secs <= 60, "%s: keepalive in %ss, want <= 60: %s" % (what, secs, l))
+        check(python_side and "keepalive" not in python_side[0],
+              "the control socket has keepalive too, the check means nothing: %s" % python_side)
+    finally:
+        s.close()

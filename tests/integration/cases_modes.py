@@ -425,3 +425,77 @@ def test_socket_activation_mismatch_and_bad_fds_refused(case):
     finally:
         b.close()
     snid_fails(["-listen", "fdname:https"] + base, ["not socket-activated"], rc_want=(1,))
+
+
+def test_socket_activation_dual_stack_proxy_out_ipv4(case):
+    """A dual-stack fd: listener ([::]:P without IPV6_V6ONLY) sees an IPv4
+    client as ::ffff:127.0.0.1; -proxy-proto (v1 and v2) must tell the
+    backend TCP4 127.0.0.1, as haproxy does, not TCP6 ::ffff:127.0.0.1.
+    An IPv6 client on the same socket stays TCP6."""
+    from snidtest import PPBackend
+    w = world(case, (), start_snid=False)
+    pp = PPBackend(case, "tcp:::1:%d" % w.B, "alpha")
+    args = [a for a in w.args if a != "tcp:127.0.0.1:%d" % w.L]
+    args.remove("-listen")
+    hello = client_hello("alpha.test")
+    n = 0
+    for ver in ("v1", "v2"):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", 0))
+        s.listen(16)
+        port = s.getsockname()[1]
+        p, log = _launcher(case, [s], {}, vg(case, [SNID, "-listen", "fd:3", "-proxy-proto", ver]
+                                             + args))
+        s.close()
+        snid = Snid.adopt(case, p, log)
+        check(wait_until(lambda: "listening on fd:3" in snid.text() or p.poll() is not None,
+                         10 * SLOW), "snid did not start: %s" % snid.tail())
+        for host in ("127.0.0.1", "::1"):
+            c = connect(host, port, 5 * SLOW)
+            try:
+                me = c.getsockname()[1]
+                c.sendall(hello)
+                line = c.recv(200).decode(errors="replace").strip()
+            finally:
+                c.close()
+            check(line == want_reply("alpha", hello), "%s via %s: got %r" % (ver, host, line))
+            n += 1
+            evs = wait_until(lambda: len(pp.events(n)) >= n and pp.events(n), 5 * SLOW)
+            check(evs and len(evs) >= n, "backend saw no header: %s" % evs)
+            ev = evs[n - 1]
+            check(ev.get("error") is None, "backend: %s" % ev.get("error"))
+            fam, a = ("TCP4", "127.0.0.1") if host == "127.0.0.1" else ("TCP6", "::1")
+            if ver == "v1":
+                want = "PROXY %s %s %s %d %d\r\n" % (fam, a, a, me, port)
+                check(ev["line"] == want, "v1 via %s: want %r, got %r" % (host, want, ev["line"]))
+            else:
+                check(ev["family"] == fam and ev["src"] == a and ev["dst"] == a
+                      and ev["sport"] == me and ev["dport"] == port,
+                      "v2 via %s: want %s %s, got %s" % (host, fam, a, ev))
+
+
+def test_unix_mode_own_listener_in_directory_refused(case):
+    """A unix: listener inside -unix-directory (spelt another way: DIR/./)
+    is never dialled: a client naming it is refused as denied (alert 112)
+    with a warning, instead of snid connecting to itself again and again;
+    a real backend in the same directory is still served."""
+    d = os.path.join(case.dir, "sockets")
+    os.makedirs(d)
+    alpha = UnixBackend(case, os.path.join(d, "alpha.test"), "alpha")
+    snid = case.snid(["-listen", "tcp:127.0.0.1:0", "-listen", "unix:%s/./loop.test" % d,
+                      "-mode", "unix", "-unix-directory", d, "-max-connections", "20",
+                      "-log-level", "debug"])
+    L = snid.ports_of("127.0.0.1")[0]
+    got, how, cport = client_over("127.0.0.1", L, "loop.test")
+    check_alert(got, 112, "sni loop.test (snid's own socket)")
+    c = snid.conn_for(cport)
+    check(c["outcome"] == "denied", c["line"])
+    check("backend %s/loop.test is snid's own listener" % d in snid.text(),
+          "no own-listener warning: %s" % snid.tail())
+    time.sleep(0.3)
+    check(len(snid.conns()) == 1, "more connections than the client's: %s"
+          % [x["line"] for x in snid.conns()])
+    good_client(None, "alpha", sni="alpha.test", port=L)
+    check(wait_until(lambda: len(alpha.accepts()) == 1, 5 * SLOW),
+          "alpha accepts: %s" % alpha.accepts())

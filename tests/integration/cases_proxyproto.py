@@ -18,10 +18,11 @@ import struct
 import subprocess
 import time
 
-from snidtest import (HERE, PPBackend, Skip, check, client_hello, connect,
+from snidtest import (HERE, PPBackend, Skip, check, check_alert, client_hello, connect,
                       describe, free_port, ok_body, read_all, read_line,
                       wait_until, want_reply, SLOW, PY)
-from fixtures import good_client, http_world, nat46_routes, req, topology, world
+from fixtures import (good_client, http_world, nat46_routes, req, start_decoy, topology,
+                      world)
 from servers import V2_SIG
 
 
@@ -355,16 +356,49 @@ def test_proxy_in_hello_timeout_covers_header(case):
 
 def test_proxy_in_carried_port_is_default_backend_port(case):
     """Without -backend-port the backend port is the port the client
-    connected to, which the header carries (the balancer's, not snid's)."""
+    connected to, which the header carries (the balancer's, not snid's);
+    -backend-ports must allow it (it is not one of snid's listeners)."""
     w = _in_world(case, backends=())
     args = [a for a in w.args]
     i = args.index("-backend-port")
     del args[i:i + 2]
+    args += ["-backend-ports", "%d" % w.B]
     w.backends = {"alpha": case.raw_backend("alpha", "::1", w.B)}
     w.snid = case.snid(args)
     through_proxy_listener(w, v2(src="203.0.113.7", dst="198.51.100.1", sport=40001, dport=w.B))
     c = conn_with_client(w, "203.0.113.7:40001")
     check(c["backend"] == "[::1]:%d" % w.B, c["line"])
+
+
+def test_proxy_in_carried_port_outside_backend_ports_denied(case):
+    """A PROXY header whose destination port is no port of snid's (by
+    default the allowed ones: its listeners' and -backend-port) must not
+    pick the backend port: refused as denied with alert 112, and a service
+    listening there on the allowed address sees no connection."""
+    w = _in_world(case, backends=())
+    args = [a for a in w.args]
+    i = args.index("-backend-port")
+    del args[i:i + 2]
+    w.backends = {"alpha": case.raw_backend("alpha", "::1", w.B)}
+    R = free_port()
+    redis = start_decoy(case, "::1", R)
+    w.snid = case.snid(args)
+    for dport, what in ((R, "another port"), (w.B, "a backend's port, not allowed")):
+        s = connect("127.0.0.1", w.P, 5 * SLOW)
+        try:
+            cport = s.getsockname()[1]
+            s.sendall(v2(src="203.0.113.7", dst="198.51.100.1", sport=cport,
+                         dport=dport) + client_hello("alpha.test"))
+            got, how = read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+        check_alert(got, 112, "PROXY header naming port %d (%s)" % (dport, what))
+        c = conn_with_client(w, "203.0.113.7:%d" % cport)
+        check(c["outcome"] == "denied", "port %d: %s" % (dport, c["line"]))
+    time.sleep(0.3)
+    check(len(redis.accepts()) <= 1, "the service on port R was contacted: %s"
+          % redis.accepts())
+    check(not w.backends["alpha"].accepts(), "alpha reached: %s" % w.backends["alpha"].accepts())
 
 
 def test_proxy_in_unix_listener(case):
@@ -449,7 +483,8 @@ def test_proxy_in_http_listener(case):
         c = conn_with_client(w, client)
         check(c["outcome"] == "ok" and c["up"] == len(r) and c["backend"] == "[::1]:%d" % w.L,
               c["line"])
-    # A port the balancer carried that no backend listens on: snid used it.
+    # A port the balancer carried that is no port of snid's: refused
+    # (-backend-ports), not tried.
     other = free_port()
     s = connect("127.0.0.1", w.L, 5 * SLOW)
     try:
@@ -458,7 +493,7 @@ def test_proxy_in_http_listener(case):
     finally:
         s.close()
     c = conn_with_client(w, "203.0.113.9:40003")
-    check(c["backend"] == "[::1]:%d" % other and c["outcome"] == "connect-failed", c["line"])
+    check(c["backend"] == "-" and c["outcome"] == "denied", c["line"])
 
 
 def _haproxy(case, conf):

@@ -15,15 +15,17 @@ import socket
 import struct
 import time
 
-from snidtest import (Snid, UnixBackend, check, check_alert, client_hello, connect,
+from snidtest import (Skip, Snid, UnixBackend, check, check_alert, client_hello, connect,
                       describe, free_port, read_all, read_line, wait_until,
                       SLOW)
 from fixtures import (RECORDS, backend_field, delta, metrics, metrics_at,
                       refused, start_decoy, world)
 
 
-def srv_world(case, backends=("alpha",), extra_srv=(), extra=()):
-    """world() with dnsmasq serving SRV records; returns w with w.P, w.S."""
+def srv_world(case, backends=("alpha",), extra_srv=(), extra=(), ports=()):
+    """world() with dnsmasq serving SRV records; returns w with w.P, w.S.
+    -backend-ports allows B, P, S and `ports`; ports=None leaves it out (the
+    default: snid's listeners' ports and -backend-port)."""
     w_ports = {"P": free_port(), "S": free_port()}
     records = dict(RECORDS)
     records["target.test"] = ["::1"]
@@ -32,8 +34,12 @@ def srv_world(case, backends=("alpha",), extra_srv=(), extra=()):
            "--srv-host=_xmpps-server._tcp.chat.test,target.test,%d,0,0" % w_ports["S"]]
     srv += [s % w_ports for s in extra_srv]
     dns = case.dnsmasq(records, extra=srv)
-    w = world(case, backends, dns=dns, extra=extra)
+    w = world(case, backends, dns=dns, extra=extra, start_snid=False)
     w.P, w.S = w_ports["P"], w_ports["S"]
+    if ports is not None:
+        allow = [w.B, w.P, w.S] + list(ports)
+        w.args += ["-backend-ports", ",".join(str(p) for p in allow)]
+    w.start_snid(case)
     return w
 
 
@@ -115,7 +121,8 @@ def test_srv_target_outside_allow_list_denied(case):
     decoy there at the SRV port sees nothing."""
     D = free_port()
     w = srv_world(case, extra_srv=["--srv-host=_xmpps-client._tcp.deny.test,v4only.test,%d,0,0" % D,
-                                   "--srv-host=_xmpps-client._tcp.deny6.test,outside.test,%d,0,0" % D])
+                                   "--srv-host=_xmpps-client._tcp.deny6.test,outside.test,%d,0,0" % D],
+                  ports=(D,))
     d = start_decoy(case, "127.0.0.1", D)
     refused(w, client_hello("deny.test", alpn=["xmpp-client"]), 112, "denied",
             "SRV target 127.0.0.1")
@@ -125,13 +132,66 @@ def test_srv_target_outside_allow_list_denied(case):
     check(len(d.accepts()) == 1, "the decoy was contacted: %s" % d.accepts()[1:])
 
 
+def test_srv_port_outside_backend_ports_denied(case):
+    """The reproduced tunnel: the SRV record of a domain the client owns
+    names an allowed address (::1) at another port (a Redis on 16379 in the
+    report; a free port here, where a service listens).  By default only
+    snid's own ports are allowed: refused as denied (alert 112), and the
+    service sees no connection.  With -backend-ports naming the port, the
+    same record is followed (the service is really there)."""
+    R = free_port()
+    w = srv_world(case, ports=None, extra_srv=[
+        "--srv-host=_xmpps-client._tcp.evil.test,target.test,%d,0,0" % R])
+    redis = start_decoy(case, "::1", R)
+    refused(w, client_hello("evil.test", alpn=["xmpp-client"]), 112, "denied",
+            "SRV target [::1]:%d outside -backend-ports" % R)
+    # The SRV ports P and S are not snid's either.
+    refused(w, client_hello("chat.test", alpn=["xmpp-client"]), 112, "denied",
+            "SRV target [::1]:P outside -backend-ports")
+    time.sleep(0.3)
+    check(len(redis.accepts()) == 1, "the service was contacted: %s" % redis.accepts()[1:])
+    check("not in -backend-ports" in w.snid.text(), "no debug line naming the port: %s"
+          % w.snid.tail())
+
+
+def test_srv_standard_xmpp_ports_allowed(case):
+    """README's recipe: -backend-ports with the standard XMPP ports keeps
+    SRV routing working: records at 5222 and 5269 are followed, one at
+    another port is still refused.  (Needs [::1]:5222 and :5269 free.)"""
+    for port in (5222, 5269):
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            probe.bind(("::1", port))
+        except OSError as e:
+            raise Skip("[::1]:%d is taken (%s)" % (port, e))
+        finally:
+            probe.close()
+    R = free_port()
+    records = dict(RECORDS)
+    records["target.test"] = ["::1"]
+    dns = case.dnsmasq(records, extra=[
+        "--srv-host=_xmpps-client._tcp.chat.test,target.test,5222,0,0",
+        "--srv-host=_xmpps-server._tcp.chat.test,target.test,5269,0,0",
+        "--srv-host=_xmpps-client._tcp.evil.test,target.test,%d,0,0" % R])
+    w = world(case, ("alpha",), dns=dns, extra=["-backend-ports", "5222,5269"])
+    case.raw_backend("xmpp", "::1", 5222)
+    case.raw_backend("s2s", "::1", 5269)
+    redis = start_decoy(case, "::1", R)
+    routed(w, client_hello("chat.test", alpn=["xmpp-client"]), "xmpp", 5222, "c2s 5222")
+    routed(w, client_hello("chat.test", alpn=["xmpp-server"]), "s2s", 5269, "s2s 5269")
+    refused(w, client_hello("evil.test", alpn=["xmpp-client"]), 112, "denied",
+            "SRV target at another port")
+    time.sleep(0.3)
+    check(len(redis.accepts()) == 1, "the service was contacted: %s" % redis.accepts()[1:])
+
+
 def test_srv_priorities_first_refusing_second_used(case):
     """Priority 0 at a port where nothing listens, priority 10 at the
     backend: the second is used, after the first refused."""
     R = free_port()
     w = srv_world(case, extra_srv=[
         "--srv-host=_xmpps-client._tcp.prio.test,target.test,%(P)d,10,0",
-        "--srv-host=_xmpps-client._tcp.prio.test,target.test,%d,0,0" % R])
+        "--srv-host=_xmpps-client._tcp.prio.test,target.test,%d,0,0" % R], ports=(R,))
     case.raw_backend("xmpp", "::1", w.P)
     for i in range(3):
         routed(w, client_hello("prio.test", alpn=["xmpp-client"]), "xmpp", w.P,
