@@ -90,7 +90,7 @@ deps:
 		echo "deps: run: sudo apt-get install -y$$missing"; exit 1; fi
 
 # The package list alone (tests/container/run keys its cache on it).
-.PHONY: deps-list check-release check-trixie
+.PHONY: deps-list deb-pkgs check-release check-trixie
 deps-list:
 	@echo $(DEPS_PKGS)
 
@@ -223,6 +223,8 @@ bench: snid
 # new files, so uncommitted work is in it) with dpkg-buildpackage, then
 # linted: build/deb/snid_VERSION_ARCH.deb.  Needs DEB_PKGS.
 DEB_PKGS = debhelper dpkg-dev lintian
+deb-pkgs:
+	@echo $(DEB_PKGS)
 .PHONY: deb
 deb:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -232,12 +234,24 @@ deb:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	elif [ -n "$$missing" ]; then echo "deb: run: sudo apt-get install -y$$missing"; exit 1; fi
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/snid
-	git ls-files -z -co --exclude-standard | grep -zv '^build/' | \
-		xargs -0 cp --parents -t $(BUILD)/deb/snid
+	# The tracked and untracked files; outside git (a container's copy),
+	# the tree without the build output.
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | grep -zv '^build/' | \
+			xargs -0 cp --parents -t $(BUILD)/deb/snid; \
+	else tar --exclude=./build --exclude=./snid -cf - . | \
+		tar -C $(BUILD)/deb/snid -xf -; fi
 	cd $(BUILD)/deb/snid && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 		{ tail -40 ../build.log; exit 1; }
 	lintian --fail-on error,warning --info $(BUILD)/deb/*.changes
 	@ls $(BUILD)/deb/*.deb
+
+# The package on Debian 12 and 13 (root; tests/deb/run): built and linted
+# on each, then installed with apt in a booted container, configured,
+# routing under systemd, reloaded, upgraded, removed and purged.
+.PHONY: check-deb
+check-deb:
+	@tests/deb/run bookworm trixie
 
 clean:
 	rm -rf build snid

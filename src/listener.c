@@ -182,9 +182,49 @@ listener_add(struct worker *w, int fd, uint16_t port)
 	log_info("listening on %s", l->text);
 }
 
+/*
+ * The listening socket on sa that the previous process left in systemd's
+ * fd store (LISTENER_FDSTORE_NAME; see listener_store_fds), or -1.  The
+ * kernel kept it listening in between: the clients that came meanwhile
+ * wait in its queue, none is refused.  A port-0 spec never matches (it
+ * asks for a new port).
+ */
+static int
+listener_adopt_stored(struct listener_activation *act, const struct sockaddr *sa)
+{
+	union sockaddr_inet	 got;
+	socklen_t		 gl, sl = sock_addr_len(sa);
+	char			 name[ADDRSPEC_FDNAME_MAX], err[SOCK_ERR_MAX];
+	int			 i;
+
+	if (sock_addr_port(sa) == 0)
+		return -1;
+	for (i = 0; i < act->n; i++) {
+		listener_activation_name(act, i, name, sizeof(name));
+		if (act->used[i] || strcmp(name, LISTENER_FDSTORE_NAME) != 0)
+			continue;
+		gl = sizeof(got);
+		memset(&got, 0, sizeof(got));
+		if (getsockname(3 + i, &got.sa, &gl) == -1 || gl != sl ||
+		    memcmp(&got, sa, sl) != 0)
+			continue;
+		/* Listening, stream, non-blocking (as a passed fd: fd:N). */
+		if (sock_adopt_listener(3 + i, err, sizeof(err)) == -1) {
+			log_warn("fd store: fd %d: %s; binding anew", 3 + i,
+			    err);
+			continue;
+		}
+		util_set_nodelay(3 + i);
+		act->used[i] = true;
+		return 3 + i;
+	}
+	return -1;
+}
+
 /* Open one listening socket on sa.  Returns 0 or -1 after logging. */
 static int
-listener_open_tcp(struct worker *w, const struct sockaddr *sa)
+listener_open_tcp(struct worker *w, const struct sockaddr *sa,
+    struct listener_activation *act)
 {
 	struct listener		*l = &w->listeners[w->n_listeners];
 	union sockaddr_inet	 bound;
@@ -194,6 +234,13 @@ listener_open_tcp(struct worker *w, const struct sockaddr *sa)
 
 	sock_addr_format(sa, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "tcp:%s", addr);
+	fd = listener_adopt_stored(act, sa);
+	if (fd != -1) {
+		log_info("listen %s: kept from the previous process (systemd "
+		    "fd store)", l->text);
+		listener_add(w, fd, sock_addr_port(sa));
+		return 0;
+	}
 	/* TCP_NODELAY is inherited by every accepted socket; see dial.c for why. */
 	fd = sock_listen_tcp(sa, LISTENER_BACKLOG, SOCK_LISTEN_NODELAY, err,
 	    sizeof(err));
@@ -433,7 +480,8 @@ listener_open_spec_kind(struct worker *w, const struct listen_spec *s,
 {
 	switch (s->kind) {
 	case LISTEN_TCP:
-		if (listener_open_tcp(w, (const struct sockaddr *)&s->addr) == -1)
+		if (listener_open_tcp(w, (const struct sockaddr *)&s->addr,
+		    act) == -1)
 			return -1;
 		if (s->any_family) {
 			/* tcp:PORT: the spec holds [::]:PORT; add 0.0.0.0:PORT. */
@@ -444,7 +492,7 @@ listener_open_spec_kind(struct worker *w, const struct listen_spec *s,
 			in.in.sin_addr.s_addr = htonl(INADDR_ANY);
 			sock_addr_set_port(&in.sa, sock_addr_port(
 			    (const struct sockaddr *)&s->addr));
-			if (listener_open_tcp(w, &in.sa) == -1)
+			if (listener_open_tcp(w, &in.sa, act) == -1)
 				return -1;
 		}
 		return 0;
@@ -498,6 +546,18 @@ listener_open_all(struct worker *w)
 		rc = listener_open_spec(w, &cfg->listeners[i], &act);
 	listener_activation_done(&act);
 	return rc;
+}
+
+size_t
+listener_store_fds(const struct worker *w, int *fds, size_t max)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < w->n_listeners && n < max; i++)
+		if (w->listeners[i].fd != -1 &&
+		    strncmp(w->listeners[i].text, "tcp:", 4) == 0)
+			fds[n++] = w->listeners[i].fd;
+	return n;
 }
 
 void

@@ -41,6 +41,7 @@ static struct {
 	int		argc;		/* for the reload: flags still override the file */
 	char		**argv;
 	struct config	*reloaded;	/* w->cfg after a reload (heap); NULL: the start-up one */
+	bool		 handover;	/* SNID_HANDOVER=1: SIGTERM forks a drainer */
 } main_sig;
 
 /* How often STATUS= is refreshed while systemd listens. */
@@ -74,6 +75,42 @@ main_status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	    (unsigned long long)w->counters.accepted);
 }
 
+static void	main_notify_stop(struct ev_loop *);
+
+/*
+ * The restart handover (snid(8), UPGRADING): the listening sockets are in
+ * systemd's fd store, so the next process can accept as soon as this one
+ * is gone; a child takes the open connections and drains them
+ * (-shutdown-timeout as before) while this process, systemd's main one,
+ * exits at once.  The unit's KillMode=process leaves the child alone, as
+ * sshd's sessions.  Returns 0 in the child (go on draining), -1 when fork
+ * failed (drain here, as without the handover); the parent does not return.
+ */
+static int
+main_handover(struct ev_loop *loop, struct worker *w)
+{
+	pid_t	pid;
+
+	pid = fork();
+	if (pid == -1) {
+		log_warn("shutdown: fork: %s; draining here", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		log_info("shutdown: %zu connection(s) left to pid %ld to drain; "
+		    "the listeners stay in systemd's fd store", w->n_conns,
+		    (long)pid);
+		/* No cleanup: it would close what the child now serves. */
+		_exit(0);
+	}
+	ev_loop_fork(loop);
+	/* Not systemd's main process: no notifications, no watchdog. */
+	main_notify_stop(loop);
+	metricsd_close(w);
+	worker_drain(w);
+	return 0;
+}
+
 static void
 main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
@@ -90,6 +127,8 @@ main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	}
 	log_info("shutdown: signal %d", s->signum);
 	(void)sdnotify_send(&main_sig.notify, "STOPPING=1");
+	if (main_sig.handover && w->n_conns > 0 && main_handover(loop, w) == 0)
+		return;
 	worker_drain(w);
 }
 
@@ -331,6 +370,33 @@ main_notify_start(struct ev_loop *loop, const struct worker *w)
 	ev_timer_start(loop, &main_sig.status);
 }
 
+/*
+ * Hand the tcp: listeners to systemd's fd store (FileDescriptorStoreMax=
+ * in the unit; without it systemd drops them): the next start takes them
+ * back (listener_open_all) instead of binding, so a restart never closes
+ * the port.  The old entries go first: one no -listen names any more is
+ * not kept (it was closed at start-up).
+ */
+static void
+main_store_listeners(const struct worker *w)
+{
+	int	*fds;
+	size_t	 n;
+
+	if (main_sig.notify.fd == -1 || w->n_listeners == 0)
+		return;
+	fds = xcalloc(w->n_listeners, sizeof(*fds));
+	n = listener_store_fds(w, fds, w->n_listeners);
+	(void)sdnotify_send(&main_sig.notify, "FDSTOREREMOVE=1\nFDNAME="
+	    LISTENER_FDSTORE_NAME);
+	if (n > 0 && sdnotify_send_fds(&main_sig.notify, "FDSTORE=1\nFDNAME="
+	    LISTENER_FDSTORE_NAME, fds, n) == -1)
+		log_warn("FDSTORE: %s", strerror(errno));
+	free(fds);
+	main_sig.handover = getenv("SNID_HANDOVER") != NULL &&
+	    strcmp(getenv("SNID_HANDOVER"), "1") == 0;
+}
+
 static void
 main_notify_stop(struct ev_loop *loop)
 {
@@ -380,6 +446,7 @@ main(int argc, char **argv)
 	 */
 	main_log_ready(&w);
 	main_notify_start(loop, &w);
+	main_store_listeners(&w);
 
 	/* The loop ends by ev_break: drain done, or a second signal. */
 	ev_run(loop, 0);

@@ -71,6 +71,47 @@ sdnotify_send(const struct sdnotify *n, const char *state)
 	return r == -1 ? -1 : 0;
 }
 
+/*
+ * FDSTORE=1 and the like: the fds travel as SCM_RIGHTS with the state.
+ * Blocking on purpose (it is sent once, at start-up): a lost FDSTORE
+ * would cost the next restart its listeners.
+ */
+int
+sdnotify_send_fds(const struct sdnotify *n, const char *state, const int *fds,
+    size_t nfds)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	char		*ctl;
+	size_t		 ctllen;
+	ssize_t		 r;
+
+	if (n->fd == -1 || nfds == 0)
+		return 0;
+	ctllen = CMSG_SPACE(nfds * sizeof(int));
+	ctl = calloc(1, ctllen);
+	if (ctl == NULL)
+		return -1;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)(uintptr_t)state;
+	iov.iov_len = strlen(state);
+	mh.msg_name = (void *)(uintptr_t)&n->addr;
+	mh.msg_namelen = n->addrlen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl;
+	mh.msg_controllen = ctllen;
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	r = sendmsg(n->fd, &mh, MSG_NOSIGNAL);
+	free(ctl);
+	return r == -1 ? -1 : 0;
+}
+
 int
 sdnotify_sendf(const struct sdnotify *n, const char *fmt, ...)
 {

@@ -77,6 +77,17 @@ int	listener_check(const struct config *cfg);
  */
 int	listener_open_all(struct worker *w);
 
+/*
+ * The restart handover (README, "Upgrading"): main stores the tcp:
+ * listeners in systemd's fd store under this FDNAME, and the next start's
+ * listener_open_all takes each one whose address a tcp: -listen names
+ * instead of binding it again (those no -listen names are closed).
+ */
+#define LISTENER_FDSTORE_NAME	"snid-tcp"
+
+/* The tcp: listeners' fds, at most max, into fds; returns how many. */
+size_t	listener_store_fds(const struct worker *w, int *fds, size_t max);
+
 /* Start accepting (the watchers). */
 void	listener_start_all(struct worker *w);
 

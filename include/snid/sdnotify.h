@@ -29,6 +29,15 @@ int	sdnotify_open(struct sdnotify *n, char *err, size_t errlen);
 /* Send state ("READY=1\nSTATUS=..."); 0 on success or when disabled, -1 on error. */
 int	sdnotify_send(const struct sdnotify *n, const char *state);
 
+/*
+ * Send state with nfds file descriptors attached (SCM_RIGHTS), for
+ * "FDSTORE=1\nFDNAME=...": systemd keeps them (FileDescriptorStoreMax=) and
+ * passes them to the next start as LISTEN_FDS.  0 on success or when
+ * disabled, -1 on error.
+ */
+int	sdnotify_send_fds(const struct sdnotify *n, const char *state,
+	    const int *fds, size_t nfds);
+
 /* Send a printf-formatted state. */
 int	sdnotify_sendf(const struct sdnotify *n, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

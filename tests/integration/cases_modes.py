@@ -499,3 +499,30 @@ def test_unix_mode_own_listener_in_directory_refused(case):
     good_client(None, "alpha", sni="alpha.test", port=L)
     check(wait_until(lambda: len(alpha.accepts()) == 1, 5 * SLOW),
           "alpha accepts: %s" % alpha.accepts())
+
+
+def test_fdstore_listener_adopted_by_address(case):
+    """The restart handover (issue 12): sockets systemd's fd store hands
+    back (FDNAME snid-tcp) are taken by the tcp: -listen of the same
+    address instead of binding it (which would fail: it is bound), and
+    one that no -listen names is closed."""
+    w = world(case, ("alpha",), start_snid=False)
+    socks = [_listening(), _listening()]
+    ports = [s.getsockname()[1] for s in socks]
+    args = [a for a in w.args if a != "tcp:127.0.0.1:%d" % w.L]
+    args.remove("-listen")
+    p, log = _launcher(case, socks, {"LISTEN_FDNAMES": "snid-tcp:snid-tcp"},
+                       vg(case, [SNID, "-listen", "tcp:127.0.0.1:%d" % ports[0]] + args))
+    for s in socks:
+        s.close()                   # snid holds the only copies now
+    w.snid = Snid.adopt(case, p, log)
+    check(wait_until(lambda: "ready:" in w.snid.text() or p.poll() is not None, 10 * SLOW),
+          "snid did not start: %s" % w.snid.tail())
+    check("listen tcp:127.0.0.1:%d: kept from the previous process" % ports[0]
+          in w.snid.text(), "no 'kept' line: %s" % w.snid.tail())
+    good_client(w, "alpha", port=ports[0])
+    try:
+        connect("127.0.0.1", ports[1], 2).close()
+        raise Fail("port %d, stored but no longer configured, still accepts" % ports[1])
+    except ConnectionRefusedError:
+        pass
