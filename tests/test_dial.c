@@ -28,25 +28,9 @@
 #include "snid/config.h"
 #include "snid/dial.h"
 
+#include "testnet.h"
+
 static struct config cfg;
-
-static union sockaddr_inet
-addr(const char *a, uint16_t port)
-{
-	union sockaddr_inet	s;
-
-	memset(&s, 0, sizeof(s));
-	if (strchr(a, ':') != NULL) {
-		s.in6.sin6_family = AF_INET6;
-		s.in6.sin6_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET6, a, &s.in6.sin6_addr), 1);
-	} else {
-		s.in.sin_family = AF_INET;
-		s.in.sin_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET, a, &s.in.sin_addr), 1);
-	}
-	return s;
-}
 
 static void
 allow(const char *const *prefixes)

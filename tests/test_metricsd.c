@@ -26,26 +26,10 @@
 #include "snid/sock.h"
 #include "snid/worker.h"
 
+#include "testnet.h"
+
 static struct config	cfg;
 static struct worker	w;
-
-static union sockaddr_inet
-addr(const char *a, uint16_t port)
-{
-	union sockaddr_inet	s;
-
-	memset(&s, 0, sizeof(s));
-	if (strchr(a, ':') != NULL) {
-		s.in6.sin6_family = AF_INET6;
-		assert_int_equal(inet_pton(AF_INET6, a, &s.in6.sin6_addr), 1);
-		s.in6.sin6_port = htons(port);
-	} else {
-		s.in.sin_family = AF_INET;
-		assert_int_equal(inet_pton(AF_INET, a, &s.in.sin_addr), 1);
-		s.in.sin_port = htons(port);
-	}
-	return s;
-}
 
 /* A port that is free in both families just now. */
 static uint16_t

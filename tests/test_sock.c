@@ -29,23 +29,7 @@
 
 #include "snid/sock.h"
 
-static union sockaddr_inet
-addr(const char *a, uint16_t port)
-{
-	union sockaddr_inet	s;
-
-	memset(&s, 0, sizeof(s));
-	if (strchr(a, ':') != NULL) {
-		s.in6.sin6_family = AF_INET6;
-		assert_int_equal(inet_pton(AF_INET6, a, &s.in6.sin6_addr), 1);
-		s.in6.sin6_port = htons(port);
-	} else {
-		s.in.sin_family = AF_INET;
-		assert_int_equal(inet_pton(AF_INET, a, &s.in.sin_addr), 1);
-		s.in.sin_port = htons(port);
-	}
-	return s;
-}
+#include "testnet.h"
 
 /* The port a listening socket got. */
 static uint16_t
