@@ -502,6 +502,25 @@ class SnidLog(Snid):
         return super().argv() + ["-log-level", "info"]
 
 
+class SnidOld(Snid):
+    """Another snid binary (SNID_OLD=path), e.g. the last release, measured
+    in the same run: before/after figures without a second machine state.
+    Older binaries may lack -max-connections-per-source: given only if the
+    binary's -help names it."""
+    name = "snid-old"
+    old_binary = os.environ.get("SNID_OLD", "")
+
+    def argv(self):
+        argv = Snid.argv(self)
+        argv[0] = self.old_binary
+        helptext = subprocess.run([self.old_binary, "-help"], capture_output=True,
+                                  text=True).stdout
+        if "max-connections-per-source" not in helptext:
+            i = argv.index("-max-connections-per-source")
+            del argv[i:i + 2]
+        return argv
+
+
 class Direct:
     """No proxy: loadgen straight to the sink, the ceiling."""
     name = "direct"
@@ -1035,14 +1054,14 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     try:
-        base = free_port_block(12)
+        base = free_port_block(14)
         sink_port, ctl_port = base, base + 1
         peer_ports = {"nginx": base + 2, "haproxy": base + 3, "sniproxy": base + 4, "snid": base + 5,
-                      "snid+log": base + 10}
+                      "snid+log": base + 10, "snid-old": base + 12}
         idle_ports = {"nginx": base + 6, "haproxy": base + 7, "sniproxy": base + 8, "snid": base + 9,
-                      "snid+log": base + 11}
+                      "snid+log": base + 11, "snid-old": base + 13}
         classes = {"nginx": Nginx, "haproxy": Haproxy, "sniproxy": Sniproxy, "snid": Snid,
-                   "snid+log": SnidLog}
+                   "snid+log": SnidLog, "snid-old": SnidOld}
         Snid.extra = a.snid_args.split()
         log(f"bench: tmp {tmp}, ports {base}..{base + 9}, dns {DNS_ADDR}:{DNS_PORT}")
 
