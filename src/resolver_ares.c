@@ -14,6 +14,7 @@
 #include "resolver_int.h"
 
 #include <ares_version.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,11 +91,28 @@ rq_now(void)
 }
 #endif
 
+/* An answer before its records: c-ares' status, into the caller's srv. */
 static void
-rq_ctx_answer(struct rq_ctx *x, struct rq_answer *a)
+rq_answer_init(struct rq_answer *a, int type, int status, struct rq_srv *srv)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->status = status;
+	a->ttl = UINT32_MAX;
+	a->srv = srv;
+}
+
+static void
+rq_answer_settle(struct rq_answer *a)
 {
 	if (a->status == ARES_SUCCESS && a->n == 0 && a->nsrv == 0)
 		a->status = ARES_ENODATA;	/* only other records (CNAME...) */
+}
+
+static void
+rq_ctx_answer(struct rq_ctx *x, struct rq_answer *a)
+{
+	rq_answer_settle(a);
 	x->cb(x->arg, a);
 	x->done = true;
 	if (!x->submitting)
@@ -188,6 +206,32 @@ rq_parse(struct rq_answer *a, int type, const ares_dns_record_t *rec)
 	}
 }
 
+/* The records of rec (NULL: none) for a's question and status. */
+static void
+rq_answer_fill(struct rq_answer *a, const ares_dns_record_t *rec)
+{
+	if (rec != NULL && (a->status == ARES_SUCCESS ||
+	    a->status == ARES_ENODATA || a->status == ARES_ENOTFOUND))
+		rq_parse(a, a->type, rec);
+}
+
+void
+resolver_ares_parse(int type, int status, const unsigned char *abuf,
+    size_t alen, struct rq_answer *a)
+{
+	ares_dns_record_t	*rec = NULL;
+
+	rq_answer_init(a, type, status, a->srv);
+	/* c-ares drops a response it cannot parse; its query then fails. */
+	if (ares_dns_parse(abuf, alen, 0, &rec) != ARES_SUCCESS) {
+		rec = NULL;
+		a->status = ARES_EBADRESP;
+	}
+	rq_answer_fill(a, rec);
+	ares_dns_record_destroy(rec);
+	rq_answer_settle(a);
+}
+
 static void	rq_submit(struct rq_ctx *x);
 
 static void
@@ -207,14 +251,8 @@ rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
 		return;
 	}
 #endif
-	memset(&a, 0, sizeof(a));
-	a.type = x->type;
-	a.status = (int)status;
-	a.ttl = UINT32_MAX;
-	a.srv = srv;
-	if (rec != NULL && (status == ARES_SUCCESS ||
-	    status == ARES_ENODATA || status == ARES_ENOTFOUND))
-		rq_parse(&a, x->type, rec);
+	rq_answer_init(&a, x->type, (int)status, srv);
+	rq_answer_fill(&a, rec);
 	rq_ctx_answer(x, &a);
 }
 
@@ -289,6 +327,18 @@ rq_parse(struct rq_answer *a, int type, const unsigned char *abuf, int alen)
 	a->status = rc;
 }
 
+/* The records of abuf (NULL: none) for a's question and status. */
+static void
+rq_answer_fill(struct rq_answer *a, const unsigned char *abuf, int alen)
+{
+	if (a->status == ARES_SUCCESS && abuf != NULL)
+		rq_parse(a, a->type, abuf, alen);
+	if ((a->status == ARES_ENODATA || a->status == ARES_ENOTFOUND) &&
+	    abuf != NULL && alen > 0)
+		a->has_soa = dnscache_find_soa(abuf, (size_t)alen, &a->soa_ttl,
+		    &a->soa_min);
+}
+
 static void
 rq_abuf_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -297,18 +347,19 @@ rq_abuf_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct rq_answer	a;
 
 	(void)timeouts;
-	memset(&a, 0, sizeof(a));
-	a.type = x->type;
-	a.status = status;
-	a.ttl = UINT32_MAX;
-	a.srv = srv;
-	if (status == ARES_SUCCESS && abuf != NULL)
-		rq_parse(&a, x->type, abuf, alen);
-	if ((a.status == ARES_ENODATA || a.status == ARES_ENOTFOUND) &&
-	    abuf != NULL && alen > 0)
-		a.has_soa = dnscache_find_soa(abuf, (size_t)alen, &a.soa_ttl,
-		    &a.soa_min);
+	rq_answer_init(&a, x->type, status, srv);
+	rq_answer_fill(&a, abuf, alen);
 	rq_ctx_answer(x, &a);
+}
+
+void
+resolver_ares_parse(int type, int status, const unsigned char *abuf,
+    size_t alen, struct rq_answer *a)
+{
+	rq_answer_init(a, type, status, a->srv);
+	if (alen <= INT_MAX)
+		rq_answer_fill(a, abuf, (int)alen);
+	rq_answer_settle(a);
 }
 
 void

@@ -54,6 +54,17 @@ typedef void rq_cb(void *arg, const struct rq_answer *a);
 void		 resolver_ares_query(ares_channel channel, const char *name,
 		    int type, unsigned budget_ms, rq_cb *cb, void *arg);
 
+/*
+ * What resolver_ares_query's callback makes of a response abuf[0..alen)
+ * to a type question that c-ares reported with status (ARES_*): the same
+ * parser for the c-ares in use, for the fuzzer (fuzz/fuzz_dnsanswer.c).
+ * a->srv must point at RESOLVER_SRV_MAX_RECORDS records; the rest of *a
+ * is overwritten.  With c-ares 1.28+ a message that does not parse is
+ * ARES_EBADRESP (c-ares would have dropped it).
+ */
+void		 resolver_ares_parse(int type, int status,
+		    const unsigned char *abuf, size_t alen, struct rq_answer *a);
+
 /* -dns-server's list (with ports) to the channel; 0, or -1 after logging. */
 int		 resolver_ares_set_servers(ares_channel channel,
 		    const struct config *cfg);
@@ -162,6 +173,16 @@ bool		 resolver_destroying(const struct resolver *r);
 uint64_t	*resolver_rng(struct resolver *r);
 union sockaddr_inet	*resolver_now_addrs(struct resolver *r);
 void		 resolver_timer_touch(struct resolver *r);
+
+/*
+ * The usable records of an SRV answer into recs (target names in names,
+ * both RESOLVER_SRV_MAX_RECORDS long): valid host names (canonical), port
+ * not 0, no (target, port) twice, in answer order.  *dot: a "." target
+ * was seen (RFC 2782: service decidedly not available).  Returns how many.
+ */
+size_t		 resolver_srv_records(const struct rq_answer *a,
+		    struct resolver_srv *recs, char names[][HOSTNAME_MAX + 1],
+		    bool *dot);
 
 /* An SRV query's answer for a waiting SRV parent (resolver_srv.c). */
 void		 resolver_srv_answer(struct lookup *l, const struct rq_answer *a);

@@ -200,8 +200,8 @@ srv_target_cb(void *arg, const struct resolver_result *res)
 }
 
 /* The usable records of an SRV answer: valid host names, no duplicates. */
-static size_t
-srv_records(const struct rq_answer *a, struct resolver_srv *recs,
+size_t
+resolver_srv_records(const struct rq_answer *a, struct resolver_srv *recs,
     char names[][HOSTNAME_MAX + 1], bool *dot)
 {
 	size_t	n = 0, i, j;
@@ -253,7 +253,7 @@ lookup_srv_targets(struct lookup *l, const struct rq_answer *a)
 	size_t			 n, i;
 	bool			 dot;
 
-	n = srv_records(a, recs, names, &dot);
+	n = resolver_srv_records(a, recs, names, &dot);
 	if (n == 0) {
 		s->detail = dot ? "SRV target \".\": service not available" :
 		    "no usable SRV target";

@@ -13,11 +13,14 @@
  * show).  SRV: RFC 2782 ordering (priority, weight-random with a fixed
  * seed, zero weights), SRV then targets with their ports, "." and missing
  * records, cancellation and freeing at each stage, and a reload meanwhile.
+ * resolver_ares_parse and resolver_srv_records on answers captured from
+ * dnsmasq (tests/data/dnsanswer, fuzz_dnsanswer's seeds).
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <arpa/inet.h>
 #include <ev.h>
 #include <netinet/in.h>
@@ -32,6 +35,8 @@
 #include "snid/log.h"
 #include "snid/resolver.h"
 #include "snid/worker.h"
+
+#include "../src/resolver_int.h"
 
 static void
 test_schedule_fits_budget(void **state)
@@ -950,6 +955,76 @@ test_answer_from_inside_ares_query(void **state)
 /* ---- SRV (XMPP by ALPN) ---- */
 
 /* Lower priorities always come first, whatever the weights. */
+/*
+ * A response captured from dnsmasq (tests/data/dnsanswer), parsed as
+ * c-ares' callback would for a question of type with status.
+ */
+static void
+parse_capture(const char *name, int type, int status, struct rq_answer *a)
+{
+	unsigned char	buf[512];
+	char		path[128];
+	size_t		len;
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "tests/data/dnsanswer/%s", name);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s (run from the repository root)", path);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(len >= 12);
+	resolver_ares_parse(type, status, buf, len, a);
+}
+
+/*
+ * The entry point fuzz_dnsanswer drives, on real answers: the counts, the
+ * families, the SOA of a negative answer, SRV records as usable targets.
+ */
+static void
+test_parse_captured_answers(void **state)
+{
+	struct rq_srv		srv[RESOLVER_SRV_MAX_RECORDS];
+	struct resolver_srv	recs[RESOLVER_SRV_MAX_RECORDS];
+	char			names[RESOLVER_SRV_MAX_RECORDS][HOSTNAME_MAX + 1];
+	struct rq_answer	a;
+	bool			dot;
+	size_t			i;
+
+	(void)state;
+	a.srv = srv;
+	parse_capture("aaaa-multi.bin", RQ_AAAA, ARES_SUCCESS, &a);
+	assert_int_equal(a.status, ARES_SUCCESS);
+	assert_int_equal(a.n, 3);
+	for (i = 0; i < a.n; i++)
+		assert_int_equal(a.addrs[i].sa.sa_family, AF_INET6);
+	parse_capture("cname-aaaa.bin", RQ_AAAA, ARES_SUCCESS, &a);
+	assert_int_equal(a.n, 1);
+	parse_capture("a-multi.bin", RQ_A, ARES_SUCCESS, &a);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.addrs[0].sa.sa_family, AF_INET);
+	parse_capture("nxdomain-soa.bin", RQ_AAAA, ARES_ENOTFOUND, &a);
+	assert_int_equal(a.status, ARES_ENOTFOUND);
+	assert_int_equal(a.n, 0);
+	assert_true(a.has_soa);
+	parse_capture("nodata-srv.bin", RQ_SRV, ARES_ENODATA, &a);
+	assert_int_equal(a.status, ARES_ENODATA);
+	assert_int_equal(a.nsrv, 0);
+	assert_true(a.has_soa);
+	parse_capture("srv.bin", RQ_SRV, ARES_SUCCESS, &a);
+	assert_int_equal(a.status, ARES_SUCCESS);
+	assert_int_equal(a.nsrv, 4);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(resolver_srv_records(&a, recs, names, &dot), 4);
+	assert_false(dot);
+	for (i = 0; i < 4; i++)
+		assert_true(recs[i].port == 5223 || recs[i].port == 443);
+	parse_capture("srv-dot.bin", RQ_SRV, ARES_SUCCESS, &a);
+	assert_int_equal(a.nsrv, 1);
+	assert_int_equal(resolver_srv_records(&a, recs, names, &dot), 0);
+	assert_true(dot);
+}
+
 static void
 test_srv_order_priority_first(void **state)
 {
@@ -1241,6 +1316,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srv_name_too_long,
 		    setup, teardown),
+		cmocka_unit_test(test_parse_captured_answers),
 		cmocka_unit_test_setup_teardown(test_aaaa_then_a, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aaaa_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nxdomain, setup, teardown),
