@@ -78,16 +78,20 @@ $(BUILD)/tests/test_resolver: TEST_LDFLAGS = -Wl,--wrap=ares_query \
 	-Wl,--wrap=ares_query_dnsrec
 
 # Installs what is missing when root, else prints the apt-get line.
-deps:
-	@missing=""; for p in $(DEPS_PKGS); do \
+# $(call apt_need,WHO,PACKAGES): a recipe line that installs the packages
+# not installed yet when root, else prints the apt-get line and fails.
+apt_need = missing=""; for p in $(2); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: everything is installed"; \
+	if [ -z "$$missing" ]; then echo "$(1): everything is installed"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "deps: installing$$missing"; \
+		echo "$(1): installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps: missing:$$missing"; \
-		echo "deps: run: sudo apt-get install -y$$missing"; exit 1; fi
+	else echo "$(1): missing:$$missing"; \
+		echo "$(1): run: sudo apt-get install -y$$missing"; exit 1; fi
+
+deps:
+	@$(call apt_need,deps,$(DEPS_PKGS))
 
 # The package list alone (tests/container/run keys its cache on it).
 .PHONY: deps-list deb-pkgs check-release check-trixie
@@ -211,12 +215,7 @@ system: snid
 BENCH_PKGS = nginx libnginx-mod-stream haproxy sniproxy
 .PHONY: bench
 bench: snid
-	@missing=""; for p in $(BENCH_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	elif [ -n "$$missing" ]; then echo "bench: run: sudo apt-get install -y$$missing"; exit 1; fi
+	@$(call apt_need,bench,$(BENCH_PKGS))
 	bench/run.sh
 
 # The Debian package (debian/), built from a copy of the tree (tracked and
@@ -227,12 +226,7 @@ deb-pkgs:
 	@echo $(DEB_PKGS)
 .PHONY: deb
 deb:
-	@missing=""; for p in $(DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	elif [ -n "$$missing" ]; then echo "deb: run: sudo apt-get install -y$$missing"; exit 1; fi
+	@$(call apt_need,deb,$(DEB_PKGS))
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/snid
 	# The tracked and untracked files; outside git (a container's copy),
 	# the tree without the build output.
