@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import select
 import shutil
@@ -749,6 +750,75 @@ def syscall_profile(target, tmp, n=1000, bulk=100_000_000):
     return out
 
 
+BULK_SYSCALLS = ("splice", "epoll_wait", "epoll_pwait", "epoll_ctl", "read", "write", "readv", "writev",
+                 "recvfrom", "sendto", "recvmsg", "sendmsg", "fcntl", "pipe2", "close", "ioctl",
+                 "clock_gettime", "shutdown")
+
+
+def bulk_profile(target, tmp, bulk=200_000_000):
+    """Syscalls per MB of a bulk transfer, per direction (up, down, both), by
+    perf's syscall tracepoints (the proxy runs at full speed, nothing is
+    stopped), then the bytes per splice call from an strace of the same
+    transfer (strace slows the proxy, which may lengthen its splices)."""
+    out = {}
+    pids = target.pids()
+    for d in ("up", "down", "both"):
+        mb = (2 if d == "both" else 1) * bulk / 1e6
+        args = ["-m", "bulk", "-d", d[0], "-b", bulk, "-T", 60000, "-s", NAME_OK]
+        f = os.path.join(tmp, f"perf-{target.name}-{d}.txt")
+        ev = ",".join(f"syscalls:sys_enter_{s}" for s in BULK_SYSCALLS)
+        argv = ["perf", "stat", "-x", ",", "-o", f, "-e", ev, "-p", ",".join(map(str, pids))]
+        st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(st)
+        time.sleep(0.5)
+        c0 = cpu_ticks(pids)
+        r = loadgen(target.addr, args, 120)
+        cpu = (cpu_ticks(pids) - c0) / CLK_TCK
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(timeout=10)
+        finally:
+            stop(st)
+        calls = {}
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    p = line.strip().split(",")
+                    if len(p) > 2 and p[2].startswith("syscalls:sys_enter_") and p[0].isdigit():
+                        calls[p[2][len("syscalls:sys_enter_"):]] = int(p[0])
+        except OSError:
+            pass
+        out[d] = {"mb": mb, "ok": r.get("rc") == 0, "gbps": r.get("gbps"), "cpu_s": cpu,
+                  "per_mb": {k: v / mb for k, v in calls.items() if v}}
+        # Bytes per splice, from strace (a smaller transfer: strace is slow).
+        f = os.path.join(tmp, f"strace-{target.name}-{d}.txt")
+        argv = ["strace", "-f", "-qq", "-e", "trace=splice", "-o", f]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(st)
+        time.sleep(0.5)
+        loadgen(target.addr, ["-m", "bulk", "-d", d[0], "-b", bulk // 4, "-T", 60000, "-s", NAME_OK], 120)
+        time.sleep(0.2)
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(timeout=10)
+        finally:
+            stop(st)
+        sizes = []
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    m = re.search(r"splice\(.*\)\s+=\s+(\d+)", line)
+                    if m and int(m.group(1)) > 0:
+                        sizes.append(int(m.group(1)))
+        except OSError:
+            pass
+        out[d]["splice_bytes"] = sum(sizes) / len(sizes) if sizes else None
+        out[d]["splice_max"] = max(sizes) if sizes else None
+    return out
+
+
 # ------------------------------------------------------------------- report
 
 def fmt(v, spec, unit=""):
@@ -987,6 +1057,26 @@ def markdown(results, summ, names):
                 cells.append(f"{sum(c.values()) / per:.1f}")
                 cells.append(", ".join(f"{k} {v / per:.2g}" for k, v in top))
             L.append(f"| {name} | " + " | ".join(cells) + " |")
+    if results.get("bulk_profile"):
+        L.append("")
+        L.append("Bulk transfer profile (`--bulk-profile`, untimed): system calls per MB moved "
+                 "(perf syscall tracepoints), proxy CPU per GB, bytes per splice call (strace).")
+        L.append("")
+        L.append("| | direction | syscalls per MB | splice | epoll_wait (wake-ups) | epoll_ctl | "
+                 "other | CPU per GB | Gbit/s | bytes per splice (max) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for name, prof in results["bulk_profile"].items():
+            for d, x in prof.items():
+                pm = x["per_mb"]
+                main_ = ("splice", "epoll_wait", "epoll_pwait", "epoll_ctl")
+                other = ", ".join(f"{k} {v:.2g}" for k, v in sorted(pm.items(), key=lambda kv_: -kv_[1])
+                                  if k not in main_ and v >= 0.005)
+                sb, smax = x.get("splice_bytes"), x.get("splice_max")
+                sbs = "-" if sb is None else f"{sb / 1024:.0f} KiB ({smax // 1024} KiB)"
+                L.append(f"| {name} | {d} | {sum(pm.values()):.1f} | {pm.get('splice', 0):.1f} | "
+                         f"{pm.get('epoll_wait', 0) + pm.get('epoll_pwait', 0):.2f} | "
+                         f"{pm.get('epoll_ctl', 0):.2f} | {other or '-'} | "
+                         f"{x['cpu_s'] / (x['mb'] / 1000):.2f} s | {x.get('gbps')} | {sbs} |")
     L.append("")
     L.append("Verification before measuring:")
     L.append("")
@@ -1019,6 +1109,9 @@ def main():
     ap.add_argument("--verify-only", action="store_true")
     ap.add_argument("--syscalls", action="store_true",
                     help="also count each proxy's system calls with strace -c (after the timed runs)")
+    ap.add_argument("--bulk-profile", action="store_true",
+                    help="after the timed runs: syscalls per MB (perf) and bytes per splice (strace) "
+                         "of a bulk transfer up, down and both ways, per proxy")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
     a = ap.parse_args()
 
@@ -1157,6 +1250,13 @@ def main():
                 if t.name != "direct":
                     results["syscalls"][t.name] = syscall_profile(t, tmp)
                     log(f"syscalls {t.name}: {results['syscalls'][t.name]}")
+
+        if a.bulk_profile and shutil.which("perf") and shutil.which("strace"):
+            results["bulk_profile"] = {}
+            for t in targets:
+                if t.name != "direct":
+                    results["bulk_profile"][t.name] = bulk_profile(t, tmp)
+                    log(f"bulk profile {t.name}: {results['bulk_profile'][t.name]}")
 
         results["duration_s"] = time.monotonic() - t_start
         summ = summarize(results, names)
