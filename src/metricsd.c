@@ -141,6 +141,7 @@ metricsd_scrape(struct worker *w, size_t *len)
 {
 	struct metrics_snapshot	 s;
 	struct resolver_stats	 rs;
+	struct pipe_pool_stats	 ps;
 	uint64_t		 up, down;
 	size_t			 cap = METRICSD_BODY_INITIAL, n;
 	char			*body;
@@ -166,6 +167,9 @@ metricsd_scrape(struct worker *w, size_t *len)
 	s.dns_queries = rs.queries;
 	for (size_t k = 0; k < DNSCACHE_KINDS && k < 3; k++)
 		s.dns_cache[k] = rs.cache[k];
+	pipe_pool_stats(&ps);
+	s.pipes_grown = ps.grown;
+	s.pipe_big_bytes = ps.big_bytes;
 
 	body = xmalloc(cap);
 	n = metrics_render(&s, body, cap);
