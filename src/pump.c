@@ -233,9 +233,10 @@ pump_dir_drain(struct pump_dir *d, int dst, uint64_t *count,
 
 /*
  * Fill the (empty) pipe from the source (HAProxy's raw_sock_to_pipe).
- * Returns true when bytes came, *got of them (and the pipe perhaps grown); false with *r to return at EOF (carried over
- * at once: the pipe is empty), when nothing is there (the pipe goes back
- * to the pool) or on an error.
+ * Returns true when bytes came, *got of them (and the pipe perhaps
+ * grown); false with *r to return at EOF (carried over at once: the pipe
+ * is empty), when nothing is there (the pipe goes back to the pool) or on
+ * an error.
  */
 static bool
 pump_dir_fill(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,

@@ -44,12 +44,12 @@
 #endif
 
 struct pipe_pool {
-	int	(*pipes)[2];	/* [0] read end, [1] write end; all empty */
-	size_t	n;		/* pooled pipes */
-	size_t	cap;		/* at most this many pooled */
-	size_t	in_use;		/* pipes handed out and not yet returned */
-	size_t	budget;		/* in_use + n stays at or below this */
-	uint32_t size_max;	/* pipes are grown up to this; PIPE_POOL_SIZE: never */
+	int		(*pipes)[2];	/* [0] read end, [1] write end; all empty */
+	size_t		n;		/* pooled pipes */
+	size_t		cap;		/* at most this many pooled */
+	size_t		in_use;		/* pipes handed out and not yet returned */
+	size_t		budget;		/* in_use + n stays at or below this */
+	uint32_t	size_max;	/* grown up to this; PIPE_POOL_SIZE: never */
 };
 
 /* Daemon-wide figures of big pipes, for the metrics (any thread). */
