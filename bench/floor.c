@@ -187,7 +187,7 @@ static void
 rewatch(struct fconn *c)
 {
 	for (int i = 0; i < 2; i++) {
-		unsigned ev = 0;
+		unsigned	ev = 0;
 
 		if (!c->eof[i] && c->pend[i] == 0)
 			ev |= EPOLLIN;
