@@ -4,8 +4,9 @@
  * the sink's command, not parsed), connect to one fixed backend, write
  * them, splice both ways until both sides said EOF (carrying each FIN
  * over), close.  No names, no DNS, no allow-list, no limits, no timers,
- * no logs.  One thread, level-triggered epoll, default-size pipes from a
- * small stack of spare ones.  What snid spends per connection above this
+ * no logs.  One thread, level-triggered epoll, a blocking connect (on
+ * loopback it completes inside the call), default-size pipes from a small
+ * stack of spare ones.  What snid spends per connection above this
  * is snid's own work; the rest is the kernel's for two TCP connections.
  *
  *   floor -l 127.0.0.1:PORT -b [::1]:PORT
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,10 +41,8 @@ struct fconn {
 	int		pipe[2][2];	/* pipe[d]: the bytes from side d */
 	size_t		pend[2];
 	int		eof[2];		/* side d said EOF and it was carried over */
-	int		connected;
 	int		closed;
 	char		*hello;
-	size_t		hlen;
 	struct fconn	*next_dead;
 };
 
@@ -197,11 +197,17 @@ rewatch(struct fconn *c)
 	}
 }
 
+/*
+ * The hello came: connect to the backend and send it.  A blocking connect:
+ * on loopback the handshake completes inside the call, which spares a
+ * wait for EPOLLOUT (two epoll_ctl and a wake-up); then non-blocking for
+ * the splices.  The client stays watched for EPOLLIN throughout.
+ */
 static void
 on_first_bytes(struct fconn *c)
 {
 	ssize_t	n;
-	int	fd;
+	int	fd, on = 1;
 
 	c->hello = malloc(HELLO_MAX);
 	n = c->hello ? recv(c->s[0].fd, c->hello, HELLO_MAX, 0) : -1;
@@ -211,18 +217,19 @@ on_first_bytes(struct fconn *c)
 		fconn_close(c);
 		return;
 	}
-	c->hlen = (size_t)n;
-	fd = socket(backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || (connect(fd, (struct sockaddr *)&backend, backend_len) == -1 &&
-	    errno != EINPROGRESS)) {
+	fd = socket(backend.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&backend,
+	    backend_len) == -1 || send(fd, c->hello, (size_t)n,
+	    MSG_NOSIGNAL) != n || ioctl(fd, FIONBIO, &on) == -1) {
 		if (fd != -1)
 			close(fd);
 		fconn_close(c);
 		return;
 	}
+	free(c->hello);
+	c->hello = NULL;
 	c->s[1].fd = fd;
-	watch(&c->s[0], 0);
-	watch(&c->s[1], EPOLLOUT);
+	watch(&c->s[1], EPOLLIN);
 }
 
 static void
@@ -235,16 +242,6 @@ on_event(struct side *s, unsigned ev)
 	if (c->s[1].fd == -1) {
 		on_first_bytes(c);
 		return;
-	}
-	if (!c->connected) {
-		if (send(c->s[1].fd, c->hello, c->hlen, MSG_NOSIGNAL) != (ssize_t)c->hlen) {
-			fconn_close(c);
-			return;
-		}
-		free(c->hello);
-		c->hello = NULL;
-		c->connected = 1;
-		ev = EPOLLIN;
 	}
 	if (((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && pump(c, s->i) == -1) ||
 	    ((ev & EPOLLOUT) && pump(c, !s->i) == -1)) {
