@@ -443,9 +443,9 @@ diag_backends(struct diag *d)
 	for (i = 0; i < d->n; i++) {
 		union sockaddr_inet	a = d->addrs[i];
 
+		/* An A record outside -backend-cidr is snid's (step a). */
 		if (a.sa.sa_family == AF_INET && (d->cfg->mode != MODE_TCP ||
-		    !cidr_list_has_ipv4(d->cfg->backend_cidrs,
-		    d->cfg->n_backend_cidrs)))
+		    !dial_allowed(d->cfg, &a.sa)))
 			continue;
 		n++;
 		sock_addr_set_port(&a.sa, d->port);
