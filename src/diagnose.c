@@ -119,13 +119,17 @@ diag_self_build(struct diag *d)
 		log_warn("getifaddrs: %s", strerror(errno));
 }
 
-/* Whether some listener is not a tcp: one (its address is unknown here). */
+/*
+ * Whether some listener is not a tcp: one (systemd's socket, a unix one
+ * behind a local proxy: where clients connect is unknown here), or
+ * proxy: (behind a load balancer, which the A record names instead).
+ */
 static bool
-diag_has_other_listeners(const struct config *cfg)
+diag_has_other_listeners(const struct config *cfg, bool proxy)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++)
-		if (cfg->listeners[i].kind == LISTEN_FD ||
-		    cfg->listeners[i].kind == LISTEN_FDNAME)
+		if (proxy ? cfg->listeners[i].proxy :
+		    cfg->listeners[i].kind != LISTEN_TCP)
 			return true;
 	return false;
 }
@@ -269,9 +273,9 @@ diag_dns(struct diag *d)
 		return false;
 	}
 	if (q.status != RESOLVER_OK) {
-		diagnose_line(d, DIAG_FAIL, "dns", "the lookup of %s failed: %s%s "
+		diagnose_line(d, DIAG_FAIL, "dns", "the lookup of %s failed: %s "
 		    "(from %s): check -dns-server and the zone", d->name,
-		    q.detail, q.timeout ? " (timeout)" : "", srv);
+		    q.detail, srv);
 		return false;
 	}
 	for (i = 0; i < d->n; i++)
@@ -353,9 +357,9 @@ diag_a_one(const struct diag *d, const struct sockaddr_in *a, char *msg,
 		    "listens there", txt);
 		return DIAG_OK;
 	}
-	if (diag_host_has(d, a) && diag_has_other_listeners(d->cfg)) {
+	if (diag_host_has(d, a) && diag_has_other_listeners(d->cfg, false)) {
 		snprintf(msg, len, "%s is an address of this host (the "
-		    "socket-activated listeners are not checked)", txt);
+		    "fd:, fdname: and unix: listeners are not checked)", txt);
 		return DIAG_OK;
 	}
 	if (diag_host_has(d, a)) {
@@ -363,6 +367,13 @@ diag_a_one(const struct diag *d, const struct sockaddr_in *a, char *msg,
 		    "-listen takes connections to it: listen on it (or on "
 		    "tcp:443)", txt);
 		return DIAG_FAIL;
+	}
+	if (diag_has_other_listeners(d->cfg, true)) {
+		snprintf(msg, len, "%s is not an address of this host (%s): "
+		    "right if it is the load balancer in front of snid's "
+		    "proxy: listener; if not, point the A record at this host",
+		    txt, host);
+		return DIAG_WARN;
 	}
 	if (!pub && !diagnose_ipv4_private(a->sin_addr.s_addr)) {
 		snprintf(msg, len, "%s is not an address of this host (%s); "

@@ -360,7 +360,7 @@ diagnose_hello(struct diag *d, int fd)
 	else if (r == DIAGNOSE_REPLY_OTHER)
 		diagnose_line(d, DIAG_FAIL, "hello", "the backend answered the "
 		    "ClientHello%s with something else than TLS (first byte "
-		    "0x%02x): is port %u a TLS port%s?", pp, reply[0], d->port,
+		    "0x%02x): is it a TLS server%s?", pp, reply[0],
 		    pp[0] == '\0' ? " (or does it want -proxy-proto?)" : "");
 	else if (err == ETIMEDOUT)
 		diagnose_line(d, DIAG_FAIL, "hello", "no answer to a %d-byte "

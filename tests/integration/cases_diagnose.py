@@ -8,8 +8,8 @@ import os
 import re
 
 from fixtures import RECORDS, ip, topology, world
-from snidtest import (REGISTRY, SLOW, SNID, VALGRIND, Skip, check, free_port,
-                      run, valgrind_argv)
+from snidtest import (REGISTRY, SLOW, SNID, VALGRIND, PPBackend, Proc, Skip,
+                      check, free_port, make_cert, run, valgrind_argv)
 
 # With an A record, which is snid's own address (127.0.0.1 is outside the
 # allow-list): the a step passes.
@@ -174,3 +174,49 @@ def test_diagnose_in_namespaces(case):
     all_ok(steps, ("nat46", "route", "connect", "hello"))
     check("from 64:ff9b:1::c000:201" in steps["connect"][0][1], out)
     case.note("namespaces %s, %s, %s, snidd-mid-%s" % (vps, home, cli, pid))
+
+
+class UnixTlsBackend(Proc):
+    """openssl s_server on the unix socket DIR/NAME (unix mode's TLS
+    backend).  The path is given relative to DIR, its working directory:
+    openssl 3.0 fails to print a long socket path, and exits."""
+    ready = r"^ACCEPT"
+
+    def __init__(self, case, d, name):
+        super().__init__(case, "s_server-unix")
+        cert, key = make_cert(case.run_dir, name)
+        self.start(["openssl", "s_server", "-unix", name, "-cert", cert,
+                    "-key", key, "-HTTP"], cwd=d)
+
+
+def test_diagnose_unix_mode_and_proxy_out(case):
+    """unix mode: the socket step finds DIR/NAME (openssl s_server there
+    answers the hello) or fails naming the directory; the A lookup goes to
+    /etc/resolv.conf there, whatever it answers.  -proxy-proto: the hello
+    goes after the PROXY v2 header the daemon would send, as a PROXY
+    backend records it."""
+    d = os.path.join(case.dir, "sock")
+    os.mkdir(d)
+    UnixTlsBackend(case, d, "diag.test")
+    args = ["-listen", "tcp:127.0.0.1:0", "-mode", "unix", "-unix-directory", d,
+            "-dns-timeout", "0.5", "-connect-timeout", str(2 * SLOW)]
+    rc, steps, out = diagnose(case, args, "diag.test")
+    all_ok(steps, ("name", "socket", "connect", "hello"))
+    dns_ok = all(lv != "FAIL" for w in ("dns", "a") for lv, _ in steps.get(w, []))
+    check(rc == (0 if dns_ok else 1), "unix diag.test: exit %d:\n%s" % (rc, out))
+    rc, steps, out = diagnose(case, args, "none.diag.test")
+    check(rc == 1 and any(lv == "FAIL" and d in t for lv, t in steps.get("socket", [])),
+          "unix none.diag.test: exit %d, want FAIL socket naming %s:\n%s" % (rc, d, out))
+    check("connect" not in steps and "hello" not in steps, out)
+
+    w = world(case, (), dns=case.dnsmasq(DIAG_RECORDS), start_snid=False,
+              extra=["-proxy-proto"])
+    pp = PPBackend(case, "tcp:::1:%d" % w.B, "alpha")
+    rc, steps, out = diagnose(case, w.args, "diag.test")
+    ev = pp.events(1)
+    check(len(ev) == 1 and ev[0].get("version") == 2 and ev[0].get("hello_len") == 2000,
+          "the PROXY backend saw %s" % ev)
+    # Its answer is a line of text, not TLS: the hello step says so.
+    check(rc == 1 and any(lv == "FAIL" and "after a PROXY v2 header" in t and
+                          "something else than TLS" in t for lv, t in steps.get("hello", [])),
+          "-proxy-proto: exit %d:\n%s" % (rc, out))
