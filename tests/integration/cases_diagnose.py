@@ -119,6 +119,22 @@ def mtu_path(vps, home, k, pid):
     ip("-6", "route", "add", "2001:db8:0:1:3::/80", "via", "2001:db8:3::2",
        "src", "2001:db8:1::1", ns=vps)
     ip("-6", "route", "add", "2001:db8:0:1:3::/80", "via", "2001:db8:4::2", ns=mid)
+    ip("-6", "route", "add", "2001:db8:0:1:1::/80", "via", "2001:db8:4::2", ns=mid)
+    return mid
+
+
+def wait_connect(ns, addr, port, timeout=10):
+    """A TCP connect from namespace ns to [addr]:port works (fresh links
+    may take a moment), or the case fails."""
+    code = ("import socket,sys,time\n"
+            "for i in range(%d):\n"
+            "    try:\n"
+            "        socket.create_connection((%r, %d), 0.5).close(); sys.exit(0)\n"
+            "    except OSError:\n"
+            "        time.sleep(0.1)\n"
+            "sys.exit(1)\n" % (timeout * 5, addr, port))
+    rc, out, err = run(["python3", "-c", code], netns=ns, timeout=timeout + 10)
+    check(rc == 0, "no TCP connect from %s to [%s]:%d within %ss" % (ns, addr, port, timeout))
 
 
 def test_diagnose_in_namespaces(case):
@@ -126,7 +142,8 @@ def test_diagnose_in_namespaces(case):
     behind a veth.  A good name passes every step; then a wrong A record,
     an AAAA outside the prefix, one without a route, a closed port, a
     backend behind an MTU blackhole, and nat46 without and with its local
-    route, each fail (or pass) their own step."""
+    route, each fail (or pass) their own step; and from a host with private
+    IPv4 addresses only, a public A record is a WARN (a 1:1 NAT)."""
     if os.geteuid() != 0:
         raise Skip("needs root (creates network namespaces)")
     vps, home, cli = topology("snidd")
@@ -134,19 +151,21 @@ def test_diagnose_in_namespaces(case):
     for a in ("2001:db8:0:1:1::10", "2001:db8:0:1:1::11", "2001:db8:0:1:3::10"):
         ip("addr", "add", a + "/128", "dev", "lo", ns=home)
     ip("-6", "route", "add", "default", "via", "2001:db8:1::1", ns=home)
-    mtu_path(vps, home, "d", pid)
+    mid = mtu_path(vps, home, "d", pid)
     recs = {"good.home.test": ["192.0.2.1", "2001:db8:0:1:1::10"],
             "wronga.home.test": ["198.51.100.7", "2001:db8:0:1:1::10"],
             "outside.home.test": ["192.0.2.1", "2001:db8:0:1:2::10"],
             "noroute.home.test": ["192.0.2.1", "2001:db8:5::10"],
             "closed.home.test": ["192.0.2.1", "2001:db8:0:1:1::11"],
-            "mtu.home.test": ["192.0.2.1", "2001:db8:0:1:3::10"]}
+            "mtu.home.test": ["192.0.2.1", "2001:db8:0:1:3::10"],
+            "nat.home.test": ["198.51.100.7", "2001:db8:0:1:1::10"]}
     case.dnsmasq(recs, port=53, netns=vps)
     case.tls_backend("good", "2001:db8:0:1:1::10", 443, netns=home, cert_name="good.home.test")
     case.tls_backend("mtu", "2001:db8:0:1:3::10", 443, netns=home, cert_name="mtu.home.test")
     args = ["-listen", "tcp:192.0.2.1:443", "-backend-cidr", "2001:db8:0:1:1::/80",
             "-backend-cidr", "2001:db8:0:1:3::/80", "-backend-cidr", "2001:db8:5::/64",
             "-dns-server", "127.0.0.1:53", "-connect-timeout", str(2 * SLOW)]
+    wait_connect(vps, "2001:db8:0:1:1::10", 443)
     rc, steps, out = diagnose(case, args, "good.home.test", netns=vps)
     check(rc == 0, "good.home.test: exit %d:\n%s" % (rc, out))
     all_ok(steps, ("name", "dns", "a", "aaaa", "port", "route", "connect", "hello"))
@@ -159,9 +178,6 @@ def test_diagnose_in_namespaces(case):
            "no route to 2001:db8:5::10", netns=vps)
     expect(case, args, "closed.home.test", "connect", "FAIL", 1,
            "Connection refused", netns=vps)
-    steps = expect(case, args, "mtu.home.test", "hello", "FAIL", 1,
-                   "no answer to a 2000-byte ClientHello", netns=vps)
-    all_ok(steps, ("connect",))
     n46 = ["-listen", "tcp:192.0.2.1:443", "-mode", "nat46", "-nat46-prefix",
            "64:ff9b:1::", "-backend-cidr", "2001:db8:0:1:1::/80",
            "-dns-server", "127.0.0.1:53", "-connect-timeout", str(2 * SLOW)]
@@ -173,6 +189,21 @@ def test_diagnose_in_namespaces(case):
     check(rc == 0, "nat46 good.home.test: exit %d:\n%s" % (rc, out))
     all_ok(steps, ("nat46", "route", "connect", "hello"))
     check("from 64:ff9b:1::c000:201" in steps["connect"][0][1], out)
+    # A host with private IPv4 addresses only, as behind a cloud's 1:1 NAT
+    # (the router namespace, whose own packets home fit its 1280-byte
+    # link): a public A record that is not its own is a WARN, exit 0.
+    ip("addr", "add", "10.0.0.4/32", "dev", "lo", ns=mid)
+    case.dnsmasq(recs, port=53, netns=mid)
+    natted = ["-listen", "tcp:10.0.0.4:443", "-backend-cidr", "2001:db8:0:1:1::/80",
+              "-dns-server", "127.0.0.1:53", "-connect-timeout", str(2 * SLOW)]
+    steps = expect(case, natted, "nat.home.test", "a", "WARN", 0, "1:1 NAT", netns=mid)
+    all_ok(steps, ("aaaa", "route", "connect", "hello"))
+    # Last: the MTU blackhole leaves its s_server (one connection at a
+    # time) waiting for the rest of a hello that never comes.
+    wait_connect(vps, "2001:db8:0:1:3::10", 443)
+    steps = expect(case, args, "mtu.home.test", "hello", "FAIL", 1,
+                   "no answer to a 2000-byte ClientHello", netns=vps)
+    all_ok(steps, ("connect",))
     case.note("namespaces %s, %s, %s, snidd-mid-%s" % (vps, home, cli, pid))
 
 
