@@ -12,7 +12,8 @@
  *	dns	the lookup through snid's DNS servers (-dns-server)
  *	a	the A records are addresses snid listens on (else IPv4 clients
  *		never reach it); WARN only when this host looks NATed (no
- *		public IPv4 address of its own) and the address is public
+ *		public IPv4 address of its own) and the address is public,
+ *		or a proxy: listener has a load balancer in front
  *	aaaa	the backend addresses (AAAA; A inside an IPv4 -backend-cidr)
  *		lie inside -backend-cidr and are not snid itself
  *	port	the backend port is one snid may connect to (-backend-ports)
