@@ -448,7 +448,7 @@ diag_backends(struct diag *d)
 {
 	char		cidrs[DIAG_TEXT], bad[DIAG_TEXT] = "", ok[DIAG_TEXT] = "";
 	char		selfs[DIAG_TEXT] = "";
-	size_t		i, n = 0;
+	size_t		i, n = 0, nbad = 0;
 
 	diag_cidrs(d->cfg, cidrs, sizeof(cidrs));
 	for (i = 0; i < d->n; i++) {
@@ -460,8 +460,10 @@ diag_backends(struct diag *d)
 			continue;
 		n++;
 		sock_addr_set_port(&a.sa, d->port);
-		if (!dial_allowed(d->cfg, &a.sa))
+		if (!dial_allowed(d->cfg, &a.sa)) {
 			diag_list_add(bad, sizeof(bad), &a.sa);
+			nbad++;
+		}
 		else if (dial_self_match(&d->self, &a.sa))
 			diag_list_add(selfs, sizeof(selfs), &a.sa);
 		else {
@@ -481,12 +483,13 @@ diag_backends(struct diag *d)
 		    "the AAAA record at the backend", selfs, d->port);
 	if (bad[0] != '\0')
 		diagnose_line(d, d->ncand > 0 ? DIAG_WARN : DIAG_FAIL, "aaaa",
-		    "%s is outside -backend-cidr %s: %s", bad, cidrs,
+		    "%s %s outside -backend-cidr %s: %s", bad,
+		    nbad > 1 ? "are" : "is", cidrs,
 		    d->ncand > 0 ? "snid skips it: fix the record" :
 		    "fix the AAAA record or add the prefix");
 	if (d->ncand > 0)
-		diagnose_line(d, DIAG_OK, "aaaa", "%s is inside -backend-cidr %s",
-		    ok, cidrs);
+		diagnose_line(d, DIAG_OK, "aaaa", "%s %s inside -backend-cidr %s",
+		    ok, d->ncand > 1 ? "are" : "is", cidrs);
 	return d->ncand > 0;
 }
 

@@ -14,7 +14,8 @@ from snidtest import (REGISTRY, SLOW, SNID, VALGRIND, PPBackend, Proc, Skip,
 # With an A record, which is snid's own address (127.0.0.1 is outside the
 # allow-list): the a step passes.
 DIAG_RECORDS = dict(RECORDS, **{"diag.test": ["::1", "127.0.0.1"],
-                                "out.diag.test": ["2001:db8::dead", "127.0.0.1"]})
+                                "out.diag.test": ["2001:db8::dead", "127.0.0.1"],
+                                "two.diag.test": ["::1", "127.0.0.2"]})
 STEP = re.compile(r"^(ok|WARN|FAIL) +([a-z0-9]+): (.*)$")
 
 
@@ -90,6 +91,37 @@ def test_diagnose_failures_on_loopback(case):
     for bad in (["-diagnose"], ["-check", "-diagnose", "alpha.test"]):
         rc, out, err = run([SNID] + w.args + bad, timeout=10)
         check(rc == 2 and out == "", "%s: exit %d, stdout %r" % (bad, rc, out))
+
+
+class AlertBackend(Proc):
+    """openssl s_server that serves other.test only and answers any other
+    SNI with a fatal unrecognized_name alert."""
+    ready = r"^ACCEPT"
+
+    def __init__(self, case, port):
+        super().__init__(case, "s_server-alert")
+        cert, key = make_cert(case.run_dir, "other.test")
+        self.start(["openssl", "s_server", "-accept", "[::1]:%d" % port, "-6",
+                    "-cert", cert, "-key", key, "-cert2", cert, "-key2", key,
+                    "-servername", "other.test", "-servername_fatal", "-HTTP"])
+
+
+def test_diagnose_warnings_keep_exit_0(case):
+    """WARN lines do not change the exit status: a backend that answers the
+    big hello with a TLS alert (the path works) names the alert; of two
+    backend addresses, one refusing before the other answers is a WARN,
+    as the daemon goes on to the next."""
+    # A host-record holds one A: snid's own address comes from a second one.
+    dns = case.dnsmasq(DIAG_RECORDS, extra=["--host-record=two.diag.test,127.0.0.1"])
+    w = world(case, ("beta",), tls=True, dns=dns, start_snid=False)
+    steps = expect(case, w.args, "two.diag.test", "connect", "WARN", 0,
+                   "trying the next address")
+    all_ok(steps, ("a", "aaaa", "connect", "hello"))
+    check("127.0.0.2" in steps["aaaa"][0][1] and "::1" in steps["aaaa"][0][1], steps)
+    AlertBackend(case, w.B)
+    steps = expect(case, w.args, "diag.test", "hello", "WARN", 0,
+                   "TLS alert 112 (unrecognized_name)")
+    all_ok(steps, ("connect",))
 
 
 def mtu_path(vps, home, k, pid):
