@@ -183,7 +183,11 @@ void		 resolver_cancel(struct lookup *l);
  * workers' queries), so the sum over the workers is the daemon's; and the
  * cache's entries only when the cache is the resolver's own (no
  * resolver_shared): a daemon-wide cache is reported once, by
- * resolver_shared_stats, never once per worker.
+ * resolver_shared_stats, never once per worker.  resolver_stats walks r's
+ * own lists: call it in r's worker thread only.  A scrape in another
+ * thread (the main loop's -metrics with -workers) takes
+ * resolver_shared_stats alone: under the mutex, the daemon's queries in
+ * flight and its cache, so nothing is summed over the workers.
  */
 struct resolver_stats {
 	size_t	queries;			/* in flight */
