@@ -1601,6 +1601,40 @@ test_shared_new_servers_clear_the_cache(void **state)
 	fx2.w.resolver = NULL;
 }
 
+/*
+ * A reload that changes only -dns-timeout retires the channel but keeps
+ * the servers: a lookup on the new resolver of a name the retired one is
+ * asking waits for that query (same thread, woken the same way), and the
+ * retired resolver goes once it is done.
+ */
+static void
+test_retired_query_is_waited_for(void **state)
+{
+	struct fixture	*fx = *state;
+	struct config	 cfg2;
+	struct got	 g1, g2;
+	struct resolver	*old;
+
+	fx->fake.delay_s = 0.1;
+	start(fx, "a.test", false, &g1);
+	old = fx->w.resolver;
+	cfg2 = fx->cfg;
+	cfg2.dns_timeout = 2;
+	assert_int_equal(resolver_reconfigure(&fx->w.resolver, &cfg2), 0);
+	assert_ptr_not_equal(fx->w.resolver, old);
+	start_on(fx->w.resolver, fx->loop, "a.test", false, &g2);
+	g1.want = 1;
+	run_until(fx->loop, 3);
+	if (g2.calls == 0)
+		run_until(fx->loop, 3);
+	assert_int_equal(g1.calls, 1);
+	assert_int_equal(g2.calls, 1);
+	assert_int_equal(g2.status, RESOLVER_OK);
+	assert_int_equal(g2.via, RESOLVER_VIA_MERGED);
+	assert_int_equal(fx->fake.queries, 1);
+	assert_null(fx->w.resolver->retired_list);	/* the old one went */
+}
+
 int
 main(void)
 {
@@ -1663,6 +1697,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_does_not_call_back, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_retired_query_is_waited_for,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_one_query_for_two_workers,
 		    setup2, teardown2),
 		cmocka_unit_test_setup_teardown(
