@@ -13,7 +13,10 @@
  * answer still fills the cache.  Queries in flight, detached or not, are
  * capped (RESOLVER_MAX_QUERIES) and started at most RESOLVER_QUERY_RATE a
  * second: past that a lookup of an uncached name fails at once, while
- * cached and stale names are still answered.
+ * cached and stale names are still answered.  The cache, the queries in
+ * flight and these bounds are the daemon's, shared by every worker's
+ * resolver (resolver_shared.c); an ev_async per resolver is how another
+ * worker says that a query this one waits for has ended.
  */
 #include "snid/resolver.h"
 
@@ -259,7 +262,11 @@ resolver_new(struct worker *w)
 	return resolver_new_on(w, resolver_shared_of(w));
 }
 
-/* Destroy one resolver's channel, sockets and cache (not its retired list). */
+/*
+ * Destroy one resolver (not its retired list): its remote waits, its
+ * channel (its own queries' waits in other workers are orphaned, and ask
+ * again themselves), sockets, and its reference to the shared part.
+ */
 static void
 resolver_destroy(struct resolver *r)
 {
