@@ -1586,9 +1586,12 @@ test_shared_new_servers_clear_the_cache(void **state)
 	    &ga, &now));
 	assert_int_equal(now.via, RESOLVER_VIA_CACHE);
 	cfg2 = fx->cfg;
+	/* Another server set (c-ares 1.34 would merge a duplicate). */
 	cfg2.dns_servers[1] = cfg2.dns_servers[0];
+	((struct sockaddr_in *)&cfg2.dns_servers[1])->sin_addr.s_addr =
+	    htonl(0x7f000002);
 	cfg2.dns_server_lens[1] = cfg2.dns_server_lens[0];
-	cfg2.n_dns_servers = 2;		/* another server set */
+	cfg2.n_dns_servers = 2;
 	r2 = fx->w.resolver;
 	assert_int_equal(resolver_reconfigure(&r2, &cfg2), 0);
 	fx->w.resolver = r2;
