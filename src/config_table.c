@@ -126,8 +126,8 @@ const struct config_option config_options[] = {
 	{ .name = "dns-cache-size", .kind = CONFIG_K_UINT,
 	  .flags = CONFIG_O_RELOAD, FIELD(dns_cache_size), .min = 16,
 	  .max = 1000000, .dflt = "10000", .arg = "N",
-	  .help = "DNS answers cached per worker, 16 to 1000000\n"
-	  "(default 10000)" },
+	  .help = "DNS answers cached, one cache for all workers,\n"
+	  "16 to 1000000 (default 10000)" },
 	{ .name = "hello-timeout", .kind = CONFIG_K_DURATION,
 	  .flags = CONFIG_O_RELOAD, FIELD(hello_timeout), .dflt = "5",
 	  .arg = "SEC",

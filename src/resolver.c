@@ -13,7 +13,10 @@
  * answer still fills the cache.  Queries in flight, detached or not, are
  * capped (RESOLVER_MAX_QUERIES) and started at most RESOLVER_QUERY_RATE a
  * second: past that a lookup of an uncached name fails at once, while
- * cached and stale names are still answered.
+ * cached and stale names are still answered.  The cache, the queries in
+ * flight and these bounds are the daemon's, shared by every worker's
+ * resolver (resolver_shared.c); an ev_async per resolver is how another
+ * worker says that a query this one waits for has ended.
  */
 #include "snid/resolver.h"
 
@@ -94,6 +97,20 @@ resolver_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	resolver_timer_update(r);
 }
 
+/* Another worker's query ended, with remote waits of r's. */
+static void
+resolver_async_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct resolver	*r = a->data;
+
+	(void)loop;
+	(void)revents;
+	rs_deliver(r);
+	if (resolver_retired_done(r))
+		return;
+	resolver_timer_update(r);
+}
+
 /* Follow ares_timeout(): the next retransmission or timeout of any query. */
 static void
 resolver_timer_update(struct resolver *r)
@@ -149,9 +166,13 @@ resolver_sock_state_cb(void *data, ares_socket_t fd, int readable,
 }
 
 
-/* A resolver for cfg's DNS settings (cfg need not be w's yet). */
+/*
+ * A resolver for cfg's DNS settings (cfg need not be w's yet), on sh
+ * (NULL: a private one).
+ */
 static struct resolver *
-resolver_make(struct worker *w, const struct config *cfg)
+resolver_make(struct worker *w, const struct config *cfg,
+    struct resolver_shared *sh)
 {
 	struct resolver		*r;
 	struct ares_options	 o;
@@ -170,8 +191,6 @@ resolver_make(struct worker *w, const struct config *cfg)
 	r->stale = cfg->dns_stale;
 	/* RFC 8767 suggests 1.8 s; never more than half of -dns-timeout. */
 	r->stale_wait = budget_ms / 2000.0 < 1.8 ? budget_ms / 2000.0 : 1.8;
-	r->tokens = RESOLVER_MAX_QUERIES;
-	r->tokens_at = ev_now(w->loop);
 	memset(&o, 0, sizeof(o));
 	/*
 	 * NOSEARCH: names from an SNI are absolute, a search domain must never
@@ -201,6 +220,12 @@ resolver_make(struct worker *w, const struct config *cfg)
 		free(r);
 		return NULL;
 	}
+	rs_join(r, sh);
+	/* Woken by other workers; it does not keep the loop running. */
+	ev_async_init(&r->async, resolver_async_cb);
+	r->async.data = r;
+	ev_async_start(w->loop, &r->async);
+	ev_unref(w->loop);
 	r->timeout_ms = o.timeout;
 	r->tries = o.tries;
 	r->budget_ms = budget_ms;
@@ -213,17 +238,35 @@ resolver_make(struct worker *w, const struct config *cfg)
 	return r;
 }
 
+/*
+ * w's daemon-wide DNS object.  Until struct shared (include/snid/shared.h)
+ * exists: none, every worker has a private cache.  With it, this reads
+ *	return w->shared != NULL ? w->shared->dns : NULL;
+ */
+static struct resolver_shared *
+resolver_shared_of(struct worker *w)
+{
+	(void)w;
+	return NULL;
+}
+
+struct resolver *
+resolver_new_on(struct worker *w, struct resolver_shared *sh)
+{
+	return resolver_make(w, w->cfg, sh);
+}
+
 struct resolver *
 resolver_new(struct worker *w)
 {
-	struct resolver	*r = resolver_make(w, w->cfg);
-
-	if (r != NULL)
-		r->cache = dnscache_new(r->cache_size);
-	return r;
+	return resolver_new_on(w, resolver_shared_of(w));
 }
 
-/* Destroy one resolver's channel, sockets and cache (not its retired list). */
+/*
+ * Destroy one resolver (not its retired list): its remote waits, its
+ * channel (its own queries' waits in other workers are orphaned, and ask
+ * again themselves), sockets, and its reference to the shared part.
+ */
 static void
 resolver_destroy(struct resolver *r)
 {
@@ -237,13 +280,16 @@ resolver_destroy(struct resolver *r)
 	 */
 	r->destroying = true;
 	ev_timer_stop(r->w->loop, &r->timer);
+	rs_leave_waits(r);
 	ares_destroy(r->channel);
 	while ((s = r->socks) != NULL) {
 		r->socks = s->next;
 		ev_io_stop(r->w->loop, &s->io);
 		free(s);
 	}
-	dnscache_free(r->cache);
+	ev_ref(r->w->loop);
+	ev_async_stop(r->w->loop, &r->async);
+	rs_leave(r);
 	free(r);
 }
 
@@ -303,7 +349,7 @@ resolver_reconfigure(struct resolver **rp, const struct config *cfg)
 	struct resolver	*old = *rp, *r;
 	bool		 same_servers, keep;
 
-	r = resolver_make(old->w, cfg);
+	r = resolver_make(old->w, cfg, old->sh);
 	if (r == NULL)
 		return -1;
 	same_servers = resolver_same_servers(old, r);
@@ -314,12 +360,7 @@ resolver_reconfigure(struct resolver **rp, const struct config *cfg)
 		resolver_destroy(r);
 		return 0;
 	}
-	/* The answers are as good as before unless the servers changed. */
-	if (keep) {
-		r->cache = old->cache;
-		old->cache = NULL;
-	} else
-		r->cache = dnscache_new(r->cache_size);
+	/* rs_join has cleared the cache if the servers changed. */
 	log_info("resolver: %s; %zu quer%s in flight finish on the old "
 	    "settings", keep ? "-dns-timeout changed, cache kept" :
 	    same_servers ? "-dns-cache-size changed, cache flushed" :

@@ -6,6 +6,7 @@
 #define SNID_RESOLVER_INT_H
 
 #include <ares.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -96,19 +97,22 @@ struct resolver_sock {
 
 struct resolver {
 	struct worker		*w;
+	struct resolver_shared	*sh;		/* the cache, the registry, the bounds */
+	uint64_t		 gen;		/* sh's server set this channel asks */
 	ares_channel		 channel;
 	ev_timer		 timer;
+	ev_async		 async;		/* another worker's query ended (sh->mu) */
 	struct resolver_sock	*socks;
 	bool			 destroying;
-	struct dnscache		*cache;		/* NULL once handed to a successor */
 	double			 stale;		/* -dns-stale */
 	double			 stale_wait;	/* RFC 8767 client response timer */
-	size_t			 cache_size;
+	size_t			 cache_size;	/* -dns-cache-size */
 	int			 timeout_ms, tries;	/* c-ares' schedule, to tell a change */
 	unsigned		 budget_ms;	/* -dns-timeout */
-	struct query		*queries;	/* in flight */
-	size_t			 nqueries;
-	double			 tokens, tokens_at;	/* query rate bucket */
+	struct query		*queries;	/* in flight, ours and remote waits */
+	size_t			 nqueries;	/* all of them */
+	size_t			 nremote;	/* of which remote waits */
+	struct query		*done;		/* remote waits told, for async (sh->mu) */
 	/*
 	 * Reload: a resolver replaced by resolver_reconfigure() is "retired":
 	 * it takes no new lookup but lives on until the last of its queries
@@ -120,6 +124,28 @@ struct resolver {
 	struct resolver		*prev, *next;	/* retired resolver: its neighbours */
 	uint64_t		 rng;		/* SRV weights: splitmix64 state, seeded once */
 	union sockaddr_inet	 now_addrs[DNSCACHE_MAX_ADDRS];	/* *now's addresses */
+};
+
+#define RS_BUCKETS	256	/* registry hash buckets (queries in flight) */
+
+/*
+ * What the workers' resolvers share (resolver_shared.c): the cache, the
+ * registry of address queries in flight daemon-wide, and the bounds on
+ * queries.  Everything here is under mu, and so are the fields of
+ * struct query and struct resolver marked (sh->mu).  mu is never held
+ * while calling c-ares or a lookup's callback.
+ */
+struct resolver_shared {
+	pthread_mutex_t		 mu;
+	int			 refs;		/* resolvers, + 1 for resolver_shared_new's caller */
+	bool			 private_;	/* made by resolver_new for one worker */
+	struct dnscache		*cache;		/* NULL until the first resolver joins */
+	size_t			 cache_size;
+	uint64_t		 gen;		/* bumped when the DNS servers change */
+	char			*servers;	/* gen's servers (resolver_ares_servers) */
+	size_t			 nqueries;	/* sent and not yet ended, all resolvers */
+	double			 tokens, tokens_at;	/* query rate bucket */
+	struct query		*flights[RS_BUCKETS];	/* address queries by name */
 };
 
 /*
@@ -140,6 +166,22 @@ struct query {
 	bool			 done;
 	bool			 stale_served;	/* the stale timer fired */
 	ev_timer		 stale_timer;
+	/*
+	 * Daemon-wide merging (resolver_shared.c).  An owner is a query sent
+	 * on this channel and registered in sh->flights; a remote wait
+	 * ("remote") sends nothing: it waits, on other workers' behalf, for
+	 * an owner in another resolver, which copies its answer into ans[]
+	 * and moves it to r->done.  Fields (sh->mu).
+	 */
+	uint64_t		 gen;		/* r->gen when made */
+	bool			 remote;	/* a remote wait */
+	bool			 counted;	/* in sh->nqueries */
+	bool			 flying;	/* in sh->flights */
+	bool			 orphaned;	/* remote: the owner went without an answer */
+	struct query		*fprev, *fnext;	/* sh->flights bucket */
+	struct query		*rwaiters;	/* owner: remote waits */
+	struct query		*rprev, *rnext;	/* remote: owner's rwaiters, or r->done */
+	struct query		*rowner;	/* remote: the owner, until told */
 	struct rq_answer	 ans[2];	/* AAAA, A; SRV: ans[0] */
 	struct rq_srv		*srv;		/* SRV records of ans[0] */
 	uint32_t		 hash;
@@ -164,6 +206,42 @@ struct query	*resolver_query_find(struct resolver *r, const char *name,
 		    bool want_a, int type);
 struct query	*resolver_query_start(struct resolver *r, const char *name,
 		    bool want_a, int type);
+void		 resolver_query_send(struct query *q);
+void		 resolver_lock(struct resolver *r);
+void		 resolver_unlock(struct resolver *r);
+void		 resolver_query_finish(struct query *q);
+void		 resolver_query_store(const struct query *q);
+
+/*
+ * resolver_shared.c.  With sh->mu held: place q, a query of r just
+ * allocated (resolver_query_alloc) or a remote wait whose owner went:
+ * as a remote wait on another resolver's owner of the same (name,
+ * want_a) (returns 0), or as a new owner, registered and counted, for
+ * the caller to send once the lock is released (returns 1), or not at
+ * all: the bounds say no (returns -1).  SRV queries are never registered.
+ */
+int		 rs_place(struct query *q);
+/* With sh->mu held: q ended; uncount, unregister, hand its answer over. */
+void		 rs_query_end(struct query *q);
+/* Join r to sh (take a reference; adopt its server set, or change it). */
+void		 rs_join(struct resolver *r, struct resolver_shared *sh);
+/* Before ares_destroy: end r's remote waits (their lookups are not told). */
+void		 rs_leave_waits(struct resolver *r);
+/* After: drop r's reference (the last frees a private object). */
+void		 rs_leave(struct resolver *r);
+/* In r's thread (its ev_async): the remote waits whose owner ended. */
+void		 rs_deliver(struct resolver *r);
+/* Whether r may use sh's cache and registry (its servers are sh's). */
+bool		 rs_cache_ok(const struct resolver *r);
+uint32_t	 rs_hash(const char *name, bool want_a, int type);
+struct query	*resolver_query_alloc(struct resolver *r, const char *name,
+		    bool want_a, int type);
+
+/*
+ * Make a resolver for w on sh (NULL: a private one, as without -workers);
+ * resolver_new(w) is resolver_new_on(w, w's shared object).  For tests.
+ */
+struct resolver	*resolver_new_on(struct worker *w, struct resolver_shared *sh);
 bool		 resolver_query_done(const struct query *q);
 const struct rq_answer	*resolver_query_srv_answer(const struct query *q);
 void		 resolver_query_free(struct query *q);

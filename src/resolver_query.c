@@ -31,21 +31,11 @@ resolver_map_status(int status)
 	}
 }
 
-static uint32_t
-resolver_hash(const char *name, bool want_a, int type)
-{
-	uint32_t	h = 2166136261u;
-
-	for (const char *p = name; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return (h ^ (uint32_t)type ^ (want_a ? 0x100u : 0u)) * 16777619u;
-}
-
 struct query *
 resolver_query_find(struct resolver *r, const char *name, bool want_a,
     int type)
 {
-	uint32_t	 h = resolver_hash(name, want_a, type);
+	uint32_t	 h = rs_hash(name, want_a, type);
 	struct query	*q;
 
 	for (q = r->queries; q != NULL; q = q->next)
@@ -53,27 +43,6 @@ resolver_query_find(struct resolver *r, const char *name, bool want_a,
 		    !q->done && strcmp(q->name, name) == 0)
 			return q;
 	return NULL;
-}
-
-/*
- * Whether a new query may go out: fewer than RESOLVER_MAX_QUERIES in
- * flight, and a token left in the RESOLVER_QUERY_RATE bucket.
- */
-static bool
-resolver_may_query(struct resolver *r)
-{
-	double	now = ev_now(r->w->loop);
-
-	if (r->nqueries >= RESOLVER_MAX_QUERIES)
-		return false;
-	r->tokens += (now - r->tokens_at) * RESOLVER_QUERY_RATE;
-	r->tokens_at = now;
-	if (r->tokens > RESOLVER_MAX_QUERIES)
-		r->tokens = RESOLVER_MAX_QUERIES;
-	if (r->tokens < 1)
-		return false;
-	r->tokens -= 1;
-	return true;
 }
 
 void
@@ -134,18 +103,23 @@ query_result(const struct query *q, union sockaddr_inet *addrs,
 	res->via = RESOLVER_VIA_QUERY;
 }
 
-/* The answer into the cache: all of a complete positive one, a negative one, or the failure. */
-static void
-query_store(const struct query *q)
+/*
+ * The answer into the cache: all of a complete positive one, a negative
+ * one, or the failure.  With sh->mu held; not for a remote wait (its
+ * owner stored it) nor an answer from servers the cache no longer holds.
+ */
+void
+resolver_query_store(const struct query *q)
 {
 	struct resolver		*r = q->r;
+	struct dnscache		*cache = r->sh->cache;
 	union sockaddr_inet	 addrs[DNSCACHE_MAX_ADDRS];
 	struct resolver_result	 res;
 	unsigned		 ttl = UINT_MAX, t;
 	int			 i, parts = q->want_a ? 2 : 1;
 	bool			 failed = false;
 
-	if (r->destroying || r->cache == NULL)
+	if (r->destroying || q->remote || q->gen != r->sh->gen)
 		return;
 	query_result(q, addrs, &res);
 	for (i = 0; i < parts; i++) {
@@ -161,32 +135,23 @@ query_store(const struct query *q)
 			ttl = t;
 	}
 	if (res.status == RESOLVER_OK && !failed)
-		dnscache_put_positive(r->cache, q->name, q->want_a, res.addrs,
+		dnscache_put_positive(cache, q->name, q->want_a, res.addrs,
 		    res.n, ttl, ev_now(r->w->loop));
 	else if (res.status == RESOLVER_NXDOMAIN)
-		dnscache_put_failure(r->cache, q->name, q->want_a,
+		dnscache_put_failure(cache, q->name, q->want_a,
 		    DNSCACHE_NEGATIVE, res.detail, false, ttl,
 		    ev_now(r->w->loop));
 	else if (res.status == RESOLVER_ERROR)
-		dnscache_put_failure(r->cache, q->name, q->want_a,
+		dnscache_put_failure(cache, q->name, q->want_a,
 		    DNSCACHE_ERROR, res.detail, res.timeout, DNSCACHE_ERROR_TTL,
 		    ev_now(r->w->loop));
 }
 
-/* RFC 8767: the expired answer of (name, want_a) into res, when there is one. */
-static bool
-resolver_stale_result(struct resolver *r, const char *name, bool want_a,
+/* A stale entry e as the answer (with sh->mu held: e is the cache's). */
+static void
+resolver_stale_entry(const struct dnscache_entry *e,
     union sockaddr_inet *addrs, struct resolver_result *res)
 {
-	const struct dnscache_entry	*e;
-	enum dnscache_hit		 hit;
-
-	if (r->cache == NULL || r->stale <= 0)
-		return false;
-	e = dnscache_get(r->cache, name, want_a, ev_now(r->w->loop), r->stale,
-	    &hit);
-	if (hit != DNSCACHE_STALE)
-		return false;
 	memset(res, 0, sizeof(*res));
 	memcpy(addrs, e->addrs, e->n * sizeof(*addrs));
 	res->status = RESOLVER_OK;
@@ -194,7 +159,26 @@ resolver_stale_result(struct resolver *r, const char *name, bool want_a,
 	res->n = e->n;
 	res->addrs = addrs;
 	res->via = RESOLVER_VIA_STALE;
-	return true;
+}
+
+/* RFC 8767: the expired answer of (name, want_a) into res, when there is one. */
+static bool
+resolver_stale_result(struct resolver *r, const char *name, bool want_a,
+    union sockaddr_inet *addrs, struct resolver_result *res)
+{
+	const struct dnscache_entry	*e = NULL;
+	enum dnscache_hit		 hit = DNSCACHE_MISS;
+
+	if (r->stale <= 0)
+		return false;
+	resolver_lock(r);
+	if (rs_cache_ok(r))
+		e = dnscache_get(r->sh->cache, name, want_a,
+		    ev_now(r->w->loop), r->stale, &hit);
+	if (hit == DNSCACHE_STALE)
+		resolver_stale_entry(e, addrs, res);
+	resolver_unlock(r);
+	return hit == DNSCACHE_STALE;
 }
 
 /* Tell q's waiters res, each freed before its callback. */
@@ -214,7 +198,7 @@ query_tell(struct query *q, const struct resolver_result *res)
 		}
 		cb = l->cb;
 		arg = l->arg;
-		if (res->via == RESOLVER_VIA_QUERY && l->merged)
+		if (res->via == RESOLVER_VIA_QUERY && (l->merged || q->remote))
 			mine.via = RESOLVER_VIA_MERGED;
 		else
 			mine.via = res->via;
@@ -239,14 +223,19 @@ resolver_query_free(struct query *q)
 	if (q->next != NULL)
 		q->next->prev = q->prev;
 	r->nqueries--;
+	if (q->remote)
+		r->nremote--;
 	ev_timer_stop(r->w->loop, &q->stale_timer);
 	free(q->srv);
 	free(q);
 }
 
-/* The last c-ares query of q is answered: cache, tell, free. */
-static void
-query_finish(struct query *q)
+/*
+ * The last c-ares query of q is answered, or a remote wait's owner told
+ * it: cache, hand over to the other workers, tell, free.
+ */
+void
+resolver_query_finish(struct query *q)
 {
 	union sockaddr_inet	addrs[DNSCACHE_MAX_ADDRS];
 	struct resolver_result	res;
@@ -254,8 +243,12 @@ query_finish(struct query *q)
 	q->done = true;
 	ev_timer_stop(q->r->w->loop, &q->stale_timer);
 	memset(&res, 0, sizeof(res));
+	resolver_lock(q->r);
+	if (q->type != RQ_SRV)
+		resolver_query_store(q);
+	rs_query_end(q);
+	resolver_unlock(q->r);
 	if (q->type != RQ_SRV) {
-		query_store(q);
 		query_result(q, addrs, &res);
 		if (res.status == RESOLVER_ERROR)
 			(void)resolver_stale_result(q->r, q->name, q->want_a,
@@ -282,7 +275,7 @@ query_answer_cb(void *arg, const struct rq_answer *a)
 		q->ans[idx].srv = q->srv;
 	}
 	if (--q->pending == 0)
-		query_finish(q);
+		resolver_query_finish(q);
 }
 
 /* RFC 8767 client response timer: the refresh is slow, serve the stale answer now. */
@@ -301,18 +294,16 @@ query_stale_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 struct query *
-resolver_query_start(struct resolver *r, const char *name, bool want_a,
+resolver_query_alloc(struct resolver *r, const char *name, bool want_a,
     int type)
 {
-	struct query	*q;
+	struct query	*q = xcalloc(1, sizeof(*q));
 
-	if (!resolver_may_query(r))
-		return NULL;
-	q = xcalloc(1, sizeof(*q));
 	q->r = r;
+	q->gen = r->gen;
 	q->type = type;
 	q->want_a = type != RQ_SRV && want_a;
-	q->hash = resolver_hash(name, want_a, type);
+	q->hash = rs_hash(name, want_a, type);
 	strcpy(q->name, name);
 	ev_timer_init(&q->stale_timer, query_stale_cb, 0., 0.);
 	q->stale_timer.data = q;
@@ -321,16 +312,70 @@ resolver_query_start(struct resolver *r, const char *name, bool want_a,
 		q->next->prev = q;
 	r->queries = q;
 	r->nqueries++;
+	return q;
+}
+
+/* Send q, an owner placed by rs_place; it may be done when this returns. */
+void
+resolver_query_send(struct query *q)
+{
+	struct resolver	*r = q->r;
+
 	q->pending = q->want_a ? 2 : 1;
 	q->submitting = true;
-	resolver_ares_query(r->channel, name, type, r->budget_ms,
+	resolver_ares_query(r->channel, q->name, q->type, r->budget_ms,
 	    query_answer_cb, q);
 	if (q->want_a)
-		resolver_ares_query(r->channel, name, RQ_A, r->budget_ms,
+		resolver_ares_query(r->channel, q->name, RQ_A, r->budget_ms,
 		    query_answer_cb, q);
 	q->submitting = false;
 	resolver_timer_touch(r);
+}
+
+/*
+ * With sh->mu held: a new query for (name, want_a, type), a remote wait
+ * or an owner (*send: to be sent once the lock is released), or NULL.
+ */
+static struct query *
+query_new(struct resolver *r, const char *name, bool want_a, int type,
+    bool *send)
+{
+	struct query	*q = resolver_query_alloc(r, name, want_a, type);
+	int		 placed = rs_place(q);
+
+	*send = placed == 1;
+	if (placed == -1) {
+		resolver_query_free(q);
+		return NULL;
+	}
 	return q;
+}
+
+struct query *
+resolver_query_start(struct resolver *r, const char *name, bool want_a,
+    int type)
+{
+	struct query	*q;
+	bool		 send;
+
+	resolver_lock(r);
+	q = query_new(r, name, want_a, type, &send);
+	resolver_unlock(r);
+	if (q != NULL && send)
+		resolver_query_send(q);
+	return q;
+}
+
+void
+resolver_lock(struct resolver *r)
+{
+	pthread_mutex_lock(&r->sh->mu);
+}
+
+void
+resolver_unlock(struct resolver *r)
+{
+	pthread_mutex_unlock(&r->sh->mu);
 }
 
 bool
@@ -384,15 +429,57 @@ resolver_from_entry(struct resolver *r, const struct dnscache_entry *e,
 	now->via = RESOLVER_VIA_NEGATIVE;
 }
 
+/*
+ * With sh->mu held, in one go so that no other worker's answer slips in
+ * between: the cache; a query of r to wait on; a stale answer; or a new
+ * query (a remote wait or an owner, *send set).  NULL: *now is the
+ * answer.  *stale: waiting for a refresh of a stale entry.
+ */
+static struct query *
+lookup_decide(struct resolver *r, const char *name, bool want_a,
+    struct resolver_result *now, bool *merged, bool *send, bool *stale)
+{
+	const struct dnscache_entry	*e = NULL;
+	enum dnscache_hit		 hit = DNSCACHE_MISS;
+	double				 t = ev_now(r->w->loop);
+	struct query			*q;
+
+	/* An old channel (new servers since) has no cache: it just asks. */
+	if (rs_cache_ok(r))
+		e = dnscache_get(r->sh->cache, name, want_a, t, r->stale,
+		    &hit);
+	if (hit == DNSCACHE_FRESH) {
+		resolver_from_entry(r, e, now);
+		return NULL;
+	}
+	q = resolver_query_find(r, name, want_a, RQ_AAAA);
+	*merged = q != NULL;
+	*stale = hit == DNSCACHE_STALE;
+	/* A refresh failed a moment ago, or is slow: stale at once. */
+	if (hit == DNSCACHE_STALE && (e->retry_after > t ||
+	    (q != NULL && q->stale_served))) {
+		resolver_stale_entry(e, r->now_addrs, now);
+		return NULL;
+	}
+	if (q == NULL &&
+	    (q = query_new(r, name, want_a, RQ_AAAA, send)) == NULL) {
+		if (hit == DNSCACHE_STALE)
+			resolver_stale_entry(e, r->now_addrs, now);
+		else {
+			now->status = RESOLVER_ERROR;
+			now->detail = "too many DNS queries in flight";
+		}
+	}
+	return q;
+}
+
 struct lookup *
 resolver_lookup(struct resolver *r, const char *name, bool want_a,
     resolver_cb *cb, void *arg, struct resolver_result *now)
 {
-	const struct dnscache_entry	*e;
-	enum dnscache_hit		 hit;
-	struct query			*q;
-	struct lookup			*l;
-	bool				 merged;
+	struct query	*q;
+	struct lookup	*l;
+	bool		 merged = false, send = false, stale = false;
 
 	memset(now, 0, sizeof(*now));
 	if (strlen(name) > HOSTNAME_MAX) {
@@ -400,29 +487,13 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 		now->detail = "name too long";
 		return NULL;
 	}
-	/* A retired resolver handed its cache on; its SRV targets ask anyway. */
-	hit = DNSCACHE_MISS;
-	e = r->cache == NULL ? NULL : dnscache_get(r->cache, name, want_a,
-	    ev_now(r->w->loop), r->stale, &hit);
-	if (hit == DNSCACHE_FRESH) {
-		resolver_from_entry(r, e, now);
+	resolver_lock(r);
+	q = lookup_decide(r, name, want_a, now, &merged, &send, &stale);
+	resolver_unlock(r);
+	if (q == NULL)
 		return NULL;
-	}
-	q = resolver_query_find(r, name, want_a, RQ_AAAA);
-	merged = q != NULL;
-	/* A refresh failed a moment ago, or is slow: stale at once. */
-	if (hit == DNSCACHE_STALE && (e->retry_after > ev_now(r->w->loop) ||
-	    (q != NULL && q->stale_served)) &&
-	    resolver_stale_result(r, name, want_a, r->now_addrs, now))
-		return NULL;
-	if (q == NULL && (q = resolver_query_start(r, name, want_a,
-	    RQ_AAAA)) == NULL) {
-		if (resolver_stale_result(r, name, want_a, r->now_addrs, now))
-			return NULL;
-		now->status = RESOLVER_ERROR;
-		now->detail = "too many DNS queries in flight";
-		return NULL;
-	}
+	if (send)
+		resolver_query_send(q);
 	/*
 	 * c-ares answered from inside ares_query (a failure; or, with its
 	 * own cache, 1.31+ answers there too): an answer like any other.
@@ -441,7 +512,7 @@ resolver_lookup(struct resolver *r, const char *name, bool want_a,
 	l->arg = arg;
 	l->merged = merged;
 	resolver_query_attach(q, l);
-	if (hit == DNSCACHE_STALE && !ev_is_active(&q->stale_timer)) {
+	if (stale && !ev_is_active(&q->stale_timer)) {
 		ev_timer_set(&q->stale_timer, r->stale_wait, 0.);
 		ev_timer_start(r->w->loop, &q->stale_timer);
 	}
@@ -470,11 +541,16 @@ resolver_stats(const struct resolver *r, struct resolver_stats *st)
 	if (r == NULL)
 		return;
 	for (x = r->retired_list; x != NULL; x = x->next)
-		st->queries += x->nqueries;
-	st->queries += r->nqueries;
+		st->queries += x->nqueries - x->nremote;
+	st->queries += r->nqueries - r->nremote;
+	/* A daemon-wide cache is resolver_shared_stats' to report, once. */
+	if (!r->sh->private_)
+		return;
+	pthread_mutex_lock(&r->sh->mu);
 	for (int k = 0; k < DNSCACHE_KINDS; k++)
-		st->cache[k] = r->cache != NULL ?
-		    dnscache_count(r->cache, (enum dnscache_kind)k) : 0;
+		st->cache[k] = dnscache_count(r->sh->cache,
+		    (enum dnscache_kind)k);
+	pthread_mutex_unlock(&r->sh->mu);
 }
 
 enum metrics_dns

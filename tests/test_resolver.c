@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <ev.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1291,6 +1292,352 @@ test_srv_name_too_long(void **state)
 	assert_true(now.srv);
 }
 
+/* ---- two workers (two loops, two threads) sharing one resolver_shared ---- */
+
+/*
+ * Worker A is fx->w on fx->loop, which also runs the fake server; worker
+ * B is fx2.w on its own loop, run in a thread of its own while the main
+ * thread runs A's, as with -workers 2.
+ */
+struct worker2 {
+	struct fixture		*fx;
+	struct resolver_shared	*sh;
+	struct ev_loop		*loop;
+	struct worker		 w;
+	pthread_t		 th;
+	double			 secs;
+};
+
+static struct worker2	fx2;
+
+static int
+setup2(void **state)
+{
+	struct fixture	*fx;
+
+	setup(state);
+	fx = *state;
+	memset(&fx2, 0, sizeof(fx2));
+	fx2.fx = fx;
+	fx2.sh = resolver_shared_new(&fx->cfg);
+	assert_non_null(fx2.sh);
+	fx2.loop = ev_loop_new(EVFLAG_AUTO);
+	fx2.w.loop = fx2.loop;
+	fx2.w.cfg = &fx->cfg;
+	fx->w.resolver = resolver_new_on(&fx->w, fx2.sh);
+	fx2.w.resolver = resolver_new_on(&fx2.w, fx2.sh);
+	assert_non_null(fx->w.resolver);
+	assert_non_null(fx2.w.resolver);
+	return 0;
+}
+
+static int
+teardown2(void **state)
+{
+	resolver_free(fx2.w.resolver);
+	/* Before or after the resolvers: the object goes with the last. */
+	resolver_shared_free(fx2.sh);
+	ev_loop_destroy(fx2.loop);
+	return teardown(state);
+}
+
+static void *
+worker2_main(void *arg)
+{
+	struct worker2	*b = arg;
+
+	run_until(b->loop, b->secs);
+	return NULL;
+}
+
+/* Run B's loop in its thread for secs at most (until a callback breaks it). */
+static void
+worker2_run(double secs)
+{
+	fx2.secs = secs;
+	assert_int_equal(pthread_create(&fx2.th, NULL, worker2_main, &fx2), 0);
+}
+
+static void
+worker2_join(void)
+{
+	assert_int_equal(pthread_join(fx2.th, NULL), 0);
+}
+
+static struct lookup *
+start_on(struct resolver *r, struct ev_loop *loop, const char *name,
+    bool want_a, struct got *g)
+{
+	struct resolver_result	now;
+	struct lookup		*l;
+
+	memset(g, 0, sizeof(*g));
+	g->loop = loop;
+	l = resolver_lookup(r, name, want_a, got_cb, g, &now);
+	assert_non_null(l);
+	return l;
+}
+
+/*
+ * One name asked in both workers: one query goes out (AAAA and A), both
+ * get the whole answer, B's as merged; then both find it in the one
+ * cache, which the metrics count once (resolver_shared_stats), not per
+ * worker.
+ */
+static void
+test_shared_one_query_for_two_workers(void **state)
+{
+	struct fixture		*fx = *state;
+	struct got		 ga, gb;
+	struct resolver_result	 now;
+	struct resolver_stats	 st;
+
+	fx->fake.delay_s = 0.05;	/* B asks before A has the answer */
+	start_on(fx->w.resolver, fx->loop, "a.test", true, &ga);
+	start_on(fx2.w.resolver, fx2.loop, "a.test", true, &gb);
+	resolver_stats(fx2.w.resolver, &st);
+	assert_int_equal(st.queries, 0);	/* B waits, sends nothing */
+	worker2_run(3);
+	run_until(fx->loop, 3);
+	worker2_join();
+	assert_int_equal(ga.calls, 1);
+	assert_int_equal(ga.status, RESOLVER_OK);
+	assert_int_equal(ga.n, 3);
+	assert_int_equal(ga.via, RESOLVER_VIA_QUERY);
+	assert_int_equal(gb.calls, 1);
+	assert_int_equal(gb.status, RESOLVER_OK);
+	assert_int_equal(gb.n, 3);
+	assert_int_equal(gb.via, RESOLVER_VIA_MERGED);
+	assert_int_equal(gb.addrs[2].sa.sa_family, AF_INET);
+	assert_int_equal(fx->fake.queries, 2);
+	assert_null(resolver_lookup(fx2.w.resolver, "a.test", true, got_cb,
+	    &gb, &now));
+	assert_int_equal(now.via, RESOLVER_VIA_CACHE);
+	assert_int_equal(now.n, 3);
+	assert_int_equal(fx->fake.queries, 2);
+	resolver_stats(fx->w.resolver, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 0);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 1);
+	assert_int_equal(st.queries, 0);
+}
+
+/*
+ * The answer is handed over, not read back from the cache: an answer with
+ * TTL 0 (never cached) and a failure reach the waiting worker all the
+ * same, from the one query.
+ */
+static void
+test_shared_uncached_and_failed_answers_handed_over(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 ga, gb;
+
+	fx->fake.delay_s = 0.05;	/* B asks before A has the answer */
+	fx->fake.ttl = 255;	/* TTL 0 */
+	start_on(fx->w.resolver, fx->loop, "z.test", false, &ga);
+	start_on(fx2.w.resolver, fx2.loop, "z.test", false, &gb);
+	worker2_run(3);
+	run_until(fx->loop, 3);
+	worker2_join();
+	assert_int_equal(gb.calls, 1);
+	assert_int_equal(gb.status, RESOLVER_OK);
+	assert_int_equal(gb.n, 2);
+	assert_int_equal(fx->fake.queries, 1);
+	fx->fake.mode = FAKE_NXDOMAIN;
+	start_on(fx2.w.resolver, fx2.loop, "nx.test", false, &gb);
+	start_on(fx->w.resolver, fx->loop, "nx.test", false, &ga);
+	worker2_run(3);
+	run_until(fx->loop, 3);
+	worker2_join();
+	assert_int_equal(ga.status, RESOLVER_NXDOMAIN);
+	assert_int_equal(gb.status, RESOLVER_NXDOMAIN);
+	assert_int_equal(fx->fake.queries, 2);
+}
+
+/*
+ * B's lookup goes while it waits: never called back; its wait still
+ * ends (and is freed) when A's answer comes.  Then B's resolver freed
+ * while it waits: A's answer must not touch it (ASan, valgrind).
+ */
+static void
+test_shared_cancel_while_waiting(void **state)
+{
+	struct fixture		*fx = *state;
+	struct got		 ga, *gb = calloc(1, sizeof(*gb));
+	struct resolver_stats	 st;
+
+	assert_non_null(gb);
+	fx->fake.delay_s = 0.05;	/* B asks before A has the answer */
+	start_on(fx->w.resolver, fx->loop, "c.test", false, &ga);
+	resolver_cancel(start_on(fx2.w.resolver, fx2.loop, "c.test", false,
+	    gb));
+	free(gb);		/* the conn is gone */
+	worker2_run(0.5);
+	run_until(fx->loop, 3);
+	worker2_join();
+	assert_int_equal(ga.calls, 1);
+	assert_int_equal(fx2.w.resolver->nqueries, 0);	/* the wait ended */
+	/* Waiter freed before the owner's answer. */
+	gb = calloc(1, sizeof(*gb));
+	assert_non_null(gb);
+	start_on(fx->w.resolver, fx->loop, "d.test", false, &ga);
+	start_on(fx2.w.resolver, fx2.loop, "d.test", false, gb);
+	resolver_free(fx2.w.resolver);
+	fx2.w.resolver = NULL;
+	assert_int_equal(gb->calls, 0);
+	free(gb);
+	run_until(fx->loop, 3);
+	assert_int_equal(ga.calls, 1);
+	assert_int_equal(ga.status, RESOLVER_OK);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.queries, 0);
+}
+
+/*
+ * The owner's resolver is freed (a worker going, or a retired channel)
+ * while B waits: B asks itself and gets the answer.
+ */
+static void
+test_shared_owner_freed_while_others_wait(void **state)
+{
+	struct fixture	*fx = *state;
+	struct got	 ga, gb;
+
+	fx->fake.delay_s = 0.05;	/* B asks before A has the answer */
+	start_on(fx->w.resolver, fx->loop, "o.test", false, &ga);
+	start_on(fx2.w.resolver, fx2.loop, "o.test", false, &gb);
+	resolver_free(fx->w.resolver);
+	fx->w.resolver = NULL;
+	assert_int_equal(ga.calls, 0);
+	worker2_run(3);
+	run_until(fx->loop, 1);		/* the fake server answers meanwhile */
+	worker2_join();
+	assert_int_equal(gb.calls, 1);
+	assert_int_equal(gb.status, RESOLVER_OK);
+	assert_int_equal(gb.n, 2);
+	assert_int_equal(ga.calls, 0);
+}
+
+/*
+ * The bound on queries in flight is the daemon's: names spread over both
+ * workers stop at RESOLVER_MAX_QUERIES in all, not per worker; a name
+ * one worker asks still costs the other nothing.
+ */
+static void
+test_shared_bound_is_daemon_wide(void **state)
+{
+	struct fixture		*fx = *state;
+	struct got		 g;
+	struct resolver_result	 now;
+	struct resolver_stats	 sa, sb, st;
+	struct resolver		*r;
+	struct lookup		*l;
+	char			 name[32];
+	int			 i;
+
+	fx->fake.mode = FAKE_SILENT;
+	memset(&g, 0, sizeof(g));
+	for (i = 0; i < 2 * RESOLVER_MAX_QUERIES; i++) {
+		r = i % 2 == 0 ? fx->w.resolver : fx2.w.resolver;
+		snprintf(name, sizeof(name), "r%d.test", i);
+		l = resolver_lookup(r, name, false, got_cb, &g, &now);
+		if (l == NULL)
+			break;
+		resolver_cancel(l);
+	}
+	assert_int_equal(i, RESOLVER_MAX_QUERIES);
+	assert_string_equal(now.detail, "too many DNS queries in flight");
+	resolver_stats(fx->w.resolver, &sa);
+	resolver_stats(fx2.w.resolver, &sb);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(sa.queries + sb.queries, (size_t)i);
+	assert_int_equal(st.queries, (size_t)i);
+	/* A wait on the other worker's query is not a new query. */
+	l = resolver_lookup(fx2.w.resolver, "r0.test", false, got_cb, &g,
+	    &now);
+	assert_non_null(l);
+	resolver_cancel(l);
+	assert_null(resolver_lookup(fx->w.resolver, "new.test", false, got_cb,
+	    &g, &now));
+	assert_int_equal(now.status, RESOLVER_ERROR);
+	assert_int_equal(g.calls, 0);
+}
+
+/*
+ * A reload with other DNS servers in one worker clears the shared cache;
+ * the other worker, still on the old servers, no longer reads it (nor
+ * fills it) until it reloads too.
+ */
+static void
+test_shared_new_servers_clear_the_cache(void **state)
+{
+	struct fixture		*fx = *state;
+	struct config		 cfg2;
+	struct got		 ga;
+	struct resolver_result	 now;
+	struct resolver_stats	 st;
+	struct resolver		*r2;
+
+	start_on(fx->w.resolver, fx->loop, "a.test", false, &ga);
+	run_until(fx->loop, 3);
+	assert_int_equal(ga.status, RESOLVER_OK);
+	assert_null(resolver_lookup(fx2.w.resolver, "a.test", false, got_cb,
+	    &ga, &now));
+	assert_int_equal(now.via, RESOLVER_VIA_CACHE);
+	cfg2 = fx->cfg;
+	/* Another server set (c-ares 1.34 would merge a duplicate). */
+	cfg2.dns_servers[1] = cfg2.dns_servers[0];
+	((struct sockaddr_in *)&cfg2.dns_servers[1])->sin_addr.s_addr =
+	    htonl(0x7f000002);
+	cfg2.dns_server_lens[1] = cfg2.dns_server_lens[0];
+	cfg2.n_dns_servers = 2;
+	r2 = fx->w.resolver;
+	assert_int_equal(resolver_reconfigure(&r2, &cfg2), 0);
+	fx->w.resolver = r2;
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 0);
+	/* B, on the old servers: no cache, it asks. */
+	assert_non_null(start_on(fx2.w.resolver, fx2.loop, "a.test", false,
+	    &ga));
+	resolver_free(fx2.w.resolver);
+	fx2.w.resolver = NULL;
+}
+
+/*
+ * A reload that changes only -dns-timeout retires the channel but keeps
+ * the servers: a lookup on the new resolver of a name the retired one is
+ * asking waits for that query (same thread, woken the same way), and the
+ * retired resolver goes once it is done.
+ */
+static void
+test_retired_query_is_waited_for(void **state)
+{
+	struct fixture	*fx = *state;
+	struct config	 cfg2;
+	struct got	 g1, g2;
+	struct resolver	*old;
+
+	fx->fake.delay_s = 0.1;
+	start(fx, "a.test", false, &g1);
+	old = fx->w.resolver;
+	cfg2 = fx->cfg;
+	cfg2.dns_timeout = 2;
+	assert_int_equal(resolver_reconfigure(&fx->w.resolver, &cfg2), 0);
+	assert_ptr_not_equal(fx->w.resolver, old);
+	start_on(fx->w.resolver, fx->loop, "a.test", false, &g2);
+	g1.want = 1;
+	run_until(fx->loop, 3);
+	if (g2.calls == 0)
+		run_until(fx->loop, 3);
+	assert_int_equal(g1.calls, 1);
+	assert_int_equal(g2.calls, 1);
+	assert_int_equal(g2.status, RESOLVER_OK);
+	assert_int_equal(g2.via, RESOLVER_VIA_MERGED);
+	assert_int_equal(fx->fake.queries, 1);
+	assert_null(fx->w.resolver->retired_list);	/* the old one went */
+}
+
 int
 main(void)
 {
@@ -1353,6 +1700,21 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_does_not_call_back, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_retired_query_is_waited_for,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_one_query_for_two_workers,
+		    setup2, teardown2),
+		cmocka_unit_test_setup_teardown(
+		    test_shared_uncached_and_failed_answers_handed_over, setup2,
+		    teardown2),
+		cmocka_unit_test_setup_teardown(test_shared_cancel_while_waiting,
+		    setup2, teardown2),
+		cmocka_unit_test_setup_teardown(
+		    test_shared_owner_freed_while_others_wait, setup2, teardown2),
+		cmocka_unit_test_setup_teardown(test_shared_bound_is_daemon_wide,
+		    setup2, teardown2),
+		cmocka_unit_test_setup_teardown(
+		    test_shared_new_servers_clear_the_cache, setup2, teardown2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,7 +62,7 @@ struct config {
 	double			connect_timeout;
 	double			dns_timeout;
 	double			dns_stale;		/* -dns-stale: seconds, 0: off */
-	size_t			dns_cache_size;		/* -dns-cache-size: entries per worker */
+	size_t			dns_cache_size;		/* -dns-cache-size: entries, all workers */
 	double			shutdown_timeout;
 	double			idle_timeout;		/* pump: no traffic for this long */
 	double			half_close_timeout;	/* pump: idle bound once one side is done */

@@ -1,7 +1,8 @@
 /*
- * dnscache: the resolver's cache of answers, per worker.  Pure: no I/O and
- * no clock of its own (every call takes "now", so tests drive a fake
- * clock).
+ * dnscache: the resolver's cache of answers, one for all workers.  Pure:
+ * no I/O, no clock of its own (every call takes "now", so tests drive a
+ * fake clock) and no lock: the resolver calls it under its shared mutex
+ * (struct resolver_shared), even dnscache_get, which reorders the LRU.
  *
  * An entry is keyed by (name, want_a) and is one of three kinds:
  * - positive: every address of the answer (AAAA first, then A), for the

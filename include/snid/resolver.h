@@ -3,15 +3,21 @@
  * their targets' AAAA (and A), with c-ares, driven by the worker's libev
  * loop: c-ares' sockets are watched with ev_io through
  * ARES_OPT_SOCK_STATE_CB and its retransmission schedule with one ev_timer
- * from ares_timeout().  One c-ares channel per worker, with in front of it:
+ * from ares_timeout().  One c-ares channel per worker, with in front of it,
+ * shared by all the workers (struct resolver_shared):
  * - a cache (dnscache.h) of -dns-cache-size answers: positive ones with
  *   every address, negative ones (RFC 2308), failures for a few seconds,
  *   and expired positive ones served for -dns-stale seconds when a refresh
  *   fails or is slow (RFC 8767);
  * - one query per (name, type) in flight, whatever the number of lookups
- *   waiting for it;
+ *   waiting for it and in whichever workers they are: a lookup in worker A
+ *   of a name worker B is asking waits for B's answer (B hands it over and
+ *   wakes A's loop), so the daemon asks one query per name per TTL;
  * - a bound on queries in flight and on queries started per second, so a
  *   client sending random names cannot turn snid into an amplifier.
+ * A lookup's callback always runs in the thread of the worker it was
+ * made in.  SRV queries are merged within a worker only (they are not
+ * cached); their targets' address lookups like any other.
  * Builds with c-ares 1.18 to 1.34 (resolver_ares.c picks the API).
  */
 #ifndef SNID_RESOLVER_H
@@ -29,19 +35,22 @@ struct config;
 
 struct worker;
 struct resolver;
+struct resolver_shared;
 struct lookup;
 
 /* Addresses kept per record type from one answer. */
 #define RESOLVER_MAX_ADDRS	16
 
 /*
- * Per worker: queries in flight at most (AAAA and A of a name count as
- * one; a query whose lookups all went still counts until it ends), and
- * new queries per second at most (a bucket of RESOLVER_MAX_QUERIES).
+ * Daemon-wide (per struct resolver_shared; per worker without one):
+ * queries in flight at most (AAAA and A of a name count as one; a query
+ * whose lookups all went still counts until it ends; a wait for another
+ * worker's query does not count), and new queries per second at most (a
+ * bucket of RESOLVER_MAX_QUERIES).
  */
 #define RESOLVER_MAX_QUERIES	256
 #define RESOLVER_QUERY_RATE	1000
-#define RESOLVER_CACHE_SIZE	10000	/* -dns-cache-size default, per worker */
+#define RESOLVER_CACHE_SIZE	10000	/* -dns-cache-size default, daemon-wide */
 #define RESOLVER_STALE		3600	/* -dns-stale default (s) */
 
 enum resolver_status {
@@ -73,9 +82,25 @@ struct resolver_result {
 typedef void resolver_cb(void *arg, const struct resolver_result *res);
 
 /*
+ * The daemon-wide part (the cache, the queries in flight, the bounds):
+ * made once, before the workers, with cfg's -dns-cache-size; each
+ * worker's resolver_new uses it through w->shared->dns.  Thread-safe (one
+ * mutex, never held across a callback or a c-ares call).  The answers are
+ * kept for the DNS servers of the last resolver made or reconfigured:
+ * a reload with new servers clears the cache, and until a worker has
+ * reloaded too its lookups neither read the cache nor wait on the others.
+ * resolver_shared_free may come before or after the last resolver_free:
+ * the object goes with the last of them.
+ */
+struct resolver_shared	*resolver_shared_new(const struct config *cfg);
+void		 resolver_shared_free(struct resolver_shared *sh);
+
+/*
  * Make w's resolver: servers from -dns-server (with ports) or
  * /etc/resolv.conf; c-ares' timeout and tries chosen so a whole lookup,
- * retries included, fits in -dns-timeout.  Returns NULL after logging why.
+ * retries included, fits in -dns-timeout.  It uses w->shared->dns, or
+ * with none a private cache and bounds of its own (one worker, or tests).
+ * Returns NULL after logging why.
  */
 struct resolver	*resolver_new(struct worker *w);
 
@@ -152,13 +177,28 @@ void		 resolver_srv_order(struct resolver_srv *recs, size_t n,
  */
 void		 resolver_cancel(struct lookup *l);
 
-/* What the metrics show of a resolver (and its retired predecessors). */
+/*
+ * What the metrics show of a resolver (and its retired predecessors):
+ * the queries it sent that are in flight (not its waits on other
+ * workers' queries), so the sum over the workers is the daemon's; and the
+ * cache's entries only when the cache is the resolver's own (no
+ * resolver_shared): a daemon-wide cache is reported once, by
+ * resolver_shared_stats, never once per worker.  resolver_stats walks r's
+ * own lists: call it in r's worker thread only.  A scrape in another
+ * thread (the main loop's -metrics with -workers) takes
+ * resolver_shared_stats alone: under the mutex, the daemon's queries in
+ * flight and its cache, so nothing is summed over the workers.
+ */
 struct resolver_stats {
 	size_t	queries;			/* in flight */
 	size_t	cache[DNSCACHE_KINDS];		/* entries by kind */
 };
 
 void		 resolver_stats(const struct resolver *r,
+		    struct resolver_stats *st);
+
+/* The daemon-wide view: every query in flight, the shared cache's entries. */
+void		 resolver_shared_stats(struct resolver_shared *sh,
 		    struct resolver_stats *st);
 
 /* The snid_dns_lookups_total{result} of a lookup's answer. */

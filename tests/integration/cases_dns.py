@@ -12,14 +12,16 @@ printed as notes.
 import resource
 import socket
 import struct
+import subprocess
 import threading
 import time
 
 from cases import refused, world
 from cases_metrics import metrics
 from cases_srv import routed
-from snidtest import (Dnsmasq, check, client_hello, connect, dns_parse_question,
-                      free_port, read_all, read_line, wait_until, SLOW)
+from fixtures import RECORDS, good_client
+from snidtest import (Dnsmasq, Skip, check, client_hello, connect, dns_parse_question,
+                      free_port, read_all, read_line, wait_until, SLOW, SNID)
 
 UNRECOGNIZED_NAME = 112
 
@@ -263,3 +265,54 @@ def test_dns_nxdomain_cached_then_expires(case):
     check(wait_until(expired, 35 * SLOW, step=0.5),
           "nope.test never asked again after 35 s")
     case.note("negative entry lived %.1fs" % (time.time() - t0))
+
+
+def need_workers():
+    """Skip a case when this snid has no -workers (issue 11's workers)."""
+    out = subprocess.run([SNID, "-help"], capture_output=True, text=True, timeout=10)
+    if "-workers" not in out.stdout + out.stderr:
+        raise Skip("this snid has no -workers")
+
+
+def test_dns_workers_share_the_cache(case):
+    """-workers 2: the DNS cache is the daemon's, not each worker's.  40
+    connections one after the other to alpha.test, spread over both
+    workers by SO_REUSEPORT (all 40 in one worker: odds 2^-39), make one
+    AAAA query in dnsmasq's --log-queries, not one per worker.  (dnsmasq
+    gives its host records TTL 0 unless told: --local-ttl.)"""
+    need_workers()
+    dns = case.dnsmasq(RECORDS, extra=["--local-ttl=300"])
+    w = world(case, ("alpha",), dns=dns, extra=["-workers", "2"])
+    # The harness asked dnsmasq for alpha.test to see it up: not snid.
+    before = len(w.dns.queries())
+    for _ in range(40):
+        good_client(w)
+    asked = [q for q in w.dns.queries()[before:] if q[1].lower() == "alpha.test"]
+    case.note("queries for alpha.test with 2 workers: %s" % asked)
+    check(len([q for q in asked if q[0] == "AAAA"]) == 1,
+          "want one AAAA query for 40 connections over 2 workers: %s" % asked)
+
+
+def test_dns_workers_merge_queries_in_flight(case):
+    """-workers 2: 200 connections at once to one uncached name, answered
+    after 1.2 s: the lookups in both workers wait for one query on the
+    wire, and every connection gets the answer."""
+    need_workers()
+    dns = case.dns_responder({"crowd.test": "delay:1.2:::1"})
+    w = with_metrics(case, (), dns, extra=["-workers", "2", "-dns-timeout", "20",
+                     "-max-connections-per-source", "0"],
+                     cidrs=("2001:db8::/64",))
+    n = 200
+    crowd(w.L, [client_hello("crowd.test")] * n, 15 * SLOW)
+    queries = [e for e in dns.events() if e["ev"] == "query"]
+    case.note("queries on the wire: %d for %d connections over 2 workers"
+              % (len(queries), n))
+    check(len(queries) == 1 and queries[0]["qtype"] == 28,
+          "want one AAAA query, the server got %d: %s" % (len(queries), queries[:5]))
+    conns = w.snid.wait_conns(n, 10)
+    outcomes = {}
+    for c in conns:
+        outcomes[c["outcome"]] = outcomes.get(c["outcome"], 0) + 1
+    check(outcomes == {"denied": n}, "outcomes: %s" % outcomes)
+    m = metrics(w)
+    check(m["snid_dns_queries_in_flight"] == 0, "queries left in flight")
