@@ -21,6 +21,9 @@
 
 #define BIG	16384
 
+/* -workers 2: how the 3 accepted connections of the snapshot spread. */
+static const uint64_t	known_per_worker[2] = { 2, 1 };
+
 /* The snapshot of the exact-text test: three connections, one of each kind. */
 static void
 known_snapshot(struct metrics_snapshot *s)
@@ -44,6 +47,8 @@ known_snapshot(struct metrics_snapshot *s)
 	metrics_observe(&s->dns_seconds, 7);		/* beyond the last: +Inf */
 	metrics_observe(&s->connect_seconds, 0.25);
 	s->open_fds = 12;
+	s->worker_accepted = known_per_worker;
+	s->n_workers = 2;
 }
 
 static void
@@ -141,6 +146,11 @@ test_render_known_snapshot_exact_text(void **state)
 	    "snid_connect_seconds_bucket{le=\"+Inf\"} 1\n"
 	    "snid_connect_seconds_sum 0.25\n"
 	    "snid_connect_seconds_count 1\n"
+	    "# HELP snid_worker_connections_accepted_total Client connections accepted, by "
+	    "worker (-workers): how the kernel spreads them.\n"
+	    "# TYPE snid_worker_connections_accepted_total counter\n"
+	    "snid_worker_connections_accepted_total{worker=\"0\"} 2\n"
+	    "snid_worker_connections_accepted_total{worker=\"1\"} 1\n"
 	    "# HELP snid_open_fds Open file descriptors of the process.\n"
 	    "# TYPE snid_open_fds gauge\n"
 	    "snid_open_fds 12\n");
