@@ -221,22 +221,27 @@ def test_workers_drain_waits_for_every_worker(case):
             s.close()
 
 
-def _launch_fd(case, sock, argv):
-    """snid with sock passed as fd 3 (socket activation, LISTEN_PID its own
-    pid: the launcher execs snid in place)."""
+def _launch_fd(case, socks, argv, names=None):
+    """snid with socks passed as fds 3, 4, ... (socket activation,
+    LISTEN_PID its own pid: the launcher execs snid in place)."""
     code = ("import os,sys\n"
-            "f=int(sys.argv[1])\n"
-            "os.dup2(f, 3); os.set_inheritable(3, True)\n"
-            "if f != 3: os.close(f)\n"
+            "fds=[int(x) for x in sys.argv[1].split(',')]\n"
+            "for i,f in enumerate(fds):\n"
+            "    os.dup2(f, 100+i)\n"
+            "for i in range(len(fds)):\n"
+            "    os.dup2(100+i, 3+i); os.set_inheritable(3+i, True); os.close(100+i)\n"
             "os.environ['LISTEN_PID']=str(os.getpid())\n"
-            "os.environ['LISTEN_FDS']='1'\n"
-            "os.execvp(sys.argv[2], sys.argv[2:])\n")
+            "os.environ['LISTEN_FDS']=str(len(fds))\n"
+            "if sys.argv[2]: os.environ['LISTEN_FDNAMES']=sys.argv[2]\n"
+            "os.execvp(sys.argv[3], sys.argv[3:])\n")
     log = os.path.join(case.dir, "snid.log")
     f = open(log, "ab")
     if VALGRIND:
         argv = valgrind_argv(os.path.join(case.dir, "snid.valgrind.log")) + argv
-    p = case.spawn("launcher", [PY, "-c", code, str(sock.fileno())] + argv,
-                   stdout=f, stderr=f, pass_fds=[sock.fileno()])
+    p = case.spawn("launcher", [PY, "-c", code,
+                                ",".join(str(s.fileno()) for s in socks),
+                                names or ""] + argv,
+                   stdout=f, stderr=f, pass_fds=[s.fileno() for s in socks])
     return p, log
 
 
@@ -251,7 +256,7 @@ def test_workers_share_an_fd_socket(case):
     s.bind(("127.0.0.1", 0))
     s.listen(64)
     port = s.getsockname()[1]
-    p, log = _launch_fd(case, s, [SNID, "-listen", "fd:3", "-metrics",
+    p, log = _launch_fd(case, [s], [SNID, "-listen", "fd:3", "-metrics",
                                   "tcp:127.0.0.1:0"] + TWO + args)
     s.close()
     w.snid = Snid.adopt(case, p, log)
@@ -267,3 +272,99 @@ def test_workers_share_an_fd_socket(case):
     check(n == 40, "%d access lines for 40 connections" % n)
     per, m = _spread(w)
     check(sum(per) == 40, "accepted per worker %s, want 40 in all" % per)
+
+
+class _FdStore:
+    """systemd's NOTIFY_SOCKET with its fd store: keeps the descriptors a
+    FDSTORE=1 message carries, as systemd does for the next start."""
+
+    def __init__(self, tag):
+        name = "snid-test-%s-%d" % (tag, os.getpid())
+        self.rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.rx.bind("\0" + name)
+        self.rx.settimeout(0.2)
+        self.env = dict(os.environ, NOTIFY_SOCKET="@" + name,
+                        SNID_HANDOVER="1")
+        self.got, self.fds = [], []
+
+    def drain(self):
+        for _ in range(1000):
+            try:
+                msg, fds, _, _ = socket.recv_fds(self.rx, 4096, 64)
+            except socket.timeout:
+                return
+            self.got.append(msg.decode())
+            if b"FDSTORE=1" in msg:
+                self.fds += [socket.socket(fileno=f) for f in fds]
+
+
+def test_workers_handover_keeps_every_socket(case):
+    """The restart handover with 2 workers (SNID_HANDOVER=1 under a
+    NOTIFY_SOCKET): every worker's SO_REUSEPORT socket goes to the fd store;
+    on SIGTERM the process exits at once while a child (the workers parked,
+    forked, restarted) finishes the connections open on both workers; the
+    next snid takes both stored sockets back, one per worker."""
+    store = _FdStore("handover")
+    w = world(case, ("alpha",), extra=TWO + ["-metrics", "tcp:127.0.0.1:0",
+              "-shutdown-timeout", "30"], start_snid=False)
+    w.snid = case.snid(w.args, env=store.env)
+    metrics_at(w)
+    check(wait_until(lambda: store.drain() or len(store.fds) == 2, 5 * SLOW),
+          "the fd store got %d sockets, want 2 (one per worker): %s" %
+          (len(store.fds), store.got))
+    held = []
+    child = None
+    try:
+        for _ in range(30):
+            held.append(_held(w))
+            per, _ = _spread(w)
+            if len(held) >= 4 and all(v > 0 for v in per):
+                break
+        check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
+        os.kill(w.snid.p.pid, signal.SIGTERM)
+        rc = w.snid.p.wait(timeout=5 * SLOW)
+        w.snid.stopped, w.snid.rc = True, rc
+        check(rc == 0, "the old process exited %d" % rc)
+        m = re.search(r"left to pid (\d+)", w.snid.text())
+        check(m, "no handover line: %s" % w.snid.tail())
+        child = int(m.group(1))
+        for s in held:
+            s.sendall(b"still-here")
+            s.shutdown(socket.SHUT_WR)
+        for s in held:
+            data, how = read_all(s, 5 * SLOW)
+            check(data.startswith(b"recv=10 "), "a connection the child "
+                  "took over stopped: %r (%s)" % (data[:40], how))
+            s.close()
+        check(wait_until(lambda: not os.path.exists("/proc/%d" % child),
+                         10 * SLOW), "the child did not exit after its "
+              "connections finished: %s" % w.snid.tail())
+        child = None
+        # Meanwhile the stored sockets kept listening: the next start.
+        port = store.fds[0].getsockname()[1]
+        queued = connect("127.0.0.1", port, 5 * SLOW)
+        args = [("tcp:127.0.0.1:%d" % port if a.startswith("tcp:127.0.0.1:")
+                 and i > 0 and w.args[i - 1] == "-listen" else a)
+                for i, a in enumerate(w.args)]
+        p, log = _launch_fd(case, store.fds, [SNID] + args,
+                            names="snid-tcp:snid-tcp")
+        nxt = Snid.adopt(case, p, log)
+        check(wait_until(lambda: nxt.text().count("ready:") >= 2 or
+                         p.poll() is not None, 10 * SLOW),
+              "the next snid did not start: %s" % nxt.tail())
+        check("kept from the previous process" in nxt.text() and
+              "closing fd" not in nxt.text(), "not both stored sockets "
+              "taken: %s" % nxt.tail())
+        queued.sendall(client_hello("alpha.test") + b"hold\n")
+        line = read_line(queued, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "a client queued over the "
+              "restart was not served: %r" % line)
+        queued.close()
+    finally:
+        for s in held:
+            s.close()
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
