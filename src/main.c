@@ -539,8 +539,10 @@ main_start(struct ev_loop *loop, struct shared *sh, const struct config *cfg)
 	}
 	/* A heartbeat at a quarter of the watchdog: two between pings. */
 	if (workers_start(sh, loop, usec != 0 ? (double)usec / 4e6 : 0) == -1) {
+		/* The threads that did start end at once; main's loop with them. */
 		(void)workers_request(sh, WORKER_CMD_CLOSE, false, 0);
-		ev_run(loop, 0);
+		if (sh->workers[0].running)
+			ev_run(loop, 0);
 		return -1;
 	}
 	/*
