@@ -74,7 +74,7 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg,
  * A worker's share of the budgets: the descriptors and -hello-memory are
  * the daemon's (shared_set_limits has the arithmetic), and SO_REUSEPORT
  * spreads the connections evenly, so each worker takes 1/N of the pipes
- * and of the hello memory.
+ * and of the hello memory (at least room for one hello).
  */
 void
 worker_set_limits(struct worker *w)
@@ -85,7 +85,10 @@ worker_set_limits(struct worker *w)
 	if (w->own_shared != NULL)
 		shared_set_limits(sh, w->cfg);
 	pipe_pool_set_budget(&w->pipes, sh->pipe_budget / n);
+	/* At least one hello of the largest size, however many workers. */
 	w->hello_mem_max = sh->hello_mem_max / n;
+	if (w->hello_mem_max < CLIENTHELLO_MAX_WIRE)
+		w->hello_mem_max = CLIENTHELLO_MAX_WIRE;
 }
 
 void
