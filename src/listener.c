@@ -174,45 +174,6 @@ listener_add(struct worker *w, int fd, uint16_t port)
 		log_debug("listening on %s (worker %u)", l->text, w->id);
 }
 
-/*
- * The listening socket on sa that the previous process left in systemd's
- * fd store (LISTENER_FDSTORE_NAME; see listener_store_fds), or -1.  The
- * kernel kept it listening in between: the clients that came meanwhile
- * wait in its queue, none is refused.  A port-0 spec never matches (it
- * asks for a new port).
- */
-int
-listener_adopt_stored(struct listener_activation *act, const struct sockaddr *sa)
-{
-	union sockaddr_inet	 got;
-	socklen_t		 gl, sl = sock_addr_len(sa);
-	char			 name[ADDRSPEC_FDNAME_MAX], err[SOCK_ERR_MAX];
-	int			 i;
-
-	if (sock_addr_port(sa) == 0)
-		return -1;
-	for (i = 0; i < act->n; i++) {
-		listener_activation_name(act, i, name, sizeof(name));
-		if (act->used[i] || strcmp(name, LISTENER_FDSTORE_NAME) != 0)
-			continue;
-		gl = sizeof(got);
-		memset(&got, 0, sizeof(got));
-		if (getsockname(3 + i, &got.sa, &gl) == -1 || gl != sl ||
-		    memcmp(&got, sa, sl) != 0)
-			continue;
-		/* Listening, stream, non-blocking (as a passed fd: fd:N). */
-		if (sock_adopt_listener(3 + i, err, sizeof(err)) == -1) {
-			log_warn("fd store: fd %d: %s; binding anew", 3 + i,
-			    err);
-			continue;
-		}
-		util_set_nodelay(3 + i);
-		act->used[i] = true;
-		return 3 + i;
-	}
-	return -1;
-}
-
 /* Open one listening socket on sa.  Returns 0 or -1 after logging. */
 static int
 listener_open_tcp(struct worker *w, const struct sockaddr *sa,
@@ -226,7 +187,7 @@ listener_open_tcp(struct worker *w, const struct sockaddr *sa,
 
 	sock_addr_format(sa, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "tcp:%s", addr);
-	fd = listener_adopt_stored(act, sa);
+	fd = listener_adopt_stored(w->shared, act, sa);
 	if (fd != -1) {
 		log_info("listen %s: kept from the previous process (systemd "
 		    "fd store)", l->text);

@@ -35,19 +35,19 @@ struct listener_activation {
 void	listener_activation_name(const struct listener_activation *act, int i,
 	    char *out, size_t len);
 
-/*
- * The listening socket on sa that the previous process left in systemd's
- * fd store (LISTENER_FDSTORE_NAME), marked used, or -1.
- */
-int	listener_adopt_stored(struct listener_activation *act,
-	    const struct sockaddr *sa);
-
 /* w's next free slot (its text already set), set up around socket fd. */
 void	listener_add(struct worker *w, int fd, uint16_t port);
 
 void	listener_accept_cb(struct ev_loop *, ev_io *, int);
 
 /* listener_share.c */
+
+/*
+ * The listening socket on sa that the previous process left in systemd's
+ * fd store (LISTENER_FDSTORE_NAME), marked used, or -1.
+ */
+int	listener_adopt_stored(struct shared *sh,
+	    struct listener_activation *act, const struct sockaddr *sa);
 
 /*
  * Give w (a worker other than 0) its socket for l0, worker 0's: a

@@ -32,6 +32,63 @@
 
 #include "listener_int.h"
 
+/*
+ * A socket from the fd store that a process with one worker (or an older
+ * snid) bound without SO_REUSEPORT: setting it now still lets siblings
+ * bind (Linux gives the listening socket a reuseport group when the first
+ * sibling joins), so the workers need not share it.
+ */
+static void
+listener_reuseport(const struct shared *sh, int fd)
+{
+	int	one = 1;
+
+	if (sh->n_workers > 1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+		    sizeof(one));
+}
+
+/*
+ * The listening socket on sa that the previous process left in systemd's
+ * fd store (LISTENER_FDSTORE_NAME; see listener_store_fds), or -1.  The
+ * kernel kept it listening in between: the clients that came meanwhile
+ * wait in its queue, none is refused.  A port-0 spec never matches (it
+ * asks for a new port).
+ */
+int
+listener_adopt_stored(struct shared *sh, struct listener_activation *act,
+    const struct sockaddr *sa)
+{
+	union sockaddr_inet	 got;
+	socklen_t		 gl, sl = sock_addr_len(sa);
+	char			 name[ADDRSPEC_FDNAME_MAX], err[SOCK_ERR_MAX];
+	int			 i;
+
+	if (sock_addr_port(sa) == 0)
+		return -1;
+	for (i = 0; i < act->n; i++) {
+		listener_activation_name(act, i, name, sizeof(name));
+		if (act->used[i] || strcmp(name, LISTENER_FDSTORE_NAME) != 0)
+			continue;
+		gl = sizeof(got);
+		memset(&got, 0, sizeof(got));
+		if (getsockname(3 + i, &got.sa, &gl) == -1 || gl != sl ||
+		    memcmp(&got, sa, sl) != 0)
+			continue;
+		/* Listening, stream, non-blocking (as a passed fd: fd:N). */
+		if (sock_adopt_listener(3 + i, err, sizeof(err)) == -1) {
+			log_warn("fd store: fd %d: %s; binding anew", 3 + i,
+			    err);
+			continue;
+		}
+		util_set_nodelay(3 + i);
+		listener_reuseport(sh, 3 + i);
+		act->used[i] = true;
+		return 3 + i;
+	}
+	return -1;
+}
+
 /* A dup of l0's socket for w; both are shared from now on. */
 static int
 listener_dup(struct worker *w, struct listener *l0)
@@ -73,7 +130,7 @@ listener_open_sibling(struct worker *w, struct listener *l0,
 		return listener_dup(w, l0);
 	}
 	/* The port worker 0 got (also for a port 0): one address, N sockets. */
-	fd = listener_adopt_stored(act, &bound.sa);
+	fd = listener_adopt_stored(w->shared, act, &bound.sa);
 	if (fd == -1)
 		fd = sock_listen_tcp(&bound.sa, LISTENER_BACKLOG,
 		    SOCK_LISTEN_NODELAY | SOCK_LISTEN_REUSEPORT, err,

@@ -368,3 +368,33 @@ def test_workers_handover_keeps_every_socket(case):
                 os.kill(child, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_workers_stored_socket_without_reuseport_gets_siblings(case):
+    """A socket in the fd store from a snid that ran one loop (bound
+    without SO_REUSEPORT): with 2 workers, worker 0 takes it back, worker 1
+    still binds a socket of its own on the address, and both serve."""
+    w = world(case, ("alpha",), start_snid=False)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    port = s.getsockname()[1]
+    args = [("tcp:127.0.0.1:%d" % port if a.startswith("tcp:127.0.0.1:")
+             and i > 0 and w.args[i - 1] == "-listen" else a)
+            for i, a in enumerate(w.args)]
+    p, log = _launch_fd(case, [s], [SNID] + args + TWO +
+                        ["-metrics", "tcp:127.0.0.1:0"], names="snid-tcp")
+    s.close()
+    w.snid = Snid.adopt(case, p, log)
+    check(wait_until(lambda: "ready:" in w.snid.text() or p.poll() is not None,
+                     10 * SLOW), "snid did not start: %s" % w.snid.tail())
+    check("kept from the previous process" in w.snid.text(),
+          "the stored socket was not taken: %s" % w.snid.tail())
+    check("share one" not in w.snid.text(), "worker 1 got no socket of its "
+          "own: %s" % w.snid.tail())
+    metrics_at(w)
+    _bad_hellos(port, 200)
+    wait_until(lambda: len(w.snid.conns()) >= 200, 10 * SLOW)
+    per, _ = _spread(w)
+    check(all(v > 0 for v in per) and sum(per) == 200,
+          "connections per worker %s of 200" % per)
