@@ -1,7 +1,8 @@
 /*
  * Unit tests for shared: the daemon-wide connection budget and per-source
  * table under threads that reserve at once (as the workers' accepts do):
- * together they never pass the limit, and every slot comes back.
+ * together they never pass the limit, and every slot comes back; and the
+ * watchdog's rule over the workers' heartbeats.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "snid/config.h"
 #include "snid/shared.h"
 #include "snid/worker.h"
+#include "snid/workers.h"
 
 #define THREADS	4
 #define TRIES	5000
@@ -115,12 +117,41 @@ test_shared_per_source_limit_counts_every_thread(void **state)
 	shared_free(&sh);
 }
 
+/*
+ * The watchdog's rule (workers_beating): a ping only when every running
+ * worker's heartbeat moved since the last one; a worker whose thread has
+ * ended (drained) does not hold the pings back.
+ */
+static void
+test_shared_watchdog_needs_every_heartbeat(void **state)
+{
+	(void)state;
+	memset(workers, 0, sizeof(workers));
+	assert_int_equal(shared_init(&sh, workers, 2), 0);
+	workers[0].running = workers[1].running = true;
+	workers[0].beat = workers[1].beat = 1;
+	assert_true(workers_beating(&sh));
+	/* Worker 1 is stuck in a callback: its beat stays. */
+	workers[0].beat++;
+	assert_false(workers_beating(&sh));
+	workers[0].beat++;
+	workers[1].beat++;
+	assert_true(workers_beating(&sh));
+	/* Worker 1 drained and ended: only worker 0 counts. */
+	workers[1].exited = true;
+	workers[0].beat++;
+	assert_true(workers_beating(&sh));
+	assert_false(workers_beating(&sh));
+	shared_free(&sh);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_shared_reserve_never_passes_the_limit),
 		cmocka_unit_test(test_shared_per_source_limit_counts_every_thread),
+		cmocka_unit_test(test_shared_watchdog_needs_every_heartbeat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
