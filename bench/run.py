@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import select
 import shutil
@@ -336,6 +337,7 @@ class Dnsmasq:
 class Peer:
     name = "?"
     addr_allowlist = False   # refuses resolved addresses outside a prefix
+    routes_by_name = True    # False: the floor, which connects every client to the sink
     dns_cache = "?"
 
     def __init__(self, tmp, port, sink_port):
@@ -377,6 +379,7 @@ class Peer:
 class Nginx(Peer):
     name = "nginx"
     dns_cache = "caches answers for their TTL (300 s here)"
+    workers = 1
 
     def argv(self):
         d = os.path.join(self.tmp, f"nginx-{self.port}")
@@ -388,7 +391,7 @@ class Nginx(Peer):
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {self.workers};
 worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[0]};
 pid {d}/nginx.pid;
 error_log {d}/error.log error;
@@ -414,13 +417,14 @@ class Haproxy(Peer):
     name = "haproxy"
     addr_allowlist = True
     dns_cache = "caches answers ('hold valid', 10 s by default)"
+    threads = 1
 
     def argv(self):
         conf = os.path.join(self.tmp, f"haproxy-{self.port}.cfg")
         with open(conf, "w") as f:
             f.write(f"""
 global
-    nbthread 1
+    nbthread {self.threads}
     maxconn 9000
 defaults
     mode tcp
@@ -444,6 +448,28 @@ backend be
     server s1 0.0.0.0:{self.sink_port}
 """)
         return ["haproxy", "-db", "-f", conf]
+
+
+class Nginx2(Nginx):
+    name = "nginx-2w"
+    workers = 2
+
+
+class Haproxy2(Haproxy):
+    name = "haproxy-2t"
+    threads = 2
+
+
+class Floor(Peer):
+    """bench/floor.c: accept, read, connect, splice both ways, close; no
+    names, no DNS: the per-connection floor (see floor.c)."""
+    name = "floor"
+    routes_by_name = False
+    dns_cache = "no DNS"
+
+    def argv(self):
+        return [os.path.join(BUILD, "floor"), "-l", f"127.0.0.1:{self.port}",
+                "-b", f"[::1]:{self.sink_port}"]
 
 
 class Sniproxy(Peer):
@@ -519,6 +545,30 @@ class SnidOld(Snid):
             i = argv.index("-max-connections-per-source")
             del argv[i:i + 2]
         return argv
+
+
+class SnidWorkers(Snid):
+    """snid -workers N (issue 11).  A binary without the flag runs one
+    loop: snid-w1 runs it as it is, snid-w2 is skipped."""
+    name = "snid-w1"
+    workers = 1
+
+    def start(self):
+        helptext = subprocess.run([self.binary, "-help"], capture_output=True, text=True)
+        self.has_workers = "-workers" in helptext.stdout + helptext.stderr
+        if not self.has_workers and self.workers != 1:
+            raise RuntimeError(f"{self.binary} -help has no -workers: this snid runs one loop "
+                               f"only, so {self.name} is not measured")
+        return super().start()
+
+    def argv(self):
+        argv = Snid.argv(self) + Snid.extra
+        return argv + (["-workers", str(self.workers)] if self.has_workers else [])
+
+
+class SnidW2(SnidWorkers):
+    name = "snid-w2"
+    workers = 2
 
 
 class Direct:
@@ -601,6 +651,9 @@ def verify(peer, ctl_port):
     if r.get("result") != "ok" or s1["accepted"] - s0["accepted"] != 1:
         return False, [f"{NAME_OK}: expected the sink's reply through the proxy, got {r}"]
     notes.append(f"{NAME_OK}: reply ok, sink accepted 1 ({len(peer.pids())} processes measured)")
+    if not peer.routes_by_name:
+        notes.append("no routing by name (every client goes to the sink): name checks skipped")
+        return verify_bulk(peer, notes)
 
     r = loadgen(peer.addr, ["-m", "probe", "-s", NAME_NX, "-T", 3000], 10)
     time.sleep(0.2)
@@ -623,7 +676,11 @@ def verify(peer, ctl_port):
     else:
         notes.append(f"{NAME_DECOY}: no address allow-list in this proxy; decoy reached: "
                      f"{'yes' if decoy else 'no'}")
+    return verify_bulk(peer, notes)
 
+
+def verify_bulk(peer, notes):
+    """The bulk and half-close half of verify()."""
     r = loadgen(peer.addr, ["-m", "bulk", "-d", "b", "-b", 4 << 20, "-T", 10000], 15)
     if r.get("ok") != 1:
         return False, notes + [f"bulk 4 MiB both ways through the proxy failed: {r}"]
@@ -749,6 +806,75 @@ def syscall_profile(target, tmp, n=1000, bulk=100_000_000):
     return out
 
 
+BULK_SYSCALLS = ("splice", "epoll_wait", "epoll_pwait", "epoll_ctl", "read", "write", "readv", "writev",
+                 "recvfrom", "sendto", "recvmsg", "sendmsg", "fcntl", "pipe2", "close", "ioctl",
+                 "clock_gettime", "shutdown")
+
+
+def bulk_profile(target, tmp, bulk=200_000_000):
+    """Syscalls per MB of a bulk transfer, per direction (up, down, both), by
+    perf's syscall tracepoints (the proxy runs at full speed, nothing is
+    stopped), then the bytes per splice call from an strace of the same
+    transfer (strace slows the proxy, which may lengthen its splices)."""
+    out = {}
+    pids = target.pids()
+    for d in ("up", "down", "both"):
+        mb = (2 if d == "both" else 1) * bulk / 1e6
+        args = ["-m", "bulk", "-d", d[0], "-b", bulk, "-T", 60000, "-s", NAME_OK]
+        f = os.path.join(tmp, f"perf-{target.name}-{d}.txt")
+        ev = ",".join(f"syscalls:sys_enter_{s}" for s in BULK_SYSCALLS)
+        argv = ["perf", "stat", "-x", ",", "-o", f, "-e", ev, "-p", ",".join(map(str, pids))]
+        st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(st)
+        time.sleep(0.5)
+        c0 = cpu_ticks(pids)
+        r = loadgen(target.addr, args, 120)
+        cpu = (cpu_ticks(pids) - c0) / CLK_TCK
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(timeout=10)
+        finally:
+            stop(st)
+        calls = {}
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    p = line.strip().split(",")
+                    if len(p) > 2 and p[2].startswith("syscalls:sys_enter_") and p[0].isdigit():
+                        calls[p[2][len("syscalls:sys_enter_"):]] = int(p[0])
+        except OSError:
+            pass
+        out[d] = {"mb": mb, "ok": r.get("rc") == 0, "gbps": r.get("gbps"), "cpu_s": cpu,
+                  "per_mb": {k: v / mb for k, v in calls.items() if v}}
+        # Bytes per splice, from strace (a smaller transfer: strace is slow).
+        f = os.path.join(tmp, f"strace-{target.name}-{d}.txt")
+        argv = ["strace", "-f", "-qq", "-e", "trace=splice", "-o", f]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(st)
+        time.sleep(0.5)
+        loadgen(target.addr, ["-m", "bulk", "-d", d[0], "-b", bulk // 4, "-T", 60000, "-s", NAME_OK], 120)
+        time.sleep(0.2)
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(timeout=10)
+        finally:
+            stop(st)
+        sizes = []
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    m = re.search(r"splice\(.*\)\s+=\s+(\d+)", line)
+                    if m and int(m.group(1)) > 0:
+                        sizes.append(int(m.group(1)))
+        except OSError:
+            pass
+        out[d]["splice_bytes"] = sum(sizes) / len(sizes) if sizes else None
+        out[d]["splice_max"] = max(sizes) if sizes else None
+    return out
+
+
 # ------------------------------------------------------------------- report
 
 def fmt(v, spec, unit=""):
@@ -844,6 +970,71 @@ def summarize(results, names):
         s["fds_conn"] = statistics.median(fds) if fds else None
         summ[name] = s
     return summ
+
+
+def round_ratios(results, a, b, f):
+    """Per round, f(a's round) / f(b's round) where both are known."""
+    out = []
+    for ra, rb in zip(results["rounds"].get(a, []), results["rounds"].get(b, [])):
+        x, y = f(ra), f(rb)
+        if x is not None and y:
+            out.append(x / y)
+    return out
+
+
+def cpu_conn(r):
+    return r["conc"]["cpu_ticks"] / r["conc"]["ok"] if r["conc"].get("ok") else None
+
+
+def cpu_gb(r):
+    b = r["bulk"].get("bytes_up", 0) + r["bulk"].get("bytes_down", 0)
+    return r["bulk"]["cpu_ticks"] / b if b else None
+
+
+def issue11_lines(results, summ):
+    """Issue 11's targets, each a ratio of two targets' figures in the same
+    round: the median ratio, its range over rounds, met or missed."""
+    L = []
+    checks = [
+        ("snid", "nginx", cpu_conn, 0.7, "proxy CPU per connection ≤ 0.7 × nginx-1w's"),
+        ("snid", "nginx", cpu_gb, 0.7, "proxy CPU per GB ≤ 0.7 × nginx-1w's"),
+        ("snid", "snid-old", cpu_gb, None, "proxy CPU per GB, this snid / snid-old"),
+        ("snid", "snid-old", cpu_conn, None, "proxy CPU per connection, this snid / snid-old"),
+        ("snid-w2", "snid-w1", lambda r: r["conc"].get("cps"), 1.25,
+         "conns/s, 2 workers ≥ 1.25 × 1 worker's"),
+        ("snid-w2", "snid-w1", cpu_conn, 1.1, "proxy CPU per connection, 2 workers ≤ 1.1 × 1 worker's"),
+        ("nginx-2w", "nginx", lambda r: r["conc"].get("cps"), None, "nginx conns/s, 2 workers / 1"),
+        ("haproxy-2t", "haproxy", lambda r: r["conc"].get("cps"), None, "HAProxy conns/s, 2 threads / 1"),
+    ]
+    for a, b, f, bound, what in checks:
+        if a not in summ or b not in summ:
+            continue
+        rr = round_ratios(results, a, b, f)
+        if not rr:
+            continue
+        m = statistics.median(rr)
+        if bound is None:
+            verdict_ = ""
+        elif "≥" in what:
+            verdict_ = ": **met**" if m >= bound else ": **missed**"
+        else:
+            verdict_ = ": **met**" if m <= bound else ": **missed**"
+        L.append(f"- {what}: {m:.2f}{spread(rr, '.2f')}{verdict_}")
+    if "floor" in summ:
+        for name in ("snid", "snid-old", "snid-w1", "nginx", "haproxy"):
+            if name not in summ:
+                continue
+            d = []
+            for ra, rb in zip(results["rounds"].get(name, []), results["rounds"]["floor"]):
+                if cpu_conn(ra) is not None and cpu_conn(rb) is not None:
+                    d.append((cpu_conn(ra) - cpu_conn(rb)) / CLK_TCK * 1e6)
+            if d:
+                L.append(f"- {name}'s proxy CPU per connection above the floor (bench/floor.c): "
+                         f"{statistics.median(d):+.0f} µs{spread(d, '+.0f')}, ratio "
+                         f"{statistics.median(round_ratios(results, name, 'floor', cpu_conn)):.2f}")
+    if L:
+        L = ["", "Targets of issue 11 (ratios per round in this run; median and range over rounds):", ""] + L
+    return L
 
 
 def markdown(results, summ, names):
@@ -972,6 +1163,7 @@ def markdown(results, summ, names):
             h = summ["haproxy"]["rss_conn"]
             L.append(f"- RSS per idle connection below HAProxy's: {sn['rss_conn'] / 1024:.2f} KiB vs "
                      f"{h / 1024:.2f} KiB: {verdict(sn['rss_conn'] < h)}")
+    L.extend(issue11_lines(results, summ))
     if results.get("syscalls"):
         L.append("")
         L.append("System calls (strace -c -f, a separate untimed run): per connection, 32 at a time; "
@@ -987,6 +1179,26 @@ def markdown(results, summ, names):
                 cells.append(f"{sum(c.values()) / per:.1f}")
                 cells.append(", ".join(f"{k} {v / per:.2g}" for k, v in top))
             L.append(f"| {name} | " + " | ".join(cells) + " |")
+    if results.get("bulk_profile"):
+        L.append("")
+        L.append("Bulk transfer profile (`--bulk-profile`, untimed): system calls per MB moved "
+                 "(perf syscall tracepoints), proxy CPU per GB, bytes per splice call (strace).")
+        L.append("")
+        L.append("| | direction | syscalls per MB | splice | epoll_wait (wake-ups) | epoll_ctl | "
+                 "other | CPU per GB | Gbit/s | bytes per splice (max) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for name, prof in results["bulk_profile"].items():
+            for d, x in prof.items():
+                pm = x["per_mb"]
+                main_ = ("splice", "epoll_wait", "epoll_pwait", "epoll_ctl")
+                other = ", ".join(f"{k} {v:.2g}" for k, v in sorted(pm.items(), key=lambda kv_: -kv_[1])
+                                  if k not in main_ and v >= 0.005)
+                sb, smax = x.get("splice_bytes"), x.get("splice_max")
+                sbs = "-" if sb is None else f"{sb / 1024:.0f} KiB ({smax // 1024} KiB)"
+                L.append(f"| {name} | {d} | {sum(pm.values()):.1f} | {pm.get('splice', 0):.1f} | "
+                         f"{pm.get('epoll_wait', 0) + pm.get('epoll_pwait', 0):.2f} | "
+                         f"{pm.get('epoll_ctl', 0):.2f} | {other or '-'} | "
+                         f"{x['cpu_s'] / (x['mb'] / 1000):.2f} s | {x.get('gbps')} | {sbs} |")
     L.append("")
     L.append("Verification before measuring:")
     L.append("")
@@ -1019,6 +1231,9 @@ def main():
     ap.add_argument("--verify-only", action="store_true")
     ap.add_argument("--syscalls", action="store_true",
                     help="also count each proxy's system calls with strace -c (after the timed runs)")
+    ap.add_argument("--bulk-profile", action="store_true",
+                    help="after the timed runs: syscalls per MB (perf) and bytes per splice (strace) "
+                         "of a bulk transfer up, down and both ways, per proxy")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
     a = ap.parse_args()
 
@@ -1031,7 +1246,7 @@ def main():
             f"{a.idle_n} idle connections; run through bench/run.sh")
 
     os.makedirs(BUILD, exist_ok=True)
-    for prog in ("loadgen", "sink"):
+    for prog in ("loadgen", "sink", "floor"):
         subprocess.run(["cc", "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Wshadow", "-Wconversion",
                         "-Wstrict-prototypes", "-Wmissing-prototypes", "-Wcast-qual", "-Wformat=2", "-Wvla",
                         "-o", os.path.join(BUILD, prog),
@@ -1054,16 +1269,22 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     try:
-        base = free_port_block(14)
+        base = free_port_block(24)
         sink_port, ctl_port = base, base + 1
         peer_ports = {"nginx": base + 2, "haproxy": base + 3, "sniproxy": base + 4, "snid": base + 5,
-                      "snid+log": base + 10, "snid-old": base + 12}
+                      "snid+log": base + 10, "snid-old": base + 12, "floor": base + 14,
+                      "nginx-2w": base + 15, "haproxy-2t": base + 16, "snid-w1": base + 17,
+                      "snid-w2": base + 18}
         idle_ports = {"nginx": base + 6, "haproxy": base + 7, "sniproxy": base + 8, "snid": base + 9,
-                      "snid+log": base + 11, "snid-old": base + 13}
+                      "snid+log": base + 11, "snid-old": base + 13, "floor": base + 19,
+                      "nginx-2w": base + 20, "haproxy-2t": base + 21, "snid-w1": base + 22,
+                      "snid-w2": base + 23}
         classes = {"nginx": Nginx, "haproxy": Haproxy, "sniproxy": Sniproxy, "snid": Snid,
-                   "snid+log": SnidLog, "snid-old": SnidOld}
+                   "snid+log": SnidLog, "snid-old": SnidOld, "floor": Floor,
+                   "nginx-2w": Nginx2, "haproxy-2t": Haproxy2, "snid-w1": SnidWorkers,
+                   "snid-w2": SnidW2}
         Snid.extra = a.snid_args.split()
-        log(f"bench: tmp {tmp}, ports {base}..{base + 9}, dns {DNS_ADDR}:{DNS_PORT}")
+        log(f"bench: tmp {tmp}, ports {base}..{base + 23}, dns {DNS_ADDR}:{DNS_PORT}")
 
         # One snid binary for the whole run, even if ./snid is rebuilt meanwhile.
         if os.access(os.path.join(ROOT, "snid"), os.X_OK):
@@ -1157,6 +1378,13 @@ def main():
                 if t.name != "direct":
                     results["syscalls"][t.name] = syscall_profile(t, tmp)
                     log(f"syscalls {t.name}: {results['syscalls'][t.name]}")
+
+        if a.bulk_profile and shutil.which("perf") and shutil.which("strace"):
+            results["bulk_profile"] = {}
+            for t in targets:
+                if t.name != "direct":
+                    results["bulk_profile"][t.name] = bulk_profile(t, tmp)
+                    log(f"bulk profile {t.name}: {results['bulk_profile'][t.name]}")
 
         results["duration_s"] = time.monotonic() - t_start
         summ = summarize(results, names)

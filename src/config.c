@@ -262,6 +262,10 @@ config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 				    "twice", cfg->listeners[i].text);
 				return -1;
 			}
+	if (cfg->check && cfg->has_diagnose) {
+		config_errf(errbuf, errlen, "-check and -diagnose: give one");
+		return -1;
+	}
 	if (config_validate_mode(cfg, errbuf, errlen) == -1 ||
 	    config_validate_nat46(cfg, errbuf, errlen) == -1)
 		return -1;

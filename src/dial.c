@@ -6,7 +6,6 @@
 #include "snid/dial.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "snid/cidr.h"
+#include "snid/hostaddr.h"
 #include "snid/hostname.h"
 #include "snid/log.h"
 #include "snid/sock.h"
@@ -173,21 +173,19 @@ dial_self_add_local(struct dial_self *self, const struct sockaddr *sa)
 	self->local[self->n_local++] = a;
 }
 
+static void
+dial_self_add_host(void *arg, const struct sockaddr *sa)
+{
+	dial_self_add_local(arg, sa);
+}
+
 int
 dial_self_load_host(struct dial_self *self)
 {
-	struct ifaddrs	*ifa, *i;
-
 	free(self->local);
 	self->local = NULL;
 	self->n_local = 0;
-	if (getifaddrs(&ifa) == -1)
-		return -1;
-	for (i = ifa; i != NULL; i = i->ifa_next)
-		if (i->ifa_addr != NULL)
-			dial_self_add_local(self, i->ifa_addr);
-	freeifaddrs(ifa);
-	return 0;
+	return hostaddr_each(dial_self_add_host, self) == -1 ? -1 : 0;
 }
 
 /*

@@ -153,3 +153,131 @@ localroute_overlap(const struct cidr *a, const struct cidr *b)
 	return ((wide->addr[whole] ^ narrow->addr[whole]) &
 	    (uint8_t)(0xff << (8 - bits % 8))) == 0;
 }
+
+/* The attributes of a route answer into hop. */
+static void
+localroute_hop_parse(const struct nlmsghdr *h, struct localroute_hop *hop)
+{
+	const struct rtmsg	*rt = NLMSG_DATA(h);
+	const struct rtattr	*a;
+	const char		*v;
+	size_t			 alen, off, plen;
+	union sockaddr_inet	*to;
+
+	memset(hop, 0, sizeof(*hop));
+	hop->type = rt->rtm_type;
+	alen = rt->rtm_family == AF_INET ? 4 : 16;
+	off = RTA_ALIGN(NLMSG_LENGTH(sizeof(*rt)));
+	while (off + sizeof(*a) <= h->nlmsg_len) {
+		a = (const struct rtattr *)(const void *)((const char *)h + off);
+		if (a->rta_len < sizeof(*a) || off + a->rta_len > h->nlmsg_len)
+			break;
+		plen = a->rta_len - sizeof(*a);
+		v = (const char *)a + sizeof(*a);
+		to = NULL;
+		if (a->rta_type == RTA_OIF && plen >= 4)
+			memcpy(&hop->oif, v, 4);
+		else if (a->rta_type == RTA_GATEWAY && plen >= alen) {
+			to = &hop->gateway;
+			hop->has_gateway = true;
+		} else if (a->rta_type == RTA_PREFSRC && plen >= alen) {
+			to = &hop->source;
+			hop->has_source = true;
+		}
+		if (to != NULL && alen == 4) {
+			to->in.sin_family = AF_INET;
+			memcpy(&to->in.sin_addr, v, 4);
+		} else if (to != NULL) {
+			to->in6.sin6_family = AF_INET6;
+			memcpy(&to->in6.sin6_addr, v, 16);
+		}
+		off += RTA_ALIGN(a->rta_len);
+	}
+}
+
+/* Send the RTM_GETROUTE request for dst; 0 or -1 with errno. */
+static int
+localroute_get_request(int fd, const struct sockaddr *dst)
+{
+	struct {
+		struct nlmsghdr	h;
+		struct rtmsg	rt;
+		struct rtattr	a;
+		uint8_t		addr[16];
+	}			req;
+	struct sockaddr_nl	kernel;
+	size_t			alen = dst->sa_family == AF_INET ? 4 : 16;
+
+	memset(&req, 0, sizeof(req));
+	memset(&kernel, 0, sizeof(kernel));
+	kernel.nl_family = AF_NETLINK;
+	req.h.nlmsg_len = (uint32_t)(NLMSG_LENGTH(sizeof(req.rt)) +
+	    RTA_LENGTH(alen));
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = 1;
+	req.rt.rtm_family = (uint8_t)dst->sa_family;
+	req.rt.rtm_dst_len = (uint8_t)(alen * 8);
+	req.a.rta_type = RTA_DST;
+	req.a.rta_len = (unsigned short)RTA_LENGTH(alen);
+	if (alen == 4)
+		memcpy(req.addr,
+		    &((const struct sockaddr_in *)(const void *)dst)->sin_addr, 4);
+	else
+		memcpy(req.addr,
+		    &((const struct sockaddr_in6 *)(const void *)dst)->sin6_addr,
+		    16);
+	return (int)sendto(fd, &req, req.h.nlmsg_len, 0,
+	    (struct sockaddr *)&kernel, sizeof(kernel)) == -1 ? -1 : 0;
+}
+
+int
+localroute_get(const struct sockaddr *dst, struct localroute_hop *hop,
+    char *err, size_t errlen)
+{
+	static uint32_t		 words[LOCALROUTE_BUF / 4];
+	const struct nlmsghdr	*h = (const struct nlmsghdr *)(void *)words;
+	ssize_t			 n;
+	int			 fd, e;
+
+	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6) {
+		snprintf(err, errlen, "not an IP address");
+		errno = EAFNOSUPPORT;
+		return -2;
+	}
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd == -1 || localroute_get_request(fd, dst) == -1) {
+		e = errno;
+		snprintf(err, errlen, "netlink: %s", strerror(e));
+		if (fd != -1)
+			close(fd);
+		errno = e;
+		return -2;
+	}
+	do
+		n = recv(fd, words, sizeof(words), 0);
+	while (n == -1 && errno == EINTR);
+	e = errno;
+	close(fd);
+	if (n < (ssize_t)sizeof(*h) || h->nlmsg_len > (size_t)n) {
+		snprintf(err, errlen, "netlink: %s", n == -1 ? strerror(e) :
+		    "short answer");
+		errno = n == -1 ? e : EIO;
+		return -2;
+	}
+	if (h->nlmsg_type == NLMSG_ERROR &&
+	    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+		e = -((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+		snprintf(err, errlen, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (h->nlmsg_type != RTM_NEWROUTE ||
+	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg))) {
+		snprintf(err, errlen, "netlink: unexpected answer");
+		errno = EIO;
+		return -2;
+	}
+	localroute_hop_parse(h, hop);
+	return 0;
+}

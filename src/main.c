@@ -25,6 +25,7 @@
 #include "snid/addrspec.h"
 #include "snid/config.h"
 #include "snid/conn.h"
+#include "snid/diagnose.h"
 #include "snid/listener.h"
 #include "snid/localroute.h"
 #include "snid/log.h"
@@ -570,6 +571,8 @@ main(int argc, char **argv)
 	rc = main_configure(&cfg, argc, argv);
 	if (rc != -1)
 		return rc;
+	if (cfg.has_diagnose)		/* instead of serving: diagnose.h */
+		return diagnose_run(&cfg);
 	rc = ares_library_init(ARES_LIB_INIT_ALL);
 	if (rc != ARES_SUCCESS) {
 		log_error("ares_library_init: %s", ares_strerror(rc));

@@ -193,6 +193,12 @@ metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 	metrics_histogram(&o, "snid_connect_seconds",
 	    "Time from the first connect attempt to a connected backend.",
 	    &s->connect_seconds);
+	metrics_counter(&o, "snid_pipes_grown_total", "counter",
+	    "Pipes grown (F_SETPIPE_SZ, one step) for bulk transfers.",
+	    s->pipes_grown);
+	metrics_counter(&o, "snid_pipe_big_bytes", "gauge",
+	    "Capacity of grown pipes beyond the default 64 KiB, now.",
+	    s->pipe_big_bytes);
 	if (s->n_workers > 0)
 		metrics_head(&o, "snid_worker_connections_accepted_total",
 		    "counter", "Client connections accepted, by worker "

@@ -145,6 +145,7 @@ metricsd_scrape(struct shared *sh, size_t *len)
 	struct metrics_snapshot	 s;
 	struct worker_stats	 st;
 	uint64_t		*per = xcalloc(sh->n_workers + 1, sizeof(*per));
+	struct pipe_pool_stats	 ps;
 	size_t			 cap = METRICSD_BODY_INITIAL, n;
 	char			*body;
 
@@ -170,6 +171,10 @@ metricsd_scrape(struct shared *sh, size_t *len)
 		s.dns_cache[k] = st.dns.cache[k];
 	s.worker_accepted = per;
 	s.n_workers = sh->n_workers;
+	/* Grown pipes: one daemon-wide budget (atomics, any thread). */
+	pipe_pool_stats(&ps);
+	s.pipes_grown = ps.grown;
+	s.pipe_big_bytes = ps.big_bytes;
 
 	body = xmalloc(cap);
 	n = metrics_render(&s, body, cap);

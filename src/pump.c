@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "snid/pipepool.h"
@@ -31,6 +32,8 @@ pump_init(struct pump *p)
 		p->dir[i].pipe[0] = p->dir[i].pipe[1] = -1;
 		p->dir[i].pending = 0;
 		p->dir[i].flags = 0;
+		p->dir[i].size_log2 = 0;
+		p->dir[i].streak = 0;
 	}
 }
 
@@ -53,12 +56,59 @@ pump_dir_done(const struct pump_dir *d)
 	return (d->flags & PUMP_F_SHUT) != 0;
 }
 
+/* The capacity of the pipe d holds. */
+static uint32_t
+pump_dir_size(const struct pump_dir *d)
+{
+	return d->size_log2 != 0 ? 1U << d->size_log2 : PIPE_POOL_SIZE;
+}
+
+/* Give d's pipe back to pp (shrunk if it was grown). */
+static void
+pump_dir_put(struct pipe_pool *pp, struct pump_dir *d, bool empty)
+{
+	if (d->size_log2 == 0)
+		pipe_pool_put(pp, d->pipe, empty);
+	else
+		pipe_pool_put_sized(pp, d->pipe, empty, pump_dir_size(d));
+	d->size_log2 = 0;
+}
+
+/*
+ * After a read of n bytes into d's pipe: count the reads that filled it
+ * and grow the pipe after PUMP_GROW_AFTER of them in a row.  "Filled" is
+ * measured as the short-read hint is (a slot per 1448-byte segment), per
+ * page of the pipe's size.  Over the budget the pipe stays as it is and
+ * the streak starts again; a refusal by the kernel (EPERM past the user's
+ * soft limit) is final for this direction.
+ */
+static void
+pump_dir_maybe_grow(struct pipe_pool *pp, struct pump_dir *d, size_t n)
+{
+	uint32_t	size = pump_dir_size(d);
+
+	if (n < (size / 4096) * 1448) {
+		d->streak = 0;
+		return;
+	}
+	if (d->streak < UINT8_MAX)
+		d->streak++;
+	if (d->streak < PUMP_GROW_AFTER || size >= pp->size_max ||
+	    (d->flags & PUMP_F_NOGROW))
+		return;
+	d->streak = 0;
+	if (pipe_pool_grow(pp, d->pipe, &size) == 0)
+		d->size_log2 = (uint8_t)(31 - __builtin_clz(size));
+	else if (errno != ENOSPC)
+		d->flags |= PUMP_F_NOGROW;
+}
+
 /* The source is at EOF and the pipe is empty: carry the EOF over as a FIN. */
 static enum pump_result
 pump_dir_finish(struct pipe_pool *pp, struct pump_dir *d, int dst)
 {
 	if (d->pipe[0] != -1)
-		pipe_pool_put(pp, d->pipe, true);
+		pump_dir_put(pp, d, true);
 	/*
 	 * ENOTCONN means the peer is already gone; its reset, if any, is
 	 * reported by the other direction.
@@ -183,14 +233,14 @@ pump_dir_drain(struct pump_dir *d, int dst, uint64_t *count,
 
 /*
  * Fill the (empty) pipe from the source (HAProxy's raw_sock_to_pipe).
- * Returns true when bytes came, with *short_read telling whether they most
- * likely emptied the socket; false with *r to return at EOF (carried over
- * at once: the pipe is empty), when nothing is there (the pipe goes back
- * to the pool) or on an error.
+ * Returns true when bytes came, *got of them (and the pipe perhaps
+ * grown); false with *r to return at EOF (carried over at once: the pipe
+ * is empty), when nothing is there (the pipe goes back to the pool) or on
+ * an error.
  */
 static bool
 pump_dir_fill(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
-    bool *short_read, enum pump_result *r)
+    size_t *got, enum pump_result *r)
 {
 	ssize_t	n;
 
@@ -200,7 +250,8 @@ pump_dir_fill(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		d->pending = (uint32_t)n;
-		*short_read = n < PUMP_FULL_HINT;
+		*got = (size_t)n;
+		pump_dir_maybe_grow(pp, d, (size_t)n);
 		return true;
 	}
 	if (n == 0) {
@@ -223,7 +274,7 @@ pump_dir_fill(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
 	 * whose pipe is full while its socket holds data that is already
 	 * signalled.)
 	 */
-	pipe_pool_put(pp, d->pipe, true);
+	pump_dir_put(pp, d, true);
 	*r = errno == EAGAIN ? PUMP_AGAIN : pump_error(errno);
 	return false;
 }
@@ -233,7 +284,7 @@ pump_dir_run(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
     uint64_t *count)
 {
 	enum pump_result	r;
-	bool			short_read = false;
+	size_t			got = SIZE_MAX;
 
 	if (d->flags & PUMP_F_SHUT)
 		return PUMP_DONE;
@@ -246,15 +297,20 @@ pump_dir_run(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
 			return r;
 		if (d->flags & PUMP_F_EOF)
 			return pump_dir_finish(pp, d, dst);
-		if (short_read || round == PUMP_ROUNDS - 1) {
+		if (got < (pump_dir_size(d) / 4096) * 1448 ||
+		    round == PUMP_ROUNDS - 1) {
 			/*
 			 * The last read was short: the socket is most
 			 * likely empty (or this connection had its share of
 			 * this wake-up).  Return the pipe now so an idle
 			 * connection holds none, and let the level-triggered
-			 * poller say when more is readable.
+			 * poller say when more is readable.  A grown pipe
+			 * stays while reads bring more than a default pipe's
+			 * worth: shrinking and growing it on every wake-up of
+			 * a bulk stream would cost two fcntl each time.
 			 */
-			pipe_pool_put(pp, d->pipe, true);
+			if (d->size_log2 == 0 || got < PUMP_FULL_HINT)
+				pump_dir_put(pp, d, true);
 			return PUMP_AGAIN;
 		}
 		if (d->pipe[0] == -1 && pipe_pool_get(pp, d->pipe) == -1) {
@@ -266,7 +322,7 @@ pump_dir_run(struct pipe_pool *pp, struct pump_dir *d, int src, int dst,
 			r = pump_dir_copy(d, src, dst, count);
 			return r == PUMP_DONE ? pump_dir_finish(pp, d, dst) : r;
 		}
-		if (!pump_dir_fill(pp, d, src, dst, &short_read, &r))
+		if (!pump_dir_fill(pp, d, src, dst, &got, &r))
 			return r;
 	}
 	return PUMP_AGAIN;	/* not reached: the last round returns */
@@ -279,7 +335,7 @@ pump_release(struct pipe_pool *pp, struct pump *p)
 		struct pump_dir	*d = &p->dir[i];
 
 		if (d->pipe[0] != -1)
-			pipe_pool_put(pp, d->pipe, d->pending == 0);
+			pump_dir_put(pp, d, d->pending == 0);
 		d->pending = 0;
 	}
 }

@@ -113,7 +113,9 @@ sock_listen_tcp(const struct sockaddr *sa, int backlog, int flags, char *err,
 	    SO_REUSEPORT, &one, sizeof(one)) == -1)
 		return sock_fail(fd, err, errlen, "setsockopt SO_REUSEPORT");
 	if (bind(fd, sa, sock_addr_len(sa)) == -1)
-		return sock_fail(fd, err, errlen, "bind");
+		return sock_fail(fd, err, errlen, errno == EPERM ?
+		    "bind (refused by policy: does the unit's SocketBindAllow= "
+		    "list this port?)" : "bind");
 	if (listen(fd, backlog) == -1)
 		return sock_fail(fd, err, errlen, "listen");
 	return fd;

@@ -117,7 +117,7 @@ worker_self_refresh(struct worker *w)
 			log_warn("listener %s: getsockname: %s",
 			    w->listeners[i].text, strerror(errno));
 	if (dial_self_load_host(&w->self) == -1)
-		log_warn("getifaddrs: %s: only the loopback addresses count as "
+		log_warn("the host's addresses: %s: only the loopback addresses count as "
 		    "snid's own for wildcard listeners", strerror(errno));
 }
 

@@ -821,6 +821,36 @@ test_config_check_prints_and_exits_ok(void **state)
 	load_usage_error(WORDS("-check"), "at least one -listen is required");
 }
 
+/*
+ * -diagnose NAME: a run's configuration (validated as for a run) with the
+ * name kept as given, even an invalid one (its first step says why); a
+ * name longer than the field is cut, still invalid.  Not with -check.
+ */
+static void
+test_config_diagnose(void **state)
+{
+	char	longname[400];
+
+	(void)state;
+	load_run(cfg, WORDS(BASE, "-diagnose", "Git.Example.COM."));
+	assert_true(cfg->has_diagnose);
+	assert_string_equal(cfg->diagnose, "Git.Example.COM.");
+	load_run(cfg, WORDS(BASE, "-diagnose", ""));
+	assert_true(cfg->has_diagnose);
+	assert_string_equal(cfg->diagnose, "");
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	load_run(cfg, WORDS(BASE, "-diagnose", longname));
+	assert_int_equal(strlen(cfg->diagnose), CONFIG_DIAGNOSE_MAX - 1);
+	load_run(cfg, WORDS(BASE));
+	assert_false(cfg->has_diagnose);
+	load_usage_error(WORDS(BASE, "-diagnose"), "-diagnose needs a value");
+	load_usage_error(WORDS("-diagnose", "x.example"),
+	    "at least one -listen is required");
+	load_usage_error(WORDS(BASE, "-check", "-diagnose", "x.example"),
+	    "-check and -diagnose: give one");
+}
+
 /* Print cfg, parse the text into a fresh struct, print again: both texts equal, fields equal. */
 static void
 assert_print_round_trips(const struct config *c)
@@ -1568,6 +1598,7 @@ main(void)
 		cmocka_unit_test(test_config_validation_errors),
 		cmocka_unit_test(test_config_valid_modes),
 		cmocka_unit_test(test_config_check_prints_and_exits_ok),
+		cmocka_unit_test(test_config_diagnose),
 		cmocka_unit_test(test_config_check_output_round_trips),
 		cmocka_unit_test(test_config_file_syntax),
 		cmocka_unit_test(test_config_file_errors_name_file_and_line),

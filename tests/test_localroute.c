@@ -1,14 +1,19 @@
 /*
  * Unit tests for localroute: prefix overlap both ways and across
  * families, and a real netlink dump of this host's local table, which
- * always holds 127.0.0.0/8 (and ::1 where IPv6 is up).
+ * always holds 127.0.0.0/8 (and ::1 where IPv6 is up); the route the
+ * kernel picks for one loopback address.
  */
+#include <arpa/inet.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <cmocka.h>
 
 #include "snid/cidr.h"
@@ -75,12 +80,39 @@ test_localroute_list_has_loopback(void **state)
 	assert_int_equal(localroute_list(r, 1, err, sizeof(err)), n);
 }
 
+/* localroute_get: 127.0.0.2 is delivered locally, on lo; not an IP: -2. */
+static void
+test_localroute_get_loopback(void **state)
+{
+	struct localroute_hop	hop;
+	struct sockaddr_in	sin;
+	struct sockaddr_un	sun;
+	char			err[128], dev[IF_NAMESIZE];
+
+	(void)state;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.2", &sin.sin_addr), 1);
+	if (localroute_get((struct sockaddr *)&sin, &hop, err,
+	    sizeof(err)) != 0)
+		fail_msg("localroute_get 127.0.0.2: %s", err);
+	assert_int_equal(hop.type, RTN_LOCAL);
+	assert_false(hop.has_gateway);
+	assert_non_null(if_indextoname(hop.oif, dev));
+	assert_string_equal(dev, "lo");
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	assert_int_equal(localroute_get((struct sockaddr *)&sun, &hop, err,
+	    sizeof(err)), -2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_localroute_overlap),
 		cmocka_unit_test(test_localroute_list_has_loopback),
+		cmocka_unit_test(test_localroute_get_loopback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,8 @@ known_snapshot(struct metrics_snapshot *s)
 	metrics_observe(&s->dns_seconds, 7);		/* beyond the last: +Inf */
 	metrics_observe(&s->connect_seconds, 0.25);
 	s->open_fds = 12;
+	s->pipes_grown = 2;
+	s->pipe_big_bytes = 196608;
 	s->worker_accepted = known_per_worker;
 	s->n_workers = 2;
 }
@@ -146,6 +148,14 @@ test_render_known_snapshot_exact_text(void **state)
 	    "snid_connect_seconds_bucket{le=\"+Inf\"} 1\n"
 	    "snid_connect_seconds_sum 0.25\n"
 	    "snid_connect_seconds_count 1\n"
+	    "# HELP snid_pipes_grown_total Pipes grown (F_SETPIPE_SZ, one step) "
+	    "for bulk transfers.\n"
+	    "# TYPE snid_pipes_grown_total counter\n"
+	    "snid_pipes_grown_total 2\n"
+	    "# HELP snid_pipe_big_bytes Capacity of grown pipes beyond the default "
+	    "64 KiB, now.\n"
+	    "# TYPE snid_pipe_big_bytes gauge\n"
+	    "snid_pipe_big_bytes 196608\n"
 	    "# HELP snid_worker_connections_accepted_total Client connections accepted, by "
 	    "worker (-workers): how the kernel spreads them.\n"
 	    "# TYPE snid_worker_connections_accepted_total counter\n"

@@ -2,7 +2,8 @@
  * Unit tests for pump on real loopback TCP connections: bytes arrive intact
  * and in order, EOF becomes a FIN after the pipe is drained, back-pressure
  * stops reading while the destination is full, a reset is reported as
- * such, and pipes go back to the pool only when empty.
+ * such, and pipes go back to the pool only when empty; a long transfer
+ * grows its pipe, arrives intact, and gives the pipe back shrunk.
  *
  *   a ===tcp=== src  [pump]  dst ===tcp=== b
  */
@@ -232,6 +233,78 @@ test_write_to_reset_peer(void **state)
 	assert_int_equal(r, PUMP_RESET);
 }
 
+/* The byte at offset k of the bulk test's stream: any reordering shows. */
+static uint8_t
+pattern(uint64_t k)
+{
+	return (uint8_t)(k ^ (k >> 8) ^ (k >> 16) ^ (k >> 24));
+}
+
+#define BULK_BYTES	(32U << 20)
+
+/*
+ * 32 MiB from a to b through the pump, a fast reader at b: the reads fill
+ * the pipe, so it is grown (to 1 MiB, or what fs.pipe-max-size allows);
+ * every byte arrives in order; at EOF the pipe goes back to the pool at
+ * the default size and the budget is refunded.
+ */
+static void
+test_bulk_grows_pipe(void **state)
+{
+	struct fx		*f = *state;
+	struct pipe_pool_stats	st0, st;
+	static uint8_t		buf[1 << 18];
+	uint64_t		sent = 0, got = 0;
+	uint8_t			max_log2 = 0;
+	enum pump_result	r = PUMP_AGAIN;
+
+	pipe_pool_stats(&st0);
+	fcntl(f->a, F_SETFL, O_NONBLOCK);
+	for (int it = 0; it < 200000 && (got < BULK_BYTES || r != PUMP_DONE);
+	    it++) {
+		struct pollfd	pfd[2] = { { .fd = f->src, .events = POLLIN },
+				    { .fd = f->b, .events = POLLIN } };
+		ssize_t		n;
+		size_t		len;
+
+		len = BULK_BYTES - sent < sizeof(buf) ? BULK_BYTES - sent :
+		    sizeof(buf);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = pattern(sent + i);
+		n = len > 0 ? send(f->a, buf, len, MSG_DONTWAIT) : 0;
+		if (n > 0)
+			sent += (uint64_t)n;
+		if (sent == BULK_BYTES && len > 0)
+			shutdown(f->a, SHUT_WR);
+		(void)poll(pfd, 2, 10);
+		if (r != PUMP_DONE)
+			r = run(f);
+		assert_true(r == PUMP_AGAIN || r == PUMP_DONE);
+		if (f->p.dir[0].size_log2 > max_log2)
+			max_log2 = f->p.dir[0].size_log2;
+		while ((n = recv(f->b, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				assert_int_equal(buf[i], pattern(got + (uint64_t)i));
+			got += (uint64_t)n;
+		}
+	}
+	assert_int_equal(got, BULK_BYTES);
+	assert_int_equal(r, PUMP_DONE);
+	assert_int_equal(f->count, BULK_BYTES);
+	/* Grown at least once (256 KiB), unless the host forbids it. */
+	if (f->pool.size_max > PIPE_POOL_SIZE)
+		assert_true(max_log2 >= 18);
+	assert_int_equal(f->p.dir[0].pipe[0], -1);
+	assert_int_equal(f->pool.in_use, 0);
+	assert_true(f->pool.n >= 1);
+	for (size_t i = 0; i < f->pool.n; i++)
+		assert_int_equal(fcntl(f->pool.pipes[i][1], F_GETPIPE_SZ),
+		    (int)PIPE_POOL_SIZE);
+	pipe_pool_stats(&st);
+	assert_int_equal(st.big_bytes, st0.big_bytes);
+	assert_true(st.grown > st0.grown);
+}
+
 static void
 test_pool_cap(void **state)
 {
@@ -286,6 +359,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_to_reset_peer, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_grows_pipe, setup,
 		    teardown),
 		cmocka_unit_test(test_pool_cap),
 	};

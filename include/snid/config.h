@@ -32,6 +32,11 @@
 #define CONFIG_MAX_CONNECTIONS	1000000
 #define CONFIG_MAX_WORKERS	64
 #define CONFIG_MAX_HELLO_MEMORY	((unsigned long)1 << 40)
+/*
+ * -diagnose NAME is kept as given (its validity is the first step it
+ * checks); a longer NAME is cut, which keeps it invalid (over HOSTNAME_MAX).
+ */
+#define CONFIG_DIAGNOSE_MAX	(HOSTNAME_MAX + 3)
 
 enum snid_mode { MODE_TCP, MODE_NAT46, MODE_UNIX };
 enum proxy_proto { PROXY_PROTO_NONE, PROXY_PROTO_V1, PROXY_PROTO_V2 };
@@ -76,6 +81,8 @@ struct config {
 	struct listen_spec	metrics;		/* -metrics (tcp only); text "": off */
 	enum log_level		log_level;
 	bool			check;			/* -check: print and exit */
+	bool			has_diagnose;		/* -diagnose NAME: check, exit */
+	char			diagnose[CONFIG_DIAGNOSE_MAX];	/* as given, cut */
 };
 
 enum config_status {

@@ -87,7 +87,8 @@ void	dial_self_add_listen(struct dial_self *self, const struct sockaddr *sa,
 void	dial_self_add_local(struct dial_self *self, const struct sockaddr *sa);
 
 /*
- * Replace the host's addresses with those of getifaddrs().  Returns 0, or
+ * Replace the host's addresses with those of hostaddr_each() (getifaddrs,
+ * or without netlink its fallback).  Returns 0, or
  * -1 with errno set (the loopback addresses still count).
  */
 int	dial_self_load_host(struct dial_self *self);

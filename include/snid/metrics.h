@@ -83,6 +83,8 @@ struct metrics_snapshot {
 	long			 open_fds;	/* -1: unknown, the metric is left out */
 	uint64_t		 dns_queries;	/* DNS queries in flight */
 	uint64_t		 dns_cache[3];	/* cache entries: positive, negative, error */
+	uint64_t		 pipes_grown;	/* pipes grown for bulk transfers, ever */
+	uint64_t		 pipe_big_bytes;	/* grown pipes' capacity beyond 64 KiB */
 	const uint64_t		*worker_accepted;	/* per worker, n_workers of them */
 	size_t			 n_workers;
 };

@@ -10,25 +10,59 @@
  * see worker_set_limits): past it the pool refuses a new pipe as the kernel
  * would (EMFILE), and the pump copies instead, so pipes never take the
  * descriptors that accept, socket() and DNS need.
+ *
+ * Big pipes: a pipe holds 64 KiB by default, so a bulk transfer costs two
+ * splices per 64 KiB; through a 1 MiB pipe, two per MiB and about half the
+ * CPU (see doc/ARCHITECTURE.md).  A direction that keeps filling its pipe
+ * gets it grown (pipe_pool_grow, F_SETPIPE_SZ) by the pump, within one
+ * daemon-wide budget of big-pipe bytes shared by every worker (atomic): the
+ * kernel charges every pipe's capacity to the user and, past
+ * fs.pipe-user-pages-soft (64 MiB by default), gives every new pipe of that
+ * user one or two pages, which would hurt every connection.  The budget is
+ * half of that limit.  A grown pipe is shrunk back (pipe_pool_shrink)
+ * before it goes back to the pool, so the pool only ever holds pipes of
+ * the default size.
  */
 #ifndef SNID_PIPEPOOL_H
 #define SNID_PIPEPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Spare empty pipes kept per worker; more are closed when given back. */
 #define PIPE_POOL_MAX	64
 
+/* The capacity of a new pipe (the kernel's default: 16 pages). */
+#define PIPE_POOL_SIZE		65536U
+/*
+ * The largest a pipe is grown to; fs.pipe-max-size caps it further.  Grown
+ * by a factor of 4 a step: 256 KiB, then 1 MiB.
+ */
+#ifndef PIPE_POOL_SIZE_MAX
+#define PIPE_POOL_SIZE_MAX	(1U << 20)
+#endif
+
 struct pipe_pool {
-	int	(*pipes)[2];	/* [0] read end, [1] write end; all empty */
-	size_t	n;		/* pooled pipes */
-	size_t	cap;		/* at most this many pooled */
-	size_t	in_use;		/* pipes handed out and not yet returned */
-	size_t	budget;		/* in_use + n stays at or below this */
+	int		(*pipes)[2];	/* [0] read end, [1] write end; all empty */
+	size_t		n;		/* pooled pipes */
+	size_t		cap;		/* at most this many pooled */
+	size_t		in_use;		/* pipes handed out and not yet returned */
+	size_t		budget;		/* in_use + n stays at or below this */
+	uint32_t	size_max;	/* grown up to this; PIPE_POOL_SIZE: never */
 };
 
-/* An empty pool that keeps up to cap pipes, with no budget (SIZE_MAX). */
+/* Daemon-wide figures of big pipes, for the metrics (any thread). */
+struct pipe_pool_stats {
+	uint64_t	grown;		/* successful grow steps, ever */
+	uint64_t	big_bytes;	/* capacity beyond PIPE_POOL_SIZE, now */
+	uint64_t	budget;		/* the most big_bytes may reach */
+};
+
+/*
+ * An empty pool that keeps up to cap pipes, with no budget (SIZE_MAX),
+ * growing pipes up to PIPE_POOL_SIZE_MAX (pipe_pool_set_size_max).
+ */
 void	pipe_pool_init(struct pipe_pool *pp, size_t cap);
 
 /*
@@ -36,6 +70,34 @@ void	pipe_pool_init(struct pipe_pool *pp, size_t cap);
  * budget are closed now, pipes in use as they come back.
  */
 void	pipe_pool_set_budget(struct pipe_pool *pp, size_t budget);
+
+/*
+ * Read fs.pipe-max-size and fs.pipe-user-pages-soft and set the daemon-wide
+ * big-pipe budget (half the soft limit) and pp's largest pipe, max capped
+ * by pipe-max-size (PIPE_POOL_SIZE or less: pipes are never grown).  Any
+ * thread, any time: the budget is one atomic, set alike by every worker.
+ */
+void	pipe_pool_set_size_max(struct pipe_pool *pp, uint32_t max);
+
+/*
+ * Grow the pipe fds of capacity *size (bytes) by one step (x4, at most
+ * pp->size_max), charging the daemon-wide budget.  Returns 0 with *size
+ * the new capacity, or -1 with *size unchanged: at pp->size_max, over the
+ * budget, or F_SETPIPE_SZ failed (errno; EPERM past the user's soft
+ * limit).  The pipe keeps its bytes either way.
+ */
+int	pipe_pool_grow(struct pipe_pool *pp, int fds[2], uint32_t *size);
+
+/*
+ * Give back a pipe of capacity size (grown or not) as pipe_pool_put does;
+ * a grown one is first shrunk to PIPE_POOL_SIZE if empty (closed if it is
+ * not, or if shrinking fails), and its bytes go back to the budget.
+ */
+void	pipe_pool_put_sized(struct pipe_pool *pp, int fds[2], bool empty,
+	    uint32_t size);
+
+/* The daemon-wide figures (relaxed atomic loads). */
+void	pipe_pool_stats(struct pipe_pool_stats *st);
 
 /* Close every pooled pipe and free the pool (pipes in use are their holders' business). */
 void	pipe_pool_destroy(struct pipe_pool *pp);

@@ -9,6 +9,13 @@
  * Pipes come from a pipe pool (pipepool.h, one per worker) and are held
  * only while they carry bytes: an idle connection owns no pipe.  When no
  * pipe can be had, a direction copies through a stack buffer instead.
+ *
+ * Bulk: a direction whose reads fill its pipe PUMP_GROW_AFTER times in a
+ * row gets the pipe grown (x4 a step, up to the pool's size_max, within
+ * the daemon-wide budget: pipepool.h), and keeps a grown pipe between
+ * wake-ups while its reads stay big; a read that brought less than a
+ * default pipe's worth, EOF, an empty source or the end of the connection
+ * gives it back, shrunk.
  */
 #ifndef SNID_PUMP_H
 #define SNID_PUMP_H
@@ -26,11 +33,17 @@ struct pipe_pool;
 #define PUMP_F_EOF		0x01	/* the source said EOF */
 #define PUMP_F_SHUT		0x02	/* the destination was shut down: direction done */
 #define PUMP_F_COPY_WAIT	0x04	/* copy fallback: the destination was full */
+#define PUMP_F_NOGROW		0x08	/* F_SETPIPE_SZ refused: do not ask again */
+
+/* Full reads in a row after which a pipe is grown. */
+#define PUMP_GROW_AFTER		4
 
 struct pump_dir {
 	int		pipe[2];	/* -1 when no pipe is held */
 	uint32_t	pending;	/* bytes in the pipe */
 	uint8_t		flags;
+	uint8_t		size_log2;	/* log2 of a grown pipe's size; 0: PIPE_POOL_SIZE */
+	uint8_t		streak;		/* reads in a row that filled the pipe */
 };
 
 struct pump {

@@ -22,6 +22,7 @@ from snidtest import (Fail, Skip, check, client_hello, connect, describe, dns_qu
 # Re-exported: other case files and helpers written against the old layout
 # import world and its kin from here.
 from fixtures import (ADDR, RECORDS, STD_CIDRS, World, backend_field,  # noqa: F401
+                      delta, metrics, metrics_world,
                       good_client, ip, no_accepts, probe_from, refused,
                       NotifySocket, recv_stream, start_decoy, start_snid_with_nofile,
                       topology, world)
@@ -655,6 +656,27 @@ def test_100mb_each_way_sha256_equal(case):
     case.note("100 MB each way in %.1fs" % (time.monotonic() - t0))
     c = w.snid.conn_for(cport)
     check(c["outcome"] == "ok", c["line"])
+
+
+def test_bulk_grows_pipes_and_gives_them_back(case):
+    """A long transfer each way through a slow reader (Python hashing): the
+    source backs up, snid's reads fill the pipe, the pipe is grown
+    (snid_pipes_grown_total moves); the bytes arrive intact both ways, and
+    once the connection is closed no grown pipe is left
+    (snid_pipe_big_bytes back to 0)."""
+    w = metrics_world(case)
+    m0 = metrics(w)
+    check(m0["snid_pipe_big_bytes"] == 0, "fresh snid: pipe_big_bytes=%s" % m0["snid_pipe_big_bytes"])
+    n = 64 * 1000 * 1000
+    cport, up, down = _bulk(w, n, n, "64 MB each way")
+    c = w.snid.conn_for(cport)
+    check(c["outcome"] == "ok", c["line"])
+    m1 = metrics(w)
+    grown = delta(m0, m1, "snid_pipes_grown_total")
+    case.note("%d grow steps" % grown)
+    check(grown >= 1, "no pipe grown in 64 MB each way (snid_pipes_grown_total moved by %s)" % grown)
+    check(m1["snid_pipe_big_bytes"] == 0,
+          "the connection is closed but %s bytes of grown pipes remain" % m1["snid_pipe_big_bytes"])
 
 
 def test_half_close_reply_still_delivered(case):
