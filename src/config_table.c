@@ -151,6 +151,10 @@ const struct config_option config_options[] = {
 	  .arg = "SEC",
 	  .help = "once one side has finished sending, the idle bound\n"
 	  "for the other (default 60)" },
+	{ .name = "workers", .kind = CONFIG_K_UINT, FIELD(workers),
+	  .max = CONFIG_MAX_WORKERS, .what = "workers", .arg = "N",
+	  .help = "run N event loops, one thread each (default 0:\n"
+	  "one per CPU snid may run on)" },
 	{ .name = "max-connections", .kind = CONFIG_K_UINT,
 	  .flags = CONFIG_O_RELOAD, FIELD(max_connections),
 	  .min = 1, .max = CONFIG_MAX_CONNECTIONS, .what = "connections",

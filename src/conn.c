@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "snid/cidr.h"
@@ -31,32 +29,6 @@
 
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
-
-int
-conn_srclimit_fit(struct worker *w, size_t max)
-{
-	struct srclimit		 t;
-	const struct conn	*c;
-	uint64_t		 seed;
-
-	if (w->srclimit.slot != NULL && w->srclimit.max_used >= max)
-		return 0;
-	if (w->srclimit.slot != NULL)
-		seed = w->srclimit.seed;
-	else if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(seed))
-		/* Early boot without entropy: still unknown to a remote client. */
-		seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^
-		    (uint64_t)(uintptr_t)w;
-	if (srclimit_init(&t, max, seed) == -1)
-		return -1;
-	for (c = w->conns; c != NULL; c = c->next)
-		if (c->src.family != 0)
-			(void)srclimit_acquire(&t, &c->src, UINT32_MAX);
-	srclimit_free(&w->srclimit);
-	w->srclimit = t;
-	return 0;
-}
 
 /*
  * Whether sa may send PROXY headers: inside -proxy-from, by default the
@@ -86,7 +58,7 @@ conn_admit(struct conn *c, bool lists)
 	uint32_t		 limit;
 
 	if (c->src.family != 0)
-		srclimit_release(&w->srclimit, &c->src);
+		shared_src_release(w->shared, &c->src);
 	/* The lists name IP clients: a unix-socket peer is local, never listed. */
 	if (lists && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
 	    (cidr_list_match(cfg->deny_client_cidrs, cfg->n_deny_client_cidrs,
@@ -100,7 +72,7 @@ conn_admit(struct conn *c, bool lists)
 		return OUTCOME_OK;
 	limit = cfg->max_connections_per_source != 0 ?
 	    cfg->max_connections_per_source : UINT32_MAX;
-	if (!srclimit_acquire(&w->srclimit, &c->src, limit)) {
+	if (!shared_src_acquire(w->shared, &c->src, limit)) {
 		c->src.family = 0;
 		return OUTCOME_LIMITED;
 	}
@@ -283,7 +255,7 @@ conn_close(struct conn *c, enum outcome o)
 	c->lookup = NULL;
 	pump_release(&w->pipes, &c->pump);
 	if (c->src.family != 0)
-		srclimit_release(&w->srclimit, &c->src);
+		shared_src_release(w->shared, &c->src);
 	conn_reading_done(c);
 	/* A reset is carried over as a reset (SO_LINGER 0), never turned into a clean FIN. */
 	if (o == OUTCOME_RESET) {
@@ -314,6 +286,8 @@ conn_close(struct conn *c, enum outcome o)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	/* The slot listener_accept_cb reserved for c. */
+	shared_conn_release(w->shared);
 	free(c->buf);
 	free(c->cand);
 	free(c->http_resume);

@@ -88,7 +88,7 @@ struct conn {
 	/* the address the client reached (PROXY out); family 0: ask the socket */
 	union sockaddr_inet	 local;
 	union sockaddr_inet	 backend;
-	struct srclimit_key	 src;		/* the slot held in w->srclimit; family 0: none */
+	struct srclimit_key	 src;		/* its slot in shared->srclimit; 0: none */
 	struct sockaddr_un	*unix_backend;	/* unix mode: the socket, for the log */
 	const char		*srv;		/* "xmpps-client"/"xmpps-server": route by SRV */
 	struct pump		 pump;

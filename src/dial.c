@@ -273,29 +273,37 @@ dial_self_match(const struct dial_self *self, const struct sockaddr *sa)
 
 /*
  * Say that backend txt is one of snid's own listeners (at most one line a
- * second: every connection for the name would repeat it).
+ * second: every connection for the name would repeat it).  The bound is
+ * the process's, as the log is: every worker's refusals count against it.
  */
+static int64_t	dial_warn_last_ms;	/* atomic; CLOCK_MONOTONIC ms, 0: never */
+static uint64_t	dial_warn_suppressed;	/* atomic */
+
 static void
-dial_self_warn(struct dial_self *self, const char *txt)
+dial_self_warn(const char *txt)
 {
 	struct timespec	ts;
-	double		now;
+	int64_t		now, last;
+	uint64_t	n;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	if (self->warn_last != 0 && now - self->warn_last < 1.0) {
-		self->warn_suppressed++;
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+	last = __atomic_load_n(&dial_warn_last_ms, __ATOMIC_RELAXED);
+	if ((last != 0 && now - last < 1000) ||
+	    !__atomic_compare_exchange_n(&dial_warn_last_ms, &last, now, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		(void)__atomic_add_fetch(&dial_warn_suppressed, 1,
+		    __ATOMIC_RELAXED);
 		return;
 	}
-	if (self->warn_suppressed > 0)
+	n = __atomic_exchange_n(&dial_warn_suppressed, 0, __ATOMIC_RELAXED);
+	if (n > 0)
 		log_warn("backend %s is snid's own listener: refused, it would "
 		    "connect to itself (%llu more such refusals not logged)", txt,
-		    (unsigned long long)self->warn_suppressed);
+		    (unsigned long long)n);
 	else
 		log_warn("backend %s is snid's own listener: refused, it would "
 		    "connect to itself", txt);
-	self->warn_last = now;
-	self->warn_suppressed = 0;
 }
 
 /* Whether sa is one of snid's own listeners; if so, say so. */
@@ -307,7 +315,7 @@ dial_self_refuse(struct dial_self *self, const struct sockaddr *sa)
 	if (!dial_self_match(self, sa))
 		return false;
 	sock_addr_format(sa, txt, sizeof(txt));
-	dial_self_warn(self, txt);
+	dial_self_warn(txt);
 	return true;
 }
 
@@ -498,7 +506,7 @@ dial_unix_path(struct dial_self *self, const char *dir, size_t dirlen,
 		return -1;
 	}
 	if (dial_unix_is_self(self, sun->sun_path)) {
-		dial_self_warn(self, sun->sun_path);
+		dial_self_warn(sun->sun_path);
 		errno = EACCES;
 		return -1;
 	}

@@ -18,8 +18,11 @@ struct linger_sock {
 	size_t			 dropped;	/* bytes read and discarded */
 };
 
-/* What is read goes nowhere: one buffer for every socket. */
-static uint8_t	linger_sink[16384];
+/*
+ * What is read goes nowhere: one buffer for every socket of a worker
+ * (per thread: the workers' reads must not race on it).
+ */
+static _Thread_local uint8_t	linger_sink[16384];
 
 void
 linger_init(struct linger_set *ls, struct ev_loop *loop)

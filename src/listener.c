@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,12 +27,13 @@
 #include "snid/addrspec.h"
 #include "snid/conn.h"
 #include "snid/log.h"
+#include "snid/shared.h"
 #include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
 
-/* 1024, or the kernel's SOMAXCONN when that is higher. */
-#define LISTENER_BACKLOG	(1024 < SOMAXCONN ? SOMAXCONN : 1024)
+#include "listener_int.h"
+
 /* Connections accepted per wake-up, so one busy listener cannot starve the others. */
 #define LISTENER_ACCEPT_BATCH	64
 /* How long accepting pauses after EMFILE and the like. */
@@ -56,20 +58,9 @@ listener_check(const struct config *cfg)
 }
 
 /*
- * systemd socket activation (sd_listen_fds(3), implemented here): the
- * passed sockets are fds 3 .. 3+LISTEN_FDS-1, meant for us only when
- * LISTEN_PID is our pid (otherwise the variables were inherited from a
- * process they were meant for, and the fds may be anything); their names,
- * in order, are LISTEN_FDNAMES, colon-separated.
+ * systemd socket activation: see listener_int.h.  No more than this many
+ * passed fds are believed (systemd's own limit is far lower in practice).
  */
-struct listener_activation {
-	int		 n;		/* fds 3 .. 3+n-1 are ours; 0: none */
-	char		*names;		/* copy of LISTEN_FDNAMES, or NULL */
-	bool		*used;		/* n flags: taken by a -listen */
-	char		 why[160];	/* when n is 0: why, for error messages */
-};
-
-/* No more than this many passed fds are believed (systemd's own limit is far lower in practice). */
 #define LISTENER_ACTIVATION_MAX	4096
 
 static void
@@ -121,8 +112,7 @@ out:
 	unsetenv("LISTEN_FDNAMES");
 }
 
-/* The name of passed fd 3+i ("" when LISTEN_FDNAMES has fewer entries). */
-static void
+void
 listener_activation_name(const struct listener_activation *act, int i,
     char *out, size_t len)
 {
@@ -166,59 +156,22 @@ listener_activation_done(struct listener_activation *act)
 	memset(act, 0, sizeof(*act));
 }
 
-static void	listener_accept_cb(struct ev_loop *, ev_io *, int);
-
-/* The next free slot, set up around listening socket fd. */
-static void
+void
 listener_add(struct worker *w, int fd, uint16_t port)
 {
 	struct listener	*l = &w->listeners[w->n_listeners++];
 
 	l->w = w;
 	l->fd = fd;
+	l->epfd = -1;
 	l->port = port;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	l->io.data = l;
-	log_info("listening on %s", l->text);
-}
-
-/*
- * The listening socket on sa that the previous process left in systemd's
- * fd store (LISTENER_FDSTORE_NAME; see listener_store_fds), or -1.  The
- * kernel kept it listening in between: the clients that came meanwhile
- * wait in its queue, none is refused.  A port-0 spec never matches (it
- * asks for a new port).
- */
-static int
-listener_adopt_stored(struct listener_activation *act, const struct sockaddr *sa)
-{
-	union sockaddr_inet	 got;
-	socklen_t		 gl, sl = sock_addr_len(sa);
-	char			 name[ADDRSPEC_FDNAME_MAX], err[SOCK_ERR_MAX];
-	int			 i;
-
-	if (sock_addr_port(sa) == 0)
-		return -1;
-	for (i = 0; i < act->n; i++) {
-		listener_activation_name(act, i, name, sizeof(name));
-		if (act->used[i] || strcmp(name, LISTENER_FDSTORE_NAME) != 0)
-			continue;
-		gl = sizeof(got);
-		memset(&got, 0, sizeof(got));
-		if (getsockname(3 + i, &got.sa, &gl) == -1 || gl != sl ||
-		    memcmp(&got, sa, sl) != 0)
-			continue;
-		/* Listening, stream, non-blocking (as a passed fd: fd:N). */
-		if (sock_adopt_listener(3 + i, err, sizeof(err)) == -1) {
-			log_warn("fd store: fd %d: %s; binding anew", 3 + i,
-			    err);
-			continue;
-		}
-		util_set_nodelay(3 + i);
-		act->used[i] = true;
-		return 3 + i;
-	}
-	return -1;
+	/* Once per address: the other workers' sockets are its siblings. */
+	if (w->id == 0)
+		log_info("listening on %s", l->text);
+	else
+		log_debug("listening on %s (worker %u)", l->text, w->id);
 }
 
 /* Open one listening socket on sa.  Returns 0 or -1 after logging. */
@@ -234,15 +187,17 @@ listener_open_tcp(struct worker *w, const struct sockaddr *sa,
 
 	sock_addr_format(sa, addr, sizeof(addr));
 	snprintf(l->text, sizeof(l->text), "tcp:%s", addr);
-	fd = listener_adopt_stored(act, sa);
+	fd = listener_adopt_stored(w->shared, act, sa);
 	if (fd != -1) {
 		log_info("listen %s: kept from the previous process (systemd "
 		    "fd store)", l->text);
 		listener_add(w, fd, sock_addr_port(sa));
+		l->tcp = true;
 		return 0;
 	}
 	/* TCP_NODELAY is inherited by every accepted socket; see dial.c for why. */
-	fd = sock_listen_tcp(sa, LISTENER_BACKLOG, SOCK_LISTEN_NODELAY, err,
+	fd = sock_listen_tcp(sa, LISTENER_BACKLOG, SOCK_LISTEN_NODELAY |
+	    (w->shared->n_workers > 1 ? SOCK_LISTEN_REUSEPORT : 0), err,
 	    sizeof(err));
 	if (fd == -1) {
 		log_error("listen %s: %s", l->text, err);
@@ -253,6 +208,7 @@ listener_open_tcp(struct worker *w, const struct sockaddr *sa,
 	if (getsockname(fd, &bound.sa, &bl) == 0)
 		sa = &bound.sa;
 	listener_add(w, fd, sock_addr_port(sa));
+	l->tcp = true;
 	return 0;
 }
 
@@ -523,11 +479,12 @@ listener_open_spec(struct worker *w, const struct listen_spec *s,
 }
 
 int
-listener_open_all(struct worker *w)
+listener_open_all(struct shared *sh)
 {
+	struct worker			*w = &sh->workers[0];
 	const struct config		*cfg = w->cfg;
 	struct listener_activation	 act;
-	size_t				 i, max = 0;
+	size_t				 i, k, max = 0;
 	int				 rc = 0;
 
 	listener_activation_get(&act);
@@ -539,25 +496,28 @@ listener_open_all(struct worker *w)
 		else
 			max += s->any_family ? 2 : 1;
 	}
-	/* Never moved once filled: each watcher's data points into it. */
-	w->listeners = xcalloc(max + 1, sizeof(*w->listeners));
-	w->n_listeners = 0;
+	/*
+	 * Never moved once filled: each watcher's data points into it.  Room
+	 * for every passed fd too: a previous process with more workers left
+	 * more sockets per address in the fd store (listener_adopt_extra).
+	 */
+	for (k = 0; k < sh->n_workers; k++) {
+		sh->workers[k].listeners = xcalloc(max + (size_t)act.n + 1,
+		    sizeof(*w->listeners));
+		sh->workers[k].n_listeners = 0;
+	}
 	for (i = 0; i < cfg->n_listeners && rc == 0; i++)
 		rc = listener_open_spec(w, &cfg->listeners[i], &act);
+	for (k = 1; k < sh->n_workers && rc == 0; k++)
+		for (i = 0; i < sh->workers[0].n_listeners && rc == 0; i++)
+			rc = listener_open_sibling(&sh->workers[k],
+			    &sh->workers[0].listeners[i], &act);
+	if (rc == 0)
+		listener_adopt_extra(sh, &act);
 	listener_activation_done(&act);
+	if (rc == 0 && sh->n_workers > 1)
+		rc = listener_share_all(sh);
 	return rc;
-}
-
-size_t
-listener_store_fds(const struct worker *w, int *fds, size_t max)
-{
-	size_t	i, n = 0;
-
-	for (i = 0; i < w->n_listeners && n < max; i++)
-		if (w->listeners[i].fd != -1 &&
-		    strncmp(w->listeners[i].text, "tcp:", 4) == 0)
-			fds[n++] = w->listeners[i].fd;
-	return n;
 }
 
 void
@@ -595,17 +555,35 @@ listener_unlink(struct listener *l)
 	l->unix_path = NULL;
 }
 
+/* Stop watching for room (a slot freed): accepting again, or closing. */
+static void
+listener_room_stop(struct worker *w)
+{
+	struct accept_throttle	*t = &w->accept;
+
+	ev_prepare_stop(w->loop, &t->room);
+	ev_async_stop(w->loop, &t->wake);
+	if (__atomic_load_n(&t->full, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&t->full, false, __ATOMIC_SEQ_CST);
+		(void)__atomic_sub_fetch(&w->shared->n_full, 1,
+		    __ATOMIC_SEQ_CST);
+	}
+}
+
 void
 listener_close_all(struct worker *w)
 {
 	ev_timer_stop(w->loop, &w->accept.pause);
-	ev_prepare_stop(w->loop, &w->accept.room);
+	listener_room_stop(w);
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct listener	*l = &w->listeners[i];
 
 		ev_io_stop(w->loop, &l->io);
 		util_close(l->fd);
 		l->fd = -1;
+		if (l->epfd != -1)
+			util_close(l->epfd);
+		l->epfd = -1;
 		listener_unlink(l);
 	}
 	free(w->listeners);
@@ -630,18 +608,38 @@ listener_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	listener_resume(t->data);
 }
 
-/* While full, before each poll: is there room again (a connection closed)? */
+/* While full: is there room again (a connection of any worker closed)? */
+static void
+listener_room(struct worker *w)
+{
+	if (!w->accept.full || !shared_conn_room(w->shared))
+		return;
+	listener_room_stop(w);
+	listener_resume(w);
+}
+
+/* While full: before each poll (a close here), or listener_wake (elsewhere). */
 static void
 listener_room_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-	struct worker	*w = p->data;
-
+	(void)loop;
 	(void)revents;
-	if (w->n_conns >= w->accept.max_conns)
-		return;
-	ev_prepare_stop(loop, p);
-	w->accept.full = false;
-	listener_resume(w);
+	listener_room(p->data);
+}
+
+static void
+listener_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	(void)loop;
+	(void)revents;
+	listener_room(a->data);
+}
+
+void
+listener_wake(struct worker *w)
+{
+	if (__atomic_load_n(&w->accept.full, __ATOMIC_SEQ_CST))
+		ev_async_send(w->loop, &w->accept.wake);
 }
 
 void
@@ -657,13 +655,18 @@ listener_throttle_init(struct worker *w)
 	t->pause.data = w;
 	ev_prepare_init(&t->room, listener_room_cb);
 	t->room.data = w;
+	ev_async_init(&t->wake, listener_wake_cb);
+	t->wake.data = w;
 }
 
 /*
- * -max-connections reached: stop accepting until a connection closes
- * (listener_room_cb resumes).  New clients wait in the kernel's backlog
- * meanwhile, and past it their SYNs are dropped and retried: the budget of
- * descriptors stays with the connections already open.
+ * -max-connections reached, over every worker: stop accepting until a
+ * connection closes (listener_room resumes).  New clients wait in the
+ * kernel's backlog meanwhile, and past it their SYNs are dropped and
+ * retried: the budget of descriptors stays with the connections already
+ * open.  n_full is raised before the room is looked at again (the prepare
+ * watcher runs before the loop blocks): a close that comes in between
+ * either sees it and wakes us, or is seen (shared_conn_release).
  */
 static void
 listener_full(struct worker *w)
@@ -671,12 +674,18 @@ listener_full(struct worker *w)
 	struct accept_throttle	*t = &w->accept;
 	ev_tstamp		 now = ev_now(w->loop);
 
-	t->full = true;
+	if (!t->full) {
+		__atomic_store_n(&t->full, true, __ATOMIC_SEQ_CST);
+		(void)__atomic_add_fetch(&w->shared->n_full, 1,
+		    __ATOMIC_SEQ_CST);
+	}
 	listener_stop_all(w);
 	ev_prepare_start(w->loop, &t->room);
+	ev_async_start(w->loop, &t->wake);
 	if (now - t->full_logged >= 60.0) {
 		log_warn("%zu connections open: -max-connections reached, "
-		    "accepting again when one closes", w->n_conns);
+		    "accepting again when one closes",
+		    __atomic_load_n(&w->shared->n_conns, __ATOMIC_RELAXED));
 		t->full_logged = now;
 	}
 }
@@ -707,7 +716,12 @@ listener_pause(struct worker *w, struct listener *l, const char *why)
 	ev_timer_start(w->loop, &t->pause);
 }
 
-static void
+/*
+ * A slot of the daemon's budget is reserved before each accept (so the
+ * workers never pass -max-connections together), given back when there
+ * was nothing to accept.  On a shared socket EAGAIN is normal.
+ */
+void
 listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener		*l = io->data;
@@ -720,7 +734,7 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
-		if (w->n_conns >= w->accept.max_conns) {
+		if (!shared_conn_reserve(w->shared)) {
 			listener_full(w);
 			return;
 		}
@@ -731,11 +745,14 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			conn_accept(w, fd, &peer.sa, peerlen, l);
 			break;
 		case SOCK_ACCEPT_EMPTY:
+			shared_conn_release(w->shared);
 			return;
 		case SOCK_ACCEPT_RETRY:
+			shared_conn_release(w->shared);
 			break;
 		case SOCK_ACCEPT_EXHAUSTED:
 		case SOCK_ACCEPT_FATAL:
+			shared_conn_release(w->shared);
 			/* The connection stays queued: retrying now would spin. */
 			listener_pause(w, l, why);
 			return;

@@ -2,10 +2,13 @@
  * snid: route TLS connections by their SNI to backends inside an allowed
  * address prefix, without decrypting them.
  *
- * Start-up order: configuration, log, listeners (bound while we may still
- * have the privilege), resolver, privilege drop, then the loop.  SIGTERM and
- * SIGINT close the listeners and let open connections finish within
- * -shutdown-timeout; SIGHUP reloads the configuration (main_hup_cb).
+ * Start-up order: configuration, log, the workers (a loop, a resolver each),
+ * listeners (bound while we may still have the privilege), privilege drop
+ * (capabilities are per thread: before any thread exists), then one thread
+ * per worker (workers.h) while this thread's loop keeps the signals,
+ * sd_notify and -metrics.  SIGTERM and SIGINT make every worker close its
+ * listeners and let its connections finish within -shutdown-timeout;
+ * SIGHUP reloads the configuration (main_hup_cb) in every worker.
  */
 #include <ares.h>
 #include <errno.h>
@@ -29,29 +32,44 @@
 #include "snid/metricsd.h"
 #include "snid/privs.h"
 #include "snid/sdnotify.h"
+#include "snid/shared.h"
 #include "snid/util.h"
 #include "snid/worker.h"
+#include "snid/workers.h"
 
-/* Signal watchers: the only mutable state outside a worker. */
+/* Main's state: signals, systemd, -metrics, the configurations. */
 static struct {
 	ev_signal	term, intr, hup;
-	struct worker	*w;
+	struct shared	*sh;
+	struct metricsd	*metricsd;	/* the -metrics endpoint; NULL: off */
 	struct sdnotify	notify;		/* systemd's NOTIFY_SOCKET, if any */
 	ev_timer	watchdog;	/* WATCHDOG=1 at half of WATCHDOG_USEC */
 	ev_timer	status;		/* STATUS= for `systemctl status` */
 	int		argc;		/* for the reload: flags still override the file */
 	char		**argv;
-	struct config	*reloaded;	/* w->cfg after a reload (heap); NULL: the start-up one */
+	const struct config *cfg;	/* the running configuration */
+	struct config	*reloaded;	/* cfg after a reload (heap); NULL: the start-up one */
+	struct config	**retired;	/* kept: a worker that did not switch uses one */
+	size_t		 n_retired;
+	bool		 draining;	/* SIGTERM came */
 	bool		 handover;	/* SNID_HANDOVER=1: SIGTERM forks a drainer */
 } main_sig;
 
 /* How often STATUS= is refreshed while systemd listens. */
 #define MAIN_STATUS_INTERVAL	5.0
 
+/* Connections open now, every worker's. */
+static size_t
+main_open_conns(void)
+{
+	return __atomic_load_n(&main_sig.sh->n_conns, __ATOMIC_RELAXED);
+}
+
 /*
- * The watchdog proves the loop still turns: it is sent from a timer of the
- * loop itself, so a loop stuck in a callback stops the pings and systemd
- * restarts us.
+ * The watchdog proves that every loop still turns: each worker's loop
+ * bumps a heartbeat from a timer of its own (workers_beating), so a worker
+ * stuck in a callback stops the pings, as a stuck main loop does, and
+ * systemd restarts us.
  */
 static void
 main_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -59,21 +77,23 @@ main_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)t;
 	(void)revents;
-	(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
+	if (workers_beating(main_sig.sh))
+		(void)sdnotify_send(&main_sig.notify, "WATCHDOG=1");
 }
 
 static void
 main_status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct worker	*w = main_sig.w;
+	struct worker_stats	st;
 
 	(void)loop;
 	(void)t;
 	(void)revents;
+	workers_stats(main_sig.sh, &st, NULL);
 	(void)sdnotify_sendf(&main_sig.notify,
 	    "STATUS=%s%zu open connection(s), %llu accepted",
-	    w->draining ? "stopping: " : "", w->n_conns,
-	    (unsigned long long)w->counters.accepted);
+	    main_sig.draining ? "stopping: " : "", st.n_conns,
+	    (unsigned long long)st.counters.accepted);
 }
 
 static void	main_notify_stop(struct ev_loop *);
@@ -84,76 +104,122 @@ static void	main_notify_stop(struct ev_loop *);
  * is gone; a child takes the open connections and drains them
  * (-shutdown-timeout as before) while this process, systemd's main one,
  * exits at once.  The unit's KillMode=process leaves the child alone, as
- * sshd's sessions.  Returns 0 in the child (go on draining), -1 when fork
- * failed (drain here, as without the handover); the parent does not return.
+ * sshd's sessions.  fork keeps only the calling thread, so the workers
+ * park first and the child starts their threads again (workers_handover).
+ * Returns 0 in the child (its workers drain), -1 when it could not (drain
+ * here, as without the handover); the parent does not return.
  */
 static int
-main_handover(struct ev_loop *loop, struct worker *w)
+main_handover(struct ev_loop *loop)
 {
+	size_t	n = main_open_conns();
 	pid_t	pid;
 
-	pid = fork();
+	pid = workers_handover(main_sig.sh);
 	if (pid == -1) {
-		log_warn("shutdown: fork: %s; draining here", strerror(errno));
+		log_warn("shutdown: no handover (fork: %s); draining here",
+		    strerror(errno));
 		return -1;
 	}
 	if (pid > 0) {
 		log_info("shutdown: %zu connection(s) left to pid %ld to drain; "
-		    "the listeners stay in systemd's fd store", w->n_conns,
-		    (long)pid);
+		    "the listeners stay in systemd's fd store", n, (long)pid);
 		/* No cleanup: it would close what the child now serves. */
 		_exit(0);
 	}
 	ev_loop_fork(loop);
 	/* Not systemd's main process: no notifications, no watchdog. */
 	main_notify_stop(loop);
-	metricsd_close(w);
-	worker_drain(w);
+	metricsd_close(&main_sig.metricsd);
 	return 0;
 }
 
 static void
 main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
-	struct worker	*w = main_sig.w;
-
+	(void)loop;
 	(void)revents;
-	if (w->draining) {
+	if (main_sig.draining) {
 		/* A second signal: do not wait any longer. */
 		log_info("shutdown: signal %d again, closing %zu connection(s) now",
-		    s->signum, w->n_conns);
-		conn_close_all(w, OUTCOME_SHUTDOWN);
-		ev_break(loop, EVBREAK_ALL);
+		    s->signum, main_open_conns());
+		(void)workers_request(main_sig.sh, WORKER_CMD_CLOSE, false, 0);
 		return;
 	}
+	main_sig.draining = true;
 	log_info("shutdown: signal %d", s->signum);
 	(void)sdnotify_send(&main_sig.notify, "STOPPING=1");
-	if (main_sig.handover && w->n_conns > 0 && main_handover(loop, w) == 0)
+	if (main_sig.handover && main_open_conns() > 0 &&
+	    main_handover(loop) == 0)
 		return;
-	worker_drain(w);
+	/* Each worker's loop ends when it is drained; main's when all are. */
+	(void)workers_request(main_sig.sh, WORKER_CMD_DRAIN, false, 0);
+}
+
+/*
+ * A configuration no worker may still use is freed; one that a worker kept
+ * (it could not switch) stays until exit.
+ */
+static void
+main_retire(struct config *old, bool all_switched)
+{
+	if (old == NULL)
+		return;
+	if (all_switched) {
+		free(old);
+		return;
+	}
+	main_sig.retired = xrealloc(main_sig.retired,
+	    (main_sig.n_retired + 1) * sizeof(*main_sig.retired));
+	main_sig.retired[main_sig.n_retired++] = old;
+}
+
+/*
+ * Load and check the configuration again for a reload; the workers switch
+ * to *out.  Returns 0, or -1 after logging why (nothing changes).
+ */
+static int
+main_reload_prepare(struct config *next, struct config *out)
+{
+	char			 err[CONFIG_ERR_MAX];
+	enum config_status	 st;
+
+	/* No output: -help, -version and -check would have ended the start-up. */
+	st = config_load(next, main_sig.argc, main_sig.argv, NULL, err,
+	    sizeof(err));
+	if (st != CONFIG_RUN) {
+		if (st == CONFIG_EXIT_USAGE)
+			log_error("reload: rejected, the running configuration "
+			    "stays: %s", err);
+		else
+			log_error("reload: rejected, the running configuration "
+			    "stays");
+		return -1;
+	}
+	return worker_reload_prepare(&main_sig.sh->workers[0], main_sig.cfg,
+	    next, out);
 }
 
 /*
  * SIGHUP: read the configuration again, exactly as at start-up (the same
  * argv, so -config names the file and flags still override it), and apply
- * it for what happens next (see worker_reload).  A configuration that does
- * not load or validate changes nothing.  systemd's Type=notify-reload
- * protocol: RELOADING=1 with the CLOCK_MONOTONIC time, then READY=1.
+ * it for what happens next in every worker (see worker_reload_prepare); the
+ * previous one is freed once every worker has switched.  A configuration
+ * that does not load or validate changes nothing.  systemd's
+ * Type=notify-reload protocol: RELOADING=1 with the CLOCK_MONOTONIC time,
+ * then READY=1.
  */
 static void
 main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
-	struct worker		*w = main_sig.w;
 	struct config		*next, *out;
 	struct timespec		 ts;
-	char			 err[CONFIG_ERR_MAX];
-	enum config_status	 st;
 	bool			 ok = false;
 
 	(void)loop;
 	(void)s;
 	(void)revents;
-	if (w->draining) {
+	if (main_sig.draining) {
 		log_info("reload: SIGHUP ignored while shutting down");
 		return;
 	}
@@ -165,31 +231,25 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 	next = xmalloc(sizeof(*next));
 	out = xmalloc(sizeof(*out));
-	/* No output: -help, -version and -check would have ended the start-up. */
-	st = config_load(next, main_sig.argc, main_sig.argv, NULL, err,
-	    sizeof(err));
-	if (st != CONFIG_RUN) {
-		if (st == CONFIG_EXIT_USAGE)
-			log_error("reload: rejected, the running configuration "
-			    "stays: %s", err);
-		else
-			log_error("reload: rejected, the running configuration "
-			    "stays");
+	if (main_reload_prepare(next, out) == -1) {
+		free(out);
 		goto done;
 	}
-	if (worker_reload(w, next, out) == -1)
-		goto done;
-	ok = true;
-	free(main_sig.reloaded);	/* w->cfg no longer points there */
+	shared_set_limits(main_sig.sh, out);
+	ok = workers_reload(main_sig.sh, out) == 0;
+	if (out->log_level != main_sig.cfg->log_level)
+		log_init(2, out->log_level);
+	main_retire(main_sig.reloaded, ok);
 	main_sig.reloaded = out;
-	log_info("reload: done; new connections use the new configuration");
+	main_sig.cfg = out;
+	if (ok)
+		log_info("reload: done; new connections use the new "
+		    "configuration");
 done:
 	free(next);
-	if (!ok)
-		free(out);
 	(void)sdnotify_sendf(&main_sig.notify, "READY=1\nSTATUS=%s%zu open "
 	    "connection(s)", ok ? "reloaded; " : "reload failed, running on "
-	    "the previous configuration; ", w->n_conns);
+	    "the previous configuration; ", main_open_conns());
 }
 
 /*
@@ -210,8 +270,25 @@ main_raise_nofile(void)
 }
 
 /*
+ * The addresses worker 0 listens on, each once: every other worker has a
+ * socket on each of them, and an extra socket kept from the fd store is
+ * one more on an address already named.
+ */
+static size_t
+main_n_addresses(const struct worker *w)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].extra)
+			n++;
+	return n;
+}
+
+/*
  * "ready: N listening socket(s): ADDR ...", each address as the kernel
- * bound it (getsockname), so that a -listen on port 0 tells its port.
+ * bound it (getsockname), so that a -listen on port 0 tells its port;
+ * each address once, however many workers have a socket on it.
  */
 static void
 main_log_ready(const struct worker *w)
@@ -223,6 +300,8 @@ main_log_ready(const struct worker *w)
 
 	list[0] = '\0';
 	for (i = 0; i < w->n_listeners; i++) {
+		if (w->listeners[i].extra)
+			continue;
 		sl = sizeof(ss);
 		memset(&ss, 0, sizeof(ss));
 		if (getsockname(w->listeners[i].fd, (struct sockaddr *)&ss,
@@ -238,7 +317,7 @@ main_log_ready(const struct worker *w)
 		}
 		n += (size_t)snprintf(list + n, sizeof(list) - n, " %s", a);
 	}
-	log_info("ready: %zu listening socket(s):%s", w->n_listeners, list);
+	log_info("ready: %zu listening socket(s):%s", main_n_addresses(w), list);
 }
 
 /*
@@ -317,10 +396,11 @@ main_configure(struct config *cfg, int argc, char **argv)
  * default action) or being lost.
  */
 static void
-main_signals_start(struct ev_loop *loop, struct worker *w, int argc,
-    char **argv)
+main_signals_start(struct ev_loop *loop, struct shared *sh,
+    const struct config *cfg, int argc, char **argv)
 {
-	main_sig.w = w;
+	main_sig.sh = sh;
+	main_sig.cfg = cfg;
 	main_sig.argc = argc;
 	main_sig.argv = argv;
 	ev_signal_init(&main_sig.term, main_term_cb, SIGTERM);
@@ -356,7 +436,7 @@ main_notify_start(struct ev_loop *loop, const struct worker *w)
 	else
 		(void)sdnotify_sendf(&main_sig.notify,
 		    "READY=1\nSTATUS=listening on %zu socket(s)",
-		    w->n_listeners);
+		    main_n_addresses(w));
 	if (main_sig.notify.fd == -1)
 		return;
 	usec = sdnotify_watchdog_usec();
@@ -371,31 +451,43 @@ main_notify_start(struct ev_loop *loop, const struct worker *w)
 	ev_timer_start(loop, &main_sig.status);
 }
 
+/* One message carries at most this many descriptors (the kernel's SCM_MAX_FD). */
+#define MAIN_FDSTORE_MAX	253
+
 /*
- * Hand the tcp: listeners to systemd's fd store (FileDescriptorStoreMax=
- * in the unit; without it systemd drops them): the next start takes them
- * back (listener_open_all) instead of binding, so a restart never closes
- * the port.  The old entries go first: one no -listen names any more is
- * not kept (it was closed at start-up).
+ * Hand the tcp: listeners of every worker to systemd's fd store
+ * (FileDescriptorStoreMax= in the unit; without it systemd drops them):
+ * the next start takes them back (listener_open_all) instead of binding,
+ * so a restart never closes the port, and no worker's accept queue is
+ * lost.  The old entries go first: one no -listen names any more is not
+ * kept (it was closed at start-up).
  */
 static void
-main_store_listeners(const struct worker *w)
+main_store_listeners(const struct shared *sh)
 {
 	int	*fds;
-	size_t	 n;
+	size_t	 n, max = 0;
 
-	if (main_sig.notify.fd == -1 || w->n_listeners == 0)
+	main_sig.handover = getenv("SNID_HANDOVER") != NULL &&
+	    strcmp(getenv("SNID_HANDOVER"), "1") == 0;
+	for (size_t k = 0; k < sh->n_workers; k++)
+		max += sh->workers[k].n_listeners;
+	if (main_sig.notify.fd == -1 || max == 0)
 		return;
-	fds = xcalloc(w->n_listeners, sizeof(*fds));
-	n = listener_store_fds(w, fds, w->n_listeners);
+	fds = xcalloc(max, sizeof(*fds));
+	n = listener_store_fds(sh, fds, max);
+	if (n > MAIN_FDSTORE_MAX) {
+		log_warn("FDSTORE: %zu listening sockets, only %d are stored: "
+		    "fewer -workers keep every queue over a restart", n,
+		    MAIN_FDSTORE_MAX);
+		n = MAIN_FDSTORE_MAX;
+	}
 	(void)sdnotify_send(&main_sig.notify, "FDSTOREREMOVE=1\nFDNAME="
 	    LISTENER_FDSTORE_NAME);
 	if (n > 0 && sdnotify_send_fds(&main_sig.notify, "FDSTORE=1\nFDNAME="
 	    LISTENER_FDSTORE_NAME, fds, n) == -1)
 		log_warn("FDSTORE: %s", strerror(errno));
 	free(fds);
-	main_sig.handover = getenv("SNID_HANDOVER") != NULL &&
-	    strcmp(getenv("SNID_HANDOVER"), "1") == 0;
 }
 
 static void
@@ -406,12 +498,74 @@ main_notify_stop(struct ev_loop *loop)
 	sdnotify_close(&main_sig.notify);
 }
 
+/*
+ * The workers: -workers N of them (0: one per CPU we may run on), each on
+ * a loop of its own, sharing sh.  Returns how many were set up (all of
+ * them, or fewer after logging why).
+ */
+static size_t
+main_workers_init(struct shared *sh, const struct config *cfg)
+{
+	size_t	k;
+
+	for (k = 0; k < sh->n_workers; k++) {
+		struct ev_loop	*wl = ev_loop_new(EVFLAG_AUTO);
+
+		if (wl == NULL) {
+			log_error("worker %zu: cannot initialise its event "
+			    "loop", k);
+			break;
+		}
+		if (worker_init(&sh->workers[k], wl, cfg, sh, (unsigned)k) ==
+		    -1) {
+			ev_loop_destroy(wl);
+			break;
+		}
+	}
+	return k;
+}
+
+/* Listeners, -metrics, the privilege drop, then the threads. */
+static int
+main_start(struct ev_loop *loop, struct shared *sh, const struct config *cfg)
+{
+	uint64_t	usec = sdnotify_watchdog_usec();
+
+	if (listener_open_all(sh) == -1 || metricsd_open(&main_sig.metricsd,
+	    loop, &cfg->metrics, sh) == -1 || privs_drop(cfg->user) == -1)
+		return -1;
+	for (size_t k = 0; k < sh->n_workers; k++) {
+		worker_self_refresh(&sh->workers[k]);
+		listener_start_all(&sh->workers[k]);
+	}
+	/* A heartbeat at a quarter of the watchdog: two between pings. */
+	if (workers_start(sh, loop, usec != 0 ? (double)usec / 4e6 : 0) == -1) {
+		/* The threads that did start end at once; main's loop with them. */
+		(void)workers_request(sh, WORKER_CMD_CLOSE, false, 0);
+		if (sh->workers[0].running)
+			ev_run(loop, 0);
+		return -1;
+	}
+	/*
+	 * The log says it too: "listening on" lines come one listener at a
+	 * time, "ready" once all of them take clients.
+	 */
+	main_log_ready(&sh->workers[0]);
+	if (sh->n_workers > 1)
+		log_info("%zu workers", sh->n_workers);
+	main_notify_start(loop, &sh->workers[0]);
+	main_store_listeners(sh);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct config	cfg;	/* 100+ KiB: not on the stack */
-	static struct worker	w;
+	static struct shared	sh;
 	struct ev_loop		*loop;
+	struct worker		*ws;
+	size_t			 n, k;
 	int			 rc, status = 0;
 
 	rc = main_configure(&cfg, argc, argv);
@@ -430,36 +584,37 @@ main(int argc, char **argv)
 		ares_library_cleanup();
 		return 1;
 	}
-	if (worker_init(&w, loop, &cfg) == -1) {
+	n = cfg.workers != 0 ? cfg.workers : shared_cpus();
+	ws = xcalloc(n, sizeof(*ws));
+	if (shared_init(&sh, ws, n) == -1) {
 		ares_library_cleanup();
 		return 1;
 	}
-	main_signals_start(loop, &w, argc, argv);
-	if (listener_open_all(&w) == -1 || metricsd_open(&w) == -1 ||
-	    privs_drop(cfg.user) == -1) {
+	shared_set_limits(&sh, &cfg);
+	k = main_workers_init(&sh, &cfg);
+	main_signals_start(loop, &sh, &cfg, argc, argv);
+	if (k < n || main_start(loop, &sh, &cfg) == -1)
 		status = 1;
-		goto out;
+	else {
+		/* The loop ends when every worker's has: drained, or closed. */
+		ev_run(loop, 0);
+		main_notify_stop(loop);
 	}
-	worker_self_refresh(&w);
-	listener_start_all(&w);
-
-	/*
-	 * The log says it too: "listening on" lines come one listener at a
-	 * time, "ready" once all of them take clients.
-	 */
-	main_log_ready(&w);
-	main_notify_start(loop, &w);
-	main_store_listeners(&w);
-
-	/* The loop ends by ev_break: drain done, or a second signal. */
-	ev_run(loop, 0);
-	main_notify_stop(loop);
-
-out:
+	workers_join(&sh);
 	main_signals_stop(loop);
-	metricsd_close(&w);
-	worker_destroy(&w);
+	metricsd_close(&main_sig.metricsd);
+	while (k-- > 0) {
+		struct ev_loop	*wl = ws[k].loop;
+
+		worker_destroy(&ws[k]);
+		ev_loop_destroy(wl);
+	}
+	shared_free(&sh);
+	free(ws);
 	free(main_sig.reloaded);
+	for (k = 0; k < main_sig.n_retired; k++)
+		free(main_sig.retired[k]);
+	free(main_sig.retired);
 	ev_loop_destroy(loop);
 	ares_library_cleanup();
 	if (status == 0)

@@ -199,6 +199,17 @@ metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 	metrics_counter(&o, "snid_pipe_big_bytes", "gauge",
 	    "Capacity of grown pipes beyond the default 64 KiB, now.",
 	    s->pipe_big_bytes);
+	if (s->n_workers > 0)
+		metrics_head(&o, "snid_worker_connections_accepted_total",
+		    "counter", "Client connections accepted, by worker "
+		    "(-workers): how the kernel spreads them.");
+	for (i = 0; i < s->n_workers; i++) {
+		char	id[24];
+
+		snprintf(id, sizeof(id), "%zu", i);
+		metrics_labelled(&o, "snid_worker_connections_accepted_total",
+		    "worker", id, s->worker_accepted[i]);
+	}
 	if (s->open_fds >= 0)
 		metrics_counter(&o, "snid_open_fds", "gauge",
 		    "Open file descriptors of the process.",

@@ -28,13 +28,12 @@
 #include <unistd.h>
 
 #include "snid/addrspec.h"
-#include "snid/conn.h"
 #include "snid/log.h"
 #include "snid/metrics.h"
-#include "snid/resolver.h"
 #include "snid/sock.h"
 #include "snid/util.h"
 #include "snid/worker.h"
+#include "snid/workers.h"
 
 #define METRICSD_MAX_CLIENTS	16
 #define METRICSD_TIMEOUT	2.0	/* seconds, a whole scrape connection */
@@ -58,7 +57,8 @@ struct metricsd_client {
 };
 
 struct metricsd {
-	struct worker		*w;
+	struct ev_loop		*loop;		/* main's */
+	struct shared		*sh;		/* the workers whose counters it sums */
 	ev_io			 io[METRICSD_MAX_SOCKETS];
 	size_t			 n_io;
 	ev_timer		 pause;
@@ -72,7 +72,7 @@ static void	metricsd_client_cb(struct ev_loop *, ev_io *, int);
 static void
 metricsd_resume(struct metricsd *d)
 {
-	struct ev_loop	*loop = d->w->loop;
+	struct ev_loop	*loop = d->loop;
 
 	if (ev_is_active(&d->pause) || d->n_clients >= METRICSD_MAX_CLIENTS)
 		return;
@@ -86,14 +86,14 @@ static void
 metricsd_stop(struct metricsd *d)
 {
 	for (size_t i = 0; i < d->n_io; i++)
-		ev_io_stop(d->w->loop, &d->io[i]);
+		ev_io_stop(d->loop, &d->io[i]);
 }
 
 static void
 metricsd_client_close(struct metricsd_client *cl)
 {
 	struct metricsd	*d = cl->d;
-	struct ev_loop	*loop = d->w->loop;
+	struct ev_loop	*loop = d->loop;
 
 	ev_io_stop(loop, &cl->io);
 	ev_timer_stop(loop, &cl->timer);
@@ -135,38 +135,43 @@ metricsd_open_fds(void)
 	return n > 0 ? n - 1 : 0;
 }
 
-/* Render the current metrics; returns a malloc'd text of *len bytes. */
+/*
+ * Render the current metrics, the sum of every worker's; returns a
+ * malloc'd text of *len bytes.
+ */
 static char *
-metricsd_scrape(struct worker *w, size_t *len)
+metricsd_scrape(struct shared *sh, size_t *len)
 {
 	struct metrics_snapshot	 s;
-	struct resolver_stats	 rs;
+	struct worker_stats	 st;
+	uint64_t		*per = xcalloc(sh->n_workers + 1, sizeof(*per));
 	struct pipe_pool_stats	 ps;
-	uint64_t		 up, down;
 	size_t			 cap = METRICSD_BODY_INITIAL, n;
 	char			*body;
 
+	workers_stats(sh, &st, per);
 	memset(&s, 0, sizeof(s));
 	s.version = SNID_VERSION;
-	s.accepted = w->counters.accepted;
-	s.active = w->n_conns;
-	s.accept_errors = w->counters.accept_errors;
-	memcpy(s.outcomes, w->counters.by_outcome, sizeof(s.outcomes));
+	s.accepted = st.counters.accepted;
+	s.active = st.n_conns;
+	s.accept_errors = st.counters.accept_errors;
+	memcpy(s.outcomes, st.counters.by_outcome, sizeof(s.outcomes));
 	/*
 	 * Closed connections' bytes, plus what open ones moved so far: a long
 	 * transfer shows progress.
 	 */
-	conn_bytes_open(w, &up, &down);
-	s.bytes[METRICS_UP] = w->metrics.bytes[METRICS_UP] + up;
-	s.bytes[METRICS_DOWN] = w->metrics.bytes[METRICS_DOWN] + down;
-	memcpy(s.dns, w->metrics.dns, sizeof(s.dns));
-	s.dns_seconds = w->metrics.dns_seconds;
-	s.connect_seconds = w->metrics.connect_seconds;
+	s.bytes[METRICS_UP] = st.metrics.bytes[METRICS_UP] + st.open_up;
+	s.bytes[METRICS_DOWN] = st.metrics.bytes[METRICS_DOWN] + st.open_down;
+	memcpy(s.dns, st.metrics.dns, sizeof(s.dns));
+	s.dns_seconds = st.metrics.dns_seconds;
+	s.connect_seconds = st.metrics.connect_seconds;
 	s.open_fds = metricsd_open_fds();
-	resolver_stats(w->resolver, &rs);
-	s.dns_queries = rs.queries;
+	s.dns_queries = st.dns.queries;
 	for (size_t k = 0; k < DNSCACHE_KINDS && k < 3; k++)
-		s.dns_cache[k] = rs.cache[k];
+		s.dns_cache[k] = st.dns.cache[k];
+	s.worker_accepted = per;
+	s.n_workers = sh->n_workers;
+	/* Grown pipes: one daemon-wide budget (atomics, any thread). */
 	pipe_pool_stats(&ps);
 	s.pipes_grown = ps.grown;
 	s.pipe_big_bytes = ps.big_bytes;
@@ -178,6 +183,7 @@ metricsd_scrape(struct worker *w, size_t *len)
 		body = xrealloc(body, cap);
 		(void)metrics_render(&s, body, cap);
 	}
+	free(per);
 	*len = n;
 	return body;
 }
@@ -196,7 +202,7 @@ metricsd_respond(struct metricsd_client *cl, int status)
 	case 200:
 		reason = "OK";
 		type = "text/plain; version=0.0.4; charset=utf-8";
-		body = metricsd_scrape(cl->d->w, &blen);
+		body = metricsd_scrape(cl->d->sh, &blen);
 		break;
 	case 404:
 		reason = "Not Found";
@@ -231,7 +237,7 @@ metricsd_respond(struct metricsd_client *cl, int status)
 static void
 metricsd_client_want(struct metricsd_client *cl, int events)
 {
-	struct ev_loop	*loop = cl->d->w->loop;
+	struct ev_loop	*loop = cl->d->loop;
 
 	if ((cl->io.events & (EV_READ | EV_WRITE)) == events)
 		return;
@@ -326,7 +332,7 @@ static void
 metricsd_client_new(struct metricsd *d, int fd)
 {
 	struct metricsd_client	*cl = xmalloc(sizeof(*cl));
-	struct ev_loop		*loop = d->w->loop;
+	struct ev_loop		*loop = d->loop;
 
 	cl->d = d;
 	cl->out = NULL;
@@ -454,11 +460,12 @@ metricsd_log_bound(const struct metricsd *d, const char *text)
 }
 
 int
-metricsd_open(struct worker *w)
+metricsd_open(struct metricsd **dp, struct ev_loop *loop,
+    const struct listen_spec *spec, struct shared *sh)
 {
-	const struct listen_spec	*spec = &w->cfg->metrics;
-	struct metricsd			*d;
+	struct metricsd	*d;
 
+	*dp = NULL;
 	if (spec->text[0] == '\0')
 		return 0;
 	if (spec->kind != LISTEN_TCP || spec->proxy || spec->http) {
@@ -467,12 +474,13 @@ metricsd_open(struct worker *w)
 		return -1;
 	}
 	d = xcalloc(1, sizeof(*d));
-	d->w = w;
+	d->loop = loop;
+	d->sh = sh;
 	ev_timer_init(&d->pause, metricsd_pause_cb, METRICSD_PAUSE, 0.);
 	d->pause.data = d;
-	w->metricsd = d;
+	*dp = d;
 	if (metricsd_listen_spec(d, spec) == -1) {
-		metricsd_close(w);
+		metricsd_close(dp);
 		return -1;
 	}
 	metricsd_resume(d);
@@ -481,14 +489,14 @@ metricsd_open(struct worker *w)
 }
 
 void
-metricsd_close(struct worker *w)
+metricsd_close(struct metricsd **dp)
 {
-	struct metricsd	*d = w->metricsd;
+	struct metricsd	*d = *dp;
 
 	if (d == NULL)
 		return;
 	metricsd_stop(d);
-	ev_timer_stop(w->loop, &d->pause);
+	ev_timer_stop(d->loop, &d->pause);
 	/* fd -1: so closing the clients does not resume accepting. */
 	for (size_t i = 0; i < d->n_io; i++) {
 		util_close(d->io[i].fd);
@@ -497,5 +505,5 @@ metricsd_close(struct worker *w)
 	while (d->clients != NULL)
 		metricsd_client_close(d->clients);
 	free(d);
-	w->metricsd = NULL;
+	*dp = NULL;
 }

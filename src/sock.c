@@ -103,6 +103,15 @@ sock_listen_tcp(const struct sockaddr *sa, int backlog, int flags, char *err,
 		util_set_nodelay(fd);
 		util_set_keepalive(fd);	/* copied to accepted sockets too */
 	}
+	/*
+	 * Several workers: the kernel spreads the connections over every
+	 * socket bound to the address with SO_REUSEPORT (by a hash of the
+	 * 4-tuple), and only sockets of the same effective uid may join: all
+	 * are bound before the privilege drop.
+	 */
+	if ((flags & SOCK_LISTEN_REUSEPORT) && setsockopt(fd, SOL_SOCKET,
+	    SO_REUSEPORT, &one, sizeof(one)) == -1)
+		return sock_fail(fd, err, errlen, "setsockopt SO_REUSEPORT");
 	if (bind(fd, sa, sock_addr_len(sa)) == -1)
 		return sock_fail(fd, err, errlen, errno == EPERM ?
 		    "bind (refused by policy: does the unit's SocketBindAllow= "

@@ -97,6 +97,30 @@ srclimit_find(const struct srclimit *t, const struct srclimit_key *k)
 	return i;
 }
 
+int
+srclimit_grow(struct srclimit *t, size_t max_sources)
+{
+	struct srclimit	n;
+	size_t		i, j;
+
+	if (t->slot != NULL && t->max_used >= max_sources)
+		return 0;
+	if (srclimit_init(&n, max_sources, t->seed) == -1)
+		return -1;
+	for (i = 0; t->slot != NULL && i <= t->mask; i++) {
+		struct srclimit_key	k = { t->slot[i].bits, t->slot[i].family };
+
+		if (t->slot[i].count == 0)
+			continue;
+		j = srclimit_find(&n, &k);
+		n.slot[j] = t->slot[i];
+		n.used++;
+	}
+	srclimit_free(t);
+	*t = n;
+	return 0;
+}
+
 bool
 srclimit_acquire(struct srclimit *t, const struct srclimit_key *k,
     uint32_t limit)

@@ -13,6 +13,17 @@
 #include "snid/listener.h"
 #include "snid/log.h"
 #include "snid/resolver.h"
+#include "snid/util.h"
+
+static void
+worker_free_own_shared(struct worker *w)
+{
+	if (w->own_shared == NULL)
+		return;
+	shared_free(w->own_shared);
+	free(w->own_shared);
+	w->own_shared = NULL;
+}
 
 static void
 worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -27,11 +38,22 @@ worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int
-worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
+worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg,
+    struct shared *sh, unsigned id)
 {
 	memset(w, 0, sizeof(*w));
 	w->loop = loop;
 	w->cfg = cfg;
+	w->id = id;
+	if (sh == NULL) {
+		w->own_shared = xcalloc(1, sizeof(*w->own_shared));
+		if (shared_init(w->own_shared, w, 1) == -1) {
+			free(w->own_shared);
+			return -1;
+		}
+		sh = w->own_shared;
+	}
+	w->shared = sh;
 	pipe_pool_init(&w->pipes, PIPE_POOL_MAX);
 	linger_init(&w->linger, loop);
 	listener_throttle_init(w);
@@ -42,70 +64,31 @@ worker_init(struct worker *w, struct ev_loop *loop, const struct config *cfg)
 	w->resolver = resolver_new(w);
 	if (w->resolver == NULL) {
 		pipe_pool_destroy(&w->pipes);
-		srclimit_free(&w->srclimit);
+		worker_free_own_shared(w);
 		return -1;
 	}
 	return 0;
 }
 
-/* Descriptors kept out of every budget: listeners, DNS, logs, metrics. */
-#define WORKER_FD_RESERVE	64
-/* -hello-memory's default per connection: a post-quantum hello fits. */
-#define WORKER_HELLO_SHARE	4096
-#define WORKER_HELLO_FLOOR	((size_t)1 << 20)
-
 /*
- * The descriptor budget.  A connection holds two sockets; pipes (two
- * descriptors each) are held only while bytes move and go back to the pool
- * on a short read (pump.c), so an idle connection holds none and pipes get
- * a budget of their own instead of a share of every connection:
- *
- *	avail		= RLIMIT_NOFILE - 64 (the reserve)
- *	connections	= avail * 8 / 17	(-max-connections unset)
- *	pipes		= min((avail - 2 * connections) / 2, 2 * connections)
- *
- * so that by default 2 * connections + 2 * pipes = avail with a pipe for
- * one connection in 16 (HAProxy budgets one in 4, for every connection it
- * splices; ours splice only in bursts).  11000 descriptors give 5146
- * connections and 322 pipes.  Past the pipe budget the pump copies (see
- * pump.c), so pipes never eat the reserve that accept, socket() and c-ares
- * need, and a -max-connections beyond the limit only loses the pipes.
+ * A worker's share of the budgets: the descriptors and -hello-memory are
+ * the daemon's (shared_set_limits has the arithmetic), and SO_REUSEPORT
+ * spreads the connections evenly, so each worker takes 1/N of the pipes
+ * and of the hello memory (at least room for one hello).
  */
 void
 worker_set_limits(struct worker *w)
 {
-	struct rlimit	rl;
-	size_t		n = 1024, avail, conns, pipes;
+	struct shared	*sh = w->shared;
+	size_t		 n = sh->n_workers > 0 ? sh->n_workers : 1;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		n = (size_t)rl.rlim_cur;
-	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		n = 1 << 20;
-	avail = n > WORKER_FD_RESERVE ? n - WORKER_FD_RESERVE : 0;
-	if (w->cfg->max_connections != 0)
-		conns = w->cfg->max_connections;
-	else
-		conns = avail * 8 / 17 > 0 ? avail * 8 / 17 : 1;
-	pipes = avail > 2 * conns ? (avail - 2 * conns) / 2 : 0;
-	if (pipes > 2 * conns)
-		pipes = 2 * conns;
-	if (w->cfg->max_connections != 0 && 2 * conns > avail)
-		log_warn("-max-connections %zu needs %zu descriptors, the "
-		    "open-file limit leaves %zu: raise it (LimitNOFILE=), or "
-		    "accept may fail", conns, 2 * conns + WORKER_FD_RESERVE, n);
-	w->accept.max_conns = conns;
-	pipe_pool_set_budget(&w->pipes, pipes);
-	/*
-	 * 4 KiB each: every hello-stage connection may hold a big hello; at
-	 * least 1 MiB, so that a small -max-connections still takes a few
-	 * hellos of the largest size at once.
-	 */
-	w->hello_mem_max = w->cfg->hello_memory != 0 ? w->cfg->hello_memory :
-	    conns * WORKER_HELLO_SHARE > WORKER_HELLO_FLOOR ?
-	    conns * WORKER_HELLO_SHARE : WORKER_HELLO_FLOOR;
-	if (conn_srclimit_fit(w, conns) == -1)
-		log_error("out of memory for the per-source table of %zu "
-		    "connections", conns);
+	if (w->own_shared != NULL)
+		shared_set_limits(sh, w->cfg);
+	pipe_pool_set_budget(&w->pipes, sh->pipe_budget / n);
+	/* At least one hello of the largest size, however many workers. */
+	w->hello_mem_max = sh->hello_mem_max / n;
+	if (w->hello_mem_max < CLIENTHELLO_MAX_WIRE)
+		w->hello_mem_max = CLIENTHELLO_MAX_WIRE;
 }
 
 void
@@ -120,8 +103,8 @@ worker_destroy(struct worker *w)
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	pipe_pool_destroy(&w->pipes);
-	srclimit_free(&w->srclimit);
 	dial_self_clear(&w->self);
+	worker_free_own_shared(w);
 }
 
 void
@@ -199,17 +182,17 @@ worker_warn_kept(const struct config *next, const struct config *cfg)
 }
 
 int
-worker_reload(struct worker *w, const struct config *next, struct config *out)
+worker_reload_prepare(const struct worker *w, const struct config *cur,
+    const struct config *next, struct config *out)
 {
-	const struct config	*cur = w->cfg;
-	char			 err[CONFIG_ERR_MAX];
+	char	err[CONFIG_ERR_MAX];
 
 	/*
 	 * Start from the running configuration and take over only what can
 	 * change under running connections (the table's CONFIG_O_RELOAD
-	 * rows); everything else (listeners, mode, user, nat46 prefix, unix
-	 * directory, proxy-proto, metrics) is bound to sockets or privileges
-	 * opened at start-up.
+	 * rows); everything else (listeners, workers, mode, user, nat46
+	 * prefix, unix directory, proxy-proto, metrics) is bound to sockets,
+	 * threads or privileges set up at start-up.
 	 */
 	memcpy(out, cur, sizeof(*out));
 	config_take_reloadable(out, next);
@@ -234,22 +217,39 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 			return -1;
 		}
 	worker_warn_kept(next, out);
+	return 0;
+}
 
+int
+worker_reload_switch(struct worker *w, const struct config *out)
+{
 	if (resolver_reconfigure(&w->resolver, out) == -1) {
 		log_error("reload: rejected, the resolver could not be set up "
 		    "with the new DNS settings");
 		return -1;
 	}
-	if (out->log_level != cur->log_level)
-		log_init(2, out->log_level);
 	/* The host's addresses may have changed since start-up. */
 	worker_self_refresh(w);
 	/*
 	 * The switch.  No module keeps a pointer into the configuration
 	 * across callbacks (see worker.h), so from the next decision on every
-	 * connection reads the new one, and the caller may free cur.
+	 * connection reads the new one, and the caller may free the old one
+	 * once every worker has switched.
 	 */
 	w->cfg = out;
 	worker_set_limits(w);
+	return 0;
+}
+
+int
+worker_reload(struct worker *w, const struct config *next, struct config *out)
+{
+	const struct config	*cur = w->cfg;
+
+	if (worker_reload_prepare(w, cur, next, out) == -1 ||
+	    worker_reload_switch(w, out) == -1)
+		return -1;
+	if (out->log_level != cur->log_level)
+		log_init(2, out->log_level);
 	return 0;
 }

@@ -812,6 +812,7 @@ test_config_check_prints_and_exits_ok(void **state)
 	    "shutdown-timeout 30\n"
 	    "idle-timeout 3600\n"
 	    "half-close-timeout 60\n"
+	    "workers 0\n"
 	    "max-connections-per-source 256\n"
 	    "log-level info\n");
 	assert_true(cfg->check);
@@ -1396,6 +1397,7 @@ static const char reload_a[] =
     "shutdown-timeout 1\n"
     "idle-timeout 1\n"
     "half-close-timeout 1\n"
+    "workers 1\n"
     "max-connections 10\n"
     "max-connections-per-source 5\n"
     "hello-memory 65536\n"
@@ -1422,6 +1424,7 @@ static const char reload_b[] =
     "shutdown-timeout 2.5\n"
     "idle-timeout 2.5\n"
     "half-close-timeout 2.5\n"
+    "workers 2\n"
     "max-connections 20\n"
     "max-connections-per-source 0\n"
     "hello-memory 1048576\n"

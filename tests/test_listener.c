@@ -100,14 +100,14 @@ setup(void **state)
 	config_defaults(&cfg);
 	cfg.max_connections = 1;
 	cfg.n_listeners = 1;
-	assert_int_equal(worker_init(&w, loop, &cfg), 0);
-	assert_int_equal(w.accept.max_conns, 1);
+	assert_int_equal(worker_init(&w, loop, &cfg, NULL, 0), 0);
+	assert_int_equal(w.shared->max_conns, 1);
 	for (tries = 0; tries < 20; tries++) {
 		port = free_port();
 		snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%u", port);
 		assert_int_equal(addrspec_parse_listener(spec, &cfg.listeners[0],
 		    err, sizeof(err)), 0);
-		if (listener_open_all(&w) == 0)
+		if (listener_open_all(w.shared) == 0)
 			break;
 		listener_close_all(&w);		/* taken meanwhile: another port */
 	}

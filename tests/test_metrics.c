@@ -21,6 +21,9 @@
 
 #define BIG	16384
 
+/* -workers 2: how the 3 accepted connections of the snapshot spread. */
+static const uint64_t	known_per_worker[2] = { 2, 1 };
+
 /* The snapshot of the exact-text test: three connections, one of each kind. */
 static void
 known_snapshot(struct metrics_snapshot *s)
@@ -46,6 +49,8 @@ known_snapshot(struct metrics_snapshot *s)
 	s->open_fds = 12;
 	s->pipes_grown = 2;
 	s->pipe_big_bytes = 196608;
+	s->worker_accepted = known_per_worker;
+	s->n_workers = 2;
 }
 
 static void
@@ -151,6 +156,11 @@ test_render_known_snapshot_exact_text(void **state)
 	    "64 KiB, now.\n"
 	    "# TYPE snid_pipe_big_bytes gauge\n"
 	    "snid_pipe_big_bytes 196608\n"
+	    "# HELP snid_worker_connections_accepted_total Client connections accepted, by "
+	    "worker (-workers): how the kernel spreads them.\n"
+	    "# TYPE snid_worker_connections_accepted_total counter\n"
+	    "snid_worker_connections_accepted_total{worker=\"0\"} 2\n"
+	    "snid_worker_connections_accepted_total{worker=\"1\"} 1\n"
 	    "# HELP snid_open_fds Open file descriptors of the process.\n"
 	    "# TYPE snid_open_fds gauge\n"
 	    "snid_open_fds 12\n");

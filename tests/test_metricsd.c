@@ -24,12 +24,15 @@
 #include "snid/addrspec.h"
 #include "snid/metricsd.h"
 #include "snid/sock.h"
+#include "snid/shared.h"
 #include "snid/worker.h"
 
 #include "testnet.h"
 
 static struct config	cfg;
 static struct worker	w;
+static struct shared	sh;
+static struct metricsd	*d;
 
 /* A port that is free in both families just now. */
 static uint16_t
@@ -64,7 +67,7 @@ start(const char *prefix)
 		assert_int_equal(addrspec_parse_listener(spec, &cfg.metrics,
 		    err, sizeof(err)), 0);
 		/* Taken meanwhile by someone else: another port. */
-		if (metricsd_open(&w) == 0)
+		if (metricsd_open(&d, w.loop, &cfg.metrics, &sh) == 0)
 			return port;
 	}
 	fail_msg("no free port for -metrics %s", prefix);
@@ -125,6 +128,9 @@ setup(void **state)
 	w.loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(w.loop);
 	w.cfg = &cfg;
+	/* One worker without a thread: a scrape reads its counters directly. */
+	assert_int_equal(shared_init(&sh, &w, 1), 0);
+	w.shared = &sh;
 	return 0;
 }
 
@@ -132,8 +138,9 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	metricsd_close(&w);
+	metricsd_close(&d);
 	ev_loop_destroy(w.loop);
+	shared_free(&sh);
 	return 0;
 }
 
@@ -195,8 +202,8 @@ test_close_closes_every_socket(void **state)
 
 	(void)state;
 	port = start("tcp:");
-	metricsd_close(&w);
-	assert_null(w.metricsd);
+	metricsd_close(&d);
+	assert_null(d);
 	v6 = addr("::1", port);
 	v4 = addr("127.0.0.1", port);
 	assert_true(refused(&v6));

@@ -99,6 +99,40 @@ test_srclimit_limit_per_source(void **state)
 	srclimit_free(&t);
 }
 
+/* A raised connection limit: a bigger table keeps every count. */
+static void
+test_srclimit_grow_keeps_the_counts(void **state)
+{
+	struct srclimit		t;
+	struct srclimit_key	k;
+	char			a[32];
+	int			i;
+
+	(void)state;
+	assert_int_equal(srclimit_init(&t, 8, 7), 0);
+	for (i = 0; i < 8; i++) {
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		k = key(a);
+		assert_true(srclimit_acquire(&t, &k, 100));
+		assert_true(srclimit_acquire(&t, &k, 100));
+	}
+	k = key("198.51.100.1");
+	assert_false(srclimit_acquire(&t, &k, 100));	/* full at 8 sources */
+	assert_int_equal(srclimit_grow(&t, 4), 0);	/* big enough: kept */
+	assert_int_equal(t.max_used, 8);
+	assert_int_equal(srclimit_grow(&t, 1000), 0);
+	assert_true(t.max_used >= 1000);
+	assert_int_equal(t.used, 8);
+	assert_true(srclimit_acquire(&t, &k, 100));
+	for (i = 0; i < 8; i++) {
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		k = key(a);
+		assert_int_equal(srclimit_count(&t, &k), 2);
+		assert_false(srclimit_acquire(&t, &k, 2));
+	}
+	srclimit_free(&t);
+}
+
 #define MODEL_SOURCES	40
 
 /* Random acquires and releases against counts kept in a plain array. */
@@ -156,6 +190,7 @@ main(void)
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_srclimit_what_is_a_source),
 		cmocka_unit_test(test_srclimit_limit_per_source),
+		cmocka_unit_test(test_srclimit_grow_keeps_the_counts),
 		cmocka_unit_test(test_srclimit_against_model),
 	};
 

@@ -30,6 +30,7 @@
 #define CONFIG_MAX_DNS_SERVERS	8
 #define CONFIG_USER_MAX		64
 #define CONFIG_MAX_CONNECTIONS	1000000
+#define CONFIG_MAX_WORKERS	64
 #define CONFIG_MAX_HELLO_MEMORY	((unsigned long)1 << 40)
 /*
  * -diagnose NAME is kept as given (its validity is the first step it
@@ -66,6 +67,7 @@ struct config {
 	double			shutdown_timeout;
 	double			idle_timeout;		/* pump: no traffic for this long */
 	double			half_close_timeout;	/* pump: idle bound once one side is done */
+	unsigned		workers;		/* event loops (threads); 0: one per CPU */
 	unsigned		max_connections;	/* 0: from RLIMIT_NOFILE at start-up */
 	unsigned		max_connections_per_source;	/* 0: no limit */
 	size_t			hello_memory;		/* bytes; 0: 4 KiB per connection */

@@ -33,19 +33,11 @@ struct listener;
 /*
  * Take over the socket fd from peer, accepted on listener l (its port is
  * the backend port unless -backend-port is set; its wrappers say what comes
- * before the ClientHello).
+ * before the ClientHello), with the slot of w->shared's connection budget
+ * the caller reserved (shared_conn_reserve): conn_close gives it back.
  */
 void	conn_accept(struct worker *w, int fd, const struct sockaddr *peer,
 	    socklen_t peerlen, const struct listener *l);
-
-/*
- * Make w->srclimit hold at least max sources, counting the open
- * connections again in a bigger table when it is too small (start-up, a
- * reload that raised the connection limit).  Returns 0, or -1 when out of
- * memory (the old table stays, and may refuse sources: they are closed as
- * limited).
- */
-int	conn_srclimit_fit(struct worker *w, size_t max);
 
 /* End c with outcome o (see conn.h's banner). */
 void	conn_close(struct conn *c, enum outcome o);

@@ -66,8 +66,6 @@ struct dial_self {
 	size_t			 n_unix_listen;
 	union sockaddr_inet	*local;		/* the host's addresses; port 0 */
 	size_t			 n_local;
-	double			 warn_last;	/* CLOCK_MONOTONIC, s: rate limit */
-	uint64_t		 warn_suppressed;
 };
 
 /* Empty the set (freeing what it holds); also makes a zeroed struct usable. */

@@ -3,7 +3,8 @@
  * their rendering in the Prometheus text exposition format (version 0.0.4).
  *
  * Counting is on the hot path, so it is plain integer increments into a
- * struct the worker owns (no atomics: one loop per worker, no allocation).
+ * struct the worker owns (no atomics: each worker's thread copies its own
+ * counters when main asks, see workers_stats, and main sums the copies).
  * Rendering is pure: it takes a snapshot filled by metricsd at scrape time
  * and writes text into a caller's buffer, so that tests check it byte for
  * byte.  The small HTTP parsing of a scrape request is pure too.
@@ -84,6 +85,8 @@ struct metrics_snapshot {
 	uint64_t		 dns_cache[3];	/* cache entries: positive, negative, error */
 	uint64_t		 pipes_grown;	/* pipes grown for bulk transfers, ever */
 	uint64_t		 pipe_big_bytes;	/* grown pipes' capacity beyond 64 KiB */
+	const uint64_t		*worker_accepted;	/* per worker, n_workers of them */
+	size_t			 n_workers;
 };
 
 /*

@@ -57,6 +57,7 @@ void		sock_addr_format(const struct sockaddr *sa, char *buf,
 
 /* sock_listen_tcp flags. */
 #define SOCK_LISTEN_NODELAY	0x01	/* TCP_NODELAY, keepalive: inherited by accepted sockets */
+#define SOCK_LISTEN_REUSEPORT	0x02	/* SO_REUSEPORT: one socket per worker on one address */
 
 /*
  * A listening TCP socket on sa (AF_INET or AF_INET6) with the policy above

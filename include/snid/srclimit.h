@@ -52,6 +52,13 @@ int	srclimit_init(struct srclimit *t, size_t max_sources, uint64_t seed);
 void	srclimit_free(struct srclimit *t);
 
 /*
+ * Make t hold up to max_sources (a raised connection limit) with every
+ * count it holds now: a bigger table with the same seed, or t untouched
+ * when it is big enough.  Returns 0, or -1 when out of memory (t stays).
+ */
+int	srclimit_grow(struct srclimit *t, size_t max_sources);
+
+/*
  * Count one more connection for k, unless k already holds limit of them
  * (or the table is full): then false, and nothing changes.
  */

@@ -1,13 +1,17 @@
 /*
  * worker: the context of one event loop.  Every I/O module takes a
- * struct worker * (pump only the worker's pipe pool), so running one loop
- * per thread (SO_REUSEPORT) later means creating several of these, with
- * nothing shared but the read-only config.
+ * struct worker * (pump only the worker's pipe pool).  -workers N runs N of
+ * them, one thread each (workers.h); what they share is in struct shared
+ * (shared.h): the connection budget, the per-source table, and the
+ * configuration, read-only, that main swaps on a reload.  Everything else
+ * here belongs to the worker's own thread: no other thread reads or writes
+ * it, except the fields marked for workers.c.
  */
 #ifndef SNID_WORKER_H
 #define SNID_WORKER_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +24,8 @@
 #include "snid/metrics.h"
 #include "snid/outcome.h"
 #include "snid/pipepool.h"
-#include "snid/srclimit.h"
+#include "snid/resolver.h"
+#include "snid/shared.h"
 
 struct conn;
 struct metricsd;
@@ -33,8 +38,23 @@ struct worker_counters {
 	uint64_t	accept_errors;
 };
 
+/*
+ * What one worker counted, copied by its own thread for a scrape or
+ * STATUS= (workers_stats sums them).
+ */
+struct worker_stats {
+	struct worker_counters	 counters;
+	struct metrics		 metrics;
+	uint64_t		 open_up, open_down;	/* open connections' bytes */
+	struct resolver_stats	 dns;
+	size_t			 n_conns;
+};
+
 struct worker {
 	struct ev_loop		*loop;
+	struct shared		*shared;	/* the daemon's, see shared.h */
+	struct shared		*own_shared;	/* a lone worker's (tests), or NULL */
+	unsigned		 id;		/* 0 .. n_workers - 1 */
 	/*
 	 * The running configuration.  A reload (SIGHUP) replaces it between
 	 * two callbacks and frees the old one, so code reads w->cfg at the
@@ -49,15 +69,13 @@ struct worker {
 	struct pipe_pool	 pipes;
 
 	struct conn		*conns;		/* every open connection (conn.c links them) */
-	size_t			 n_conns;
-	/* Connections per source, -max-connections-per-source (conn.c's). */
-	struct srclimit		 srclimit;
+	size_t			 n_conns;	/* this worker's; shared->n_conns counts all */
 	/*
 	 * The connections still reading (PROXY_HDR, HTTP_HEAD, HELLO), oldest
 	 * first, and the bytes their buffers hold, for -hello-memory (conn's).
 	 */
 	struct conn		*hello_head, *hello_tail;
-	size_t			 hello_mem, hello_mem_max;
+	size_t			 hello_mem, hello_mem_max;	/* max: its share */
 
 	struct listener		*listeners;	/* array of n_listeners (listener.c) */
 	size_t			 n_listeners;
@@ -75,16 +93,35 @@ struct worker {
 
 	struct worker_counters	 counters;
 	struct metrics		 metrics;	/* -metrics: bytes, DNS, histograms */
-	struct metricsd		*metricsd;	/* the -metrics endpoint; NULL: off */
+
+	/*
+	 * workers.c: main's requests (an ev_async and the bits it carries)
+	 * and the heartbeat the watchdog checks.  The fields marked ctl are
+	 * under shared->ctl_lock; beat and cmd_bits are atomics.
+	 */
+	ev_async		 cmd;
+	unsigned		 cmd_bits;	/* WORKER_CMD_* pending */
+	const struct config	*cmd_cfg;	/* ctl: RELOAD's configuration */
+	int			 cmd_rc;	/* ctl: RELOAD: 0 switched, -1 kept */
+	uint64_t		 acked;		/* ctl: the last request handled */
+	bool			 running;	/* ctl: a thread runs the loop */
+	bool			 exited;	/* ctl: ... and has ended */
+	bool			 start_drain;	/* the handover's child: drain first */
+	pthread_t		 thread;
+	ev_timer		 beat_timer;
+	uint64_t		 beat;		/* loop turns the heartbeat saw */
+	uint64_t		 beat_seen;	/* ctl: beat at the last ping */
+	struct worker_stats	 stats;		/* ctl: the last copy */
 };
 
 /*
- * Set up w on loop: resolver and pipe pool.  Listeners are opened separately
- * (listener_open_all) so main can drop privileges in between.  Returns 0, or
- * -1 after logging why.
+ * Set up w, worker id of sh, on loop: resolver and pipe pool.  Listeners
+ * are opened separately (listener_open_all) so main can drop privileges
+ * in between.  sh NULL: a lone worker with a struct shared of its own
+ * (tests).  Returns 0, or -1 after logging why.
  */
 int	worker_init(struct worker *w, struct ev_loop *loop,
-	    const struct config *cfg);
+	    const struct config *cfg, struct shared *sh, unsigned id);
 
 /* Close every connection (outcome OUTCOME_SHUTDOWN), listener, pipe, the resolver. */
 void	worker_destroy(struct worker *w);
@@ -97,10 +134,10 @@ void	worker_destroy(struct worker *w);
 void	worker_drain(struct worker *w);
 
 /*
- * Set the connection budget (w->accept.max_conns) and the pipe budget
- * from cfg->max_connections and the open-file limit, and size the
- * per-source table for that many sources.  A higher budget takes effect at
- * once, also while accepting is stopped at the old one.
+ * Take w's share of the daemon's pipe budget and -hello-memory (1/N each;
+ * shared_set_limits computes them).  A lone worker computes its shared
+ * budgets first.  A higher budget takes effect at once, also while
+ * accepting is stopped at the old one.
  */
 void	worker_set_limits(struct worker *w);
 
@@ -119,15 +156,26 @@ void	worker_self_refresh(struct worker *w);
 void	worker_conn_closed(struct worker *w);
 
 /*
- * Reload: make next (a freshly loaded, valid configuration) the running
- * one, built in *out: the settings the config table marks CONFIG_O_RELOAD
- * (the allow-list, -backend-port, -default-hostname, the timeouts,
- * -max-connections, the DNS servers, the log level) are taken from next;
- * every other setting keeps its running value, with a warning naming each
- * one next changes ("needs a restart").  All or nothing: returns 0 with
- * w->cfg == out (the caller may free the previous configuration), or -1
- * after logging why, nothing changed.
+ * Reload, main's half: build in *out what the workers switch to from cur
+ * (the running configuration) and next (freshly loaded and valid): the
+ * settings the config table marks CONFIG_O_RELOAD (the allow-list,
+ * -backend-port, -default-hostname, the timeouts, -max-connections, the
+ * DNS servers, the log level) are taken from next; every other setting
+ * keeps its running value, with a warning naming each one next changes
+ * ("needs a restart").  w is any worker (its listeners are checked).
+ * Returns 0, or -1 after logging why.
  */
+int	worker_reload_prepare(const struct worker *w, const struct config *cur,
+	    const struct config *next, struct config *out);
+
+/*
+ * Reload, each worker's half, in its own thread: switch to out (prepared
+ * above).  Returns 0 with w->cfg == out, or -1 after logging why (the
+ * resolver could not be set up), w->cfg unchanged.
+ */
+int	worker_reload_switch(struct worker *w, const struct config *out);
+
+/* Both halves for a lone worker: returns 0 with w->cfg == out, or -1. */
 int	worker_reload(struct worker *w, const struct config *next,
 	    struct config *out);
 

@@ -321,8 +321,9 @@ def test_hello_memory_closes_the_oldest_reader(case):
     each sent 3000 bytes of an unfinished hello hold 16 buffers of 4 KiB,
     all of 64 KiB; a new client still gets its hello read, and the oldest of
     the 16 is closed for it (outcome limited), the others kept."""
+    # One worker: with N, each takes 1/N of -hello-memory.
     w = world(case, ("alpha",), extra=["-hello-memory", "65536",
-              "-hello-timeout", "30"])
+              "-hello-timeout", "30", "-workers", "1"])
     part = client_hello("slow.test", pad=10000)[:3000]
     slow = []
     try:

@@ -621,14 +621,21 @@ def test_proxy_out_header_and_hello_in_one_send(case):
         raise Skip("not under valgrind (strace would trace valgrind)")
     w = _out_world(case, ["-proxy-proto"])
     out = os.path.join(case.dir, "strace.out")
-    p = case.spawn("strace", ["strace", "-p", str(w.snid.p.pid), "-e", "trace=sendto,sendmsg,write",
+    # -f: every thread (the workers send, not main's thread).
+    p = case.spawn("strace", ["strace", "-f", "-p", str(w.snid.p.pid), "-e",
+                              "trace=sendto,sendmsg,write",
                               "-xx", "-s", "16", "-o", out],
                    stdout=subprocess.DEVNULL, stderr=open(out + ".err", "wb"))
     def attached():
         # TracerPid in /proc says when strace really holds snid (with -o it
         # prints nothing on its own); a fixed sleep is not enough under load.
-        with open("/proc/%d/status" % w.snid.p.pid) as f:
-            return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
+        tasks = "/proc/%d/task" % w.snid.p.pid
+        for t in os.listdir(tasks):
+            with open("%s/%s/status" % (tasks, t)) as f:
+                if not any(l.startswith("TracerPid:") and l.split()[1] != "0"
+                           for l in f):
+                    return False
+        return True
     check(wait_until(attached, 10 * SLOW) and p.poll() is None,
           "strace could not attach: %s" % open(out + ".err").read()[-300:])
     hello = client_hello("alpha.test")

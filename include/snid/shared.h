@@ -1,0 +1,86 @@
+/*
+ * shared: what the workers of one daemon share (-workers N; worker.h is
+ * what each keeps to itself).  Made once by main before the workers and
+ * freed after their threads are gone.
+ *
+ *   n_conns, max_conns   -max-connections counts every worker's
+ *                        connections: a worker reserves a slot before each
+ *                        accept (shared_conn_reserve), so N workers never
+ *                        pass the limit together; atomics, no lock
+ *   srclimit             -max-connections-per-source: one table behind
+ *                        src_lock, held for one table operation
+ *   workers, ctl_*       the workers, and main's requests to them
+ *                        (workers.h): reload, drain, statistics, handover
+ *
+ * Everything else a connection touches is its worker's: its loop, pipes,
+ * hello memory (-hello-memory / N each), counters (summed at scrape time).
+ */
+#ifndef SNID_SHARED_H
+#define SNID_SHARED_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snid/config.h"
+#include "snid/srclimit.h"
+
+struct worker;
+
+struct shared {
+	/* Atomics (__atomic_*), read and written by every worker. */
+	size_t		 n_conns;	/* open connections, every worker */
+	size_t		 max_conns;	/* the budget (shared_set_limits) */
+	unsigned	 n_full;	/* workers stopped at max_conns */
+
+	size_t		 pipe_budget;	/* pipes for the whole daemon */
+	size_t		 hello_mem_max;	/* -hello-memory for the whole daemon */
+
+	pthread_mutex_t	 src_lock;	/* srclimit */
+	struct srclimit	 srclimit;
+	uint64_t	 src_seed;
+
+	struct worker	*workers;	/* n_workers of them (main's array) */
+	size_t		 n_workers;
+
+	/* workers.c: main's requests; under ctl_lock. */
+	pthread_mutex_t	 ctl_lock;
+	pthread_cond_t	 ctl_cond;
+	uint64_t	 ctl_gen;	/* the latest request */
+	bool		 ctl_park;	/* handover: parked workers wait while set */
+	struct ev_loop	*main_loop;	/* NULL: no threads (one loop, tests) */
+	ev_async	 ctl_done;	/* on main_loop: a worker's thread ended */
+};
+
+/* Set up sh for the n workers of the array workers.  Returns 0 or -1. */
+int	shared_init(struct shared *sh, struct worker *workers, size_t n);
+void	shared_free(struct shared *sh);
+
+/*
+ * The connection and pipe budgets from cfg->max_connections and the
+ * open-file limit (worker.c's arithmetic, for the whole daemon), the
+ * per-source table grown to fit, and the workers stopped at the old
+ * budget woken when it rose.  At start-up and on each reload.
+ */
+void	shared_set_limits(struct shared *sh, const struct config *cfg);
+
+/* One more connection, unless max_conns are open: then false. */
+bool	shared_conn_reserve(struct shared *sh);
+
+/* A reserved slot is free again; wakes the workers stopped for want of one. */
+void	shared_conn_release(struct shared *sh);
+
+/* Whether a connection may be reserved now. */
+bool	shared_conn_room(const struct shared *sh);
+
+/* srclimit_acquire and srclimit_release on the daemon's table. */
+bool	shared_src_acquire(struct shared *sh, const struct srclimit_key *k,
+	    uint32_t limit);
+void	shared_src_release(struct shared *sh, const struct srclimit_key *k);
+
+/* The number of CPUs this process may run on (sched_getaffinity), >= 1. */
+unsigned	shared_cpus(void);
+
+#endif

@@ -1,0 +1,400 @@
+"""-workers N: N threads, each with its loop and its own SO_REUSEPORT socket
+per tcp: address, serving as one daemon: the connection limits count every
+worker's connections, a scrape sums them, a reload switches every worker,
+a drain waits for every worker's connections, and an fd: socket from
+socket activation is shared by all.  Layout as in fixtures.py, with
+-workers 2 (the kernel's 4-tuple hash spreads 200 connections over both
+sockets with certainty for practical purposes: 2^-199 that it does not)."""
+
+import os
+import re
+import signal
+import socket
+import time
+
+from snidtest import (Snid, check, client_hello, connect, read_all,
+                      read_line, valgrind_argv, wait_until, PY, SLOW, SNID,
+                      VALGRIND)
+from fixtures import metrics, metrics_at, metrics_world, world
+
+TWO = ["-workers", "2"]
+PER_WORKER = 'snid_worker_connections_accepted_total{worker="%d"}'
+
+
+def _bad_hellos(port, n):
+    """n short connections that send garbage (closed as not-tls)."""
+    for _ in range(n):
+        s = connect("127.0.0.1", port, 5 * SLOW)
+        try:
+            s.sendall(b"GARBAGE-NOT-TLS\r\n\r\n")
+            read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+
+
+def _held(w, name="alpha", port=None):
+    """A client routed to name whose connection stays open."""
+    s = connect("127.0.0.1", port or w.L, 5 * SLOW)
+    s.sendall(client_hello(name + ".test") + b"hold\n")
+    line = read_line(s, 5 * SLOW)
+    check(line.startswith("backend=" + name), "not routed: %r" % line)
+    return s
+
+
+def _spread(w):
+    m = metrics(w)
+    return [m.get(PER_WORKER % i, -1) for i in range(2)], m
+
+
+def test_workers_spread_connections_over_both(case):
+    """Two workers, two SO_REUSEPORT sockets on the address: 200 clients
+    land on both (the per-worker metric says so), and the scrape's totals
+    are the sums of both workers' counts."""
+    w = metrics_world(case, ("alpha",), extra=TWO)
+    check(len(w.snid.addrs) == 1, "the ready line names the address more "
+          "than once: %s" % w.snid.addrs)
+    check(w.snid.text().count("info: listening on tcp:127.0.0.1") == 1,
+          "one 'listening on' line per address expected: %s" % w.snid.tail())
+    _bad_hellos(w.L, 200)
+    wait_until(lambda: len(w.snid.conns()) >= 200, 10 * SLOW)
+    per, m = _spread(w)
+    check(all(v > 0 for v in per), "connections per worker %s: one worker "
+          "got none of 200" % per)
+    check(sum(per) == 200 and m["snid_connections_accepted_total"] == 200,
+          "per worker %s, accepted %s: want a sum of 200" %
+          (per, m["snid_connections_accepted_total"]))
+    got = m['snid_connections_total{outcome="not-tls"}']
+    check(got == 200, "not-tls counted %s times over both workers, want 200"
+          % got)
+    # A connection goes through too, whichever worker takes it.
+    _held(w).close()
+
+
+def test_workers_max_connections_counts_every_worker(case):
+    """-max-connections 10 with 2 workers admits 10 connections, not 20:
+    the others wait in the backlogs and one is served when one closes."""
+    w = metrics_world(case, ("alpha",), extra=TWO + ["-max-connections", "10"])
+    held, waiting = [], []
+    try:
+        # Until both workers hold some (the 4-tuple hash decides which).
+        for _ in range(10):
+            held.append(_held(w))
+        per, _ = _spread(w)
+        check(sum(per) == 10, "accepted per worker %s, want 10 in all" % per)
+        for _ in range(20):
+            s = connect("127.0.0.1", w.L, 5 * SLOW)   # in a backlog
+            s.sendall(client_hello("alpha.test") + b"hold\n")
+            s.settimeout(0.05)
+            waiting.append(s)
+        time.sleep(1.0 * SLOW)
+        n_acc = len(w.backends["alpha"].accepts())
+        check(n_acc == 10, "backend saw %d connections at -max-connections "
+              "10 with 2 workers, want 10" % n_acc)
+        early = []
+        for s in waiting:
+            try:
+                if s.recv(100):
+                    early.append(s)
+            except socket.timeout:
+                pass
+        check(not early, "%d clients beyond the limit were served" % len(early))
+        held.pop(0).close()
+        check(wait_until(lambda: len(w.backends["alpha"].accepts()) == 11,
+                         5 * SLOW), "no waiting client was served after a "
+              "close (backend saw %d)" % len(w.backends["alpha"].accepts()))
+        time.sleep(0.5 * SLOW)
+        check(len(w.backends["alpha"].accepts()) == 11, "more than one waiting "
+              "client served for one close: %d" %
+              len(w.backends["alpha"].accepts()))
+    finally:
+        for s in held + waiting:
+            s.close()
+
+
+def test_workers_per_source_limit_counts_every_worker(case):
+    """-max-connections-per-source 5 with 2 workers: of 12 connections from
+    one address (spread over both workers) 7 are closed as limited."""
+    w = world(case, ("alpha",), extra=TWO + ["-max-connections-per-source",
+              "5", "-hello-timeout", "30"])
+    socks = []
+    try:
+        for _ in range(12):
+            s = connect("127.0.0.1", w.L, 5 * SLOW)
+            socks.append(s)
+        wait_until(lambda: sum(c["outcome"] == "limited"
+                               for c in w.snid.conns()) >= 7, 5 * SLOW)
+        time.sleep(0.3 * SLOW)
+        n = sum(c["outcome"] == "limited" for c in w.snid.conns())
+        check(n == 7, "%d of 12 connections from one address limited at 5 "
+              "per source with 2 workers, want 7" % n)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _write_conf(w, path, cidrs, more=()):
+    lines = ["listen tcp:127.0.0.1:%d" % w.L, "backend-port %d" % w.B,
+             "dns-server 127.0.0.1:%d" % w.dns_port, "log-level debug",
+             "workers 2", "metrics tcp:127.0.0.1:0"]
+    lines += ["backend-cidr %s" % c for c in cidrs] + list(more)
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.rename(path + ".tmp", path)
+
+
+def test_workers_reload_switches_every_worker(case):
+    """SIGHUP with 2 workers: after "reload: done", every new connection,
+    whichever worker takes it, is decided by the new allow-list."""
+    w = world(case, ("alpha",), start_snid=False, hold_listen=True)
+    conf = os.path.join(case.dir, "snid.conf")
+    _write_conf(w, conf, ("::1/128", "127.0.0.2/32"))
+    w.snid = case.snid(["-config", conf])
+    metrics_at(w)
+    _held(w).close()
+    # alpha's ::1 is no longer allowed.
+    _write_conf(w, conf, ("127.0.0.2/32",))
+    n = len(re.findall(r"reload: done", w.snid.text()))
+    os.kill(w.snid.p.pid, signal.SIGHUP)
+    check(wait_until(lambda: len(re.findall(r"reload: done", w.snid.text()))
+                     > n, 5 * SLOW), "no reload: done: %s" % w.snid.tail())
+    before = len(w.snid.conns())
+    for _ in range(40):
+        s = connect("127.0.0.1", w.L, 5 * SLOW)
+        try:
+            s.sendall(client_hello("alpha.test"))
+            s.shutdown(socket.SHUT_WR)      # a backend would see EOF: done
+            read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+    wait_until(lambda: len(w.snid.conns()) >= before + 40, 5 * SLOW)
+    after = w.snid.conns()[before:]
+    bad = [c["line"] for c in after if c["outcome"] != "denied"]
+    check(len(after) == 40 and not bad, "after the reload, %d of %d "
+          "connections not denied: %s" % (len(bad), len(after), bad[:3]))
+    per, _ = _spread(w)
+    check(all(v > 0 for v in per), "the 41 connections did not reach both "
+          "workers (%s): the case shows nothing" % per)
+
+
+def test_workers_drain_waits_for_every_worker(case):
+    """SIGTERM with 2 workers: both stop accepting at once, the connections
+    open on either keep moving bytes, and snid exits 0 once the last one
+    closed."""
+    w = metrics_world(case, ("alpha",), extra=TWO + ["-shutdown-timeout", "30"])
+    held = []
+    try:
+        for _ in range(30):
+            held.append(_held(w))
+            per, _ = _spread(w)
+            if len(held) >= 4 and all(v > 0 for v in per):
+                break
+        per, _ = _spread(w)
+        check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
+        os.kill(w.snid.p.pid, signal.SIGTERM)
+        check(wait_until(lambda: w.snid.text().count("shutdown: listeners "
+                                                     "closed") >= 2, 5 * SLOW),
+              "not every worker started draining: %s" % w.snid.tail())
+        try:
+            connect("127.0.0.1", w.L, 2 * SLOW).close()
+            refused = False
+        except OSError:
+            refused = True
+        check(refused, "a new connection was accepted while draining")
+        # Bytes still move both ways on every worker's connections.
+        for s in held[:-1]:
+            s.sendall(b"still-here")
+            s.shutdown(socket.SHUT_WR)
+        for s in held[:-1]:
+            data, how = read_all(s, 5 * SLOW)
+            check(data.startswith(b"recv=10 "), "a held connection stopped "
+                  "moving bytes during the drain: %r (%s)" % (data[:40], how))
+            s.close()
+        time.sleep(0.3 * SLOW)
+        check(w.snid.p.poll() is None, "snid exited with one connection open")
+        held[-1].close()
+        rc = w.snid.p.wait(timeout=10 * SLOW)
+        w.snid.stopped, w.snid.rc = True, rc
+        check(rc == 0, "snid exited %d after the drain" % rc)
+        check("info: exiting" in w.snid.text(), "no 'exiting' line")
+    finally:
+        for s in held:
+            s.close()
+
+
+def _launch_fd(case, socks, argv, names=None):
+    """snid with socks passed as fds 3, 4, ... (socket activation,
+    LISTEN_PID its own pid: the launcher execs snid in place)."""
+    code = ("import os,sys\n"
+            "fds=[int(x) for x in sys.argv[1].split(',')]\n"
+            "for i,f in enumerate(fds):\n"
+            "    os.dup2(f, 100+i)\n"
+            "for i in range(len(fds)):\n"
+            "    os.dup2(100+i, 3+i); os.set_inheritable(3+i, True); os.close(100+i)\n"
+            "os.environ['LISTEN_PID']=str(os.getpid())\n"
+            "os.environ['LISTEN_FDS']=str(len(fds))\n"
+            "if sys.argv[2]: os.environ['LISTEN_FDNAMES']=sys.argv[2]\n"
+            "os.execvp(sys.argv[3], sys.argv[3:])\n")
+    log = os.path.join(case.dir, "snid.log")
+    f = open(log, "ab")
+    if VALGRIND:
+        argv = valgrind_argv(os.path.join(case.dir, "snid.valgrind.log")) + argv
+    p = case.spawn("launcher", [PY, "-c", code,
+                                ",".join(str(s.fileno()) for s in socks),
+                                names or ""] + argv,
+                   stdout=f, stderr=f, pass_fds=[s.fileno() for s in socks])
+    return p, log
+
+
+def test_workers_share_an_fd_socket(case):
+    """-listen fd:3 with 2 workers: one passed socket, shared (each worker
+    waits on it through its own EPOLLEXCLUSIVE epoll set); every client is
+    served, and the access log has one line per connection."""
+    w = world(case, ("alpha",), start_snid=False)
+    args = [a for a in w.args if a != "tcp:127.0.0.1:%d" % w.L]
+    args.remove("-listen")
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    port = s.getsockname()[1]
+    p, log = _launch_fd(case, [s], [SNID, "-listen", "fd:3", "-metrics",
+                                  "tcp:127.0.0.1:0"] + TWO + args)
+    s.close()
+    w.snid = Snid.adopt(case, p, log)
+    check(wait_until(lambda: "ready:" in w.snid.text() or p.poll() is not None,
+                     10 * SLOW), "snid did not start: %s" % w.snid.tail())
+    check(p.poll() is None, "snid exited: %s" % w.snid.tail())
+    metrics_at(w)
+    for i in range(40):
+        c = _held(w, port=port)
+        c.close()
+    wait_until(lambda: len(w.snid.conns()) >= 40, 5 * SLOW)
+    n = len(w.snid.conns())
+    check(n == 40, "%d access lines for 40 connections" % n)
+    per, m = _spread(w)
+    check(sum(per) == 40, "accepted per worker %s, want 40 in all" % per)
+
+
+class _FdStore:
+    """systemd's NOTIFY_SOCKET with its fd store: keeps the descriptors a
+    FDSTORE=1 message carries, as systemd does for the next start."""
+
+    def __init__(self, tag):
+        name = "snid-test-%s-%d" % (tag, os.getpid())
+        self.rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.rx.bind("\0" + name)
+        self.rx.settimeout(0.2)
+        self.env = dict(os.environ, NOTIFY_SOCKET="@" + name,
+                        SNID_HANDOVER="1")
+        self.got, self.fds = [], []
+
+    def drain(self):
+        for _ in range(1000):
+            try:
+                msg, fds, _, _ = socket.recv_fds(self.rx, 4096, 64)
+            except socket.timeout:
+                return
+            self.got.append(msg.decode())
+            if b"FDSTORE=1" in msg:
+                self.fds += [socket.socket(fileno=f) for f in fds]
+
+
+def test_workers_handover_keeps_every_socket(case):
+    """The restart handover with 2 workers (SNID_HANDOVER=1 under a
+    NOTIFY_SOCKET): every worker's SO_REUSEPORT socket goes to the fd store;
+    on SIGTERM the process exits at once while a child (the workers parked,
+    forked, restarted) finishes the connections open on both workers; the
+    next snid takes both stored sockets back, one per worker."""
+    store = _FdStore("handover")
+    w = world(case, ("alpha",), extra=TWO + ["-metrics", "tcp:127.0.0.1:0",
+              "-shutdown-timeout", "30"], start_snid=False)
+    w.snid = case.snid(w.args, env=store.env)
+    metrics_at(w)
+    check(wait_until(lambda: store.drain() or len(store.fds) == 2, 5 * SLOW),
+          "the fd store got %d sockets, want 2 (one per worker): %s" %
+          (len(store.fds), store.got))
+    held = []
+    child = None
+    try:
+        for _ in range(30):
+            held.append(_held(w))
+            per, _ = _spread(w)
+            if len(held) >= 4 and all(v > 0 for v in per):
+                break
+        check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
+        os.kill(w.snid.p.pid, signal.SIGTERM)
+        rc = w.snid.p.wait(timeout=5 * SLOW)
+        w.snid.stopped, w.snid.rc = True, rc
+        check(rc == 0, "the old process exited %d" % rc)
+        m = re.search(r"left to pid (\d+)", w.snid.text())
+        check(m, "no handover line: %s" % w.snid.tail())
+        child = int(m.group(1))
+        for s in held:
+            s.sendall(b"still-here")
+            s.shutdown(socket.SHUT_WR)
+        for s in held:
+            data, how = read_all(s, 5 * SLOW)
+            check(data.startswith(b"recv=10 "), "a connection the child "
+                  "took over stopped: %r (%s)" % (data[:40], how))
+            s.close()
+        check(wait_until(lambda: not os.path.exists("/proc/%d" % child),
+                         10 * SLOW), "the child did not exit after its "
+              "connections finished: %s" % w.snid.tail())
+        child = None
+        # Meanwhile the stored sockets kept listening: the next start.
+        port = store.fds[0].getsockname()[1]
+        queued = connect("127.0.0.1", port, 5 * SLOW)
+        args = [("tcp:127.0.0.1:%d" % port if a.startswith("tcp:127.0.0.1:")
+                 and i > 0 and w.args[i - 1] == "-listen" else a)
+                for i, a in enumerate(w.args)]
+        p, log = _launch_fd(case, store.fds, [SNID] + args,
+                            names="snid-tcp:snid-tcp")
+        nxt = Snid.adopt(case, p, log)
+        check(wait_until(lambda: nxt.text().count("ready:") >= 2 or
+                         p.poll() is not None, 10 * SLOW),
+              "the next snid did not start: %s" % nxt.tail())
+        check("kept from the previous process" in nxt.text() and
+              "closing fd" not in nxt.text(), "not both stored sockets "
+              "taken: %s" % nxt.tail())
+        queued.sendall(client_hello("alpha.test") + b"hold\n")
+        line = read_line(queued, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "a client queued over the "
+              "restart was not served: %r" % line)
+        queued.close()
+    finally:
+        for s in held:
+            s.close()
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_workers_stored_socket_without_reuseport_gets_siblings(case):
+    """A socket in the fd store from a snid that ran one loop (bound
+    without SO_REUSEPORT): with 2 workers, worker 0 takes it back, worker 1
+    still binds a socket of its own on the address, and both serve."""
+    w = world(case, ("alpha",), start_snid=False)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    port = s.getsockname()[1]
+    args = [("tcp:127.0.0.1:%d" % port if a.startswith("tcp:127.0.0.1:")
+             and i > 0 and w.args[i - 1] == "-listen" else a)
+            for i, a in enumerate(w.args)]
+    p, log = _launch_fd(case, [s], [SNID] + args + TWO +
+                        ["-metrics", "tcp:127.0.0.1:0"], names="snid-tcp")
+    s.close()
+    w.snid = Snid.adopt(case, p, log)
+    check(wait_until(lambda: "ready:" in w.snid.text() or p.poll() is not None,
+                     10 * SLOW), "snid did not start: %s" % w.snid.tail())
+    check("kept from the previous process" in w.snid.text(),
+          "the stored socket was not taken: %s" % w.snid.tail())
+    check("share one" not in w.snid.text(), "worker 1 got no socket of its "
+          "own: %s" % w.snid.tail())
+    metrics_at(w)
+    _bad_hellos(port, 200)
+    wait_until(lambda: len(w.snid.conns()) >= 200, 10 * SLOW)
+    per, _ = _spread(w)
+    check(all(v > 0 for v in per) and sum(per) == 200,
+          "connections per worker %s of 200" % per)

@@ -1,0 +1,158 @@
+/*
+ * Unit tests for shared: the daemon-wide connection budget and per-source
+ * table under threads that reserve at once (as the workers' accepts do):
+ * together they never pass the limit, and every slot comes back; and the
+ * watchdog's rule over the workers' heartbeats.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "snid/config.h"
+#include "snid/shared.h"
+#include "snid/worker.h"
+#include "snid/workers.h"
+
+#define THREADS	4
+#define TRIES	5000
+
+static struct shared	sh;
+static struct worker	workers[THREADS];
+static int		got[THREADS];
+
+static void *
+reserver(void *arg)
+{
+	int	*n = arg;
+
+	for (int i = 0; i < TRIES; i++)
+		if (shared_conn_reserve(&sh))
+			(*n)++;
+	return NULL;
+}
+
+/* 4 threads reserve 5000 times each against a budget of 1000: 1000 win. */
+static void
+test_shared_reserve_never_passes_the_limit(void **state)
+{
+	pthread_t	t[THREADS];
+	int		total = 0, i;
+
+	(void)state;
+	assert_int_equal(shared_init(&sh, workers, THREADS), 0);
+	__atomic_store_n(&sh.max_conns, 1000, __ATOMIC_SEQ_CST);
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, reserver, &got[i]), 0);
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += got[i];
+	}
+	assert_int_equal(total, 1000);
+	assert_int_equal(sh.n_conns, 1000);
+	assert_false(shared_conn_room(&sh));
+	shared_conn_release(&sh);
+	assert_true(shared_conn_room(&sh));
+	assert_true(shared_conn_reserve(&sh));
+	assert_false(shared_conn_reserve(&sh));
+	for (i = 0; i < 1000; i++)
+		shared_conn_release(&sh);
+	assert_int_equal(sh.n_conns, 0);
+	shared_free(&sh);
+}
+
+static struct srclimit_key	src;
+static int			src_got[THREADS];
+
+static void *
+acquirer(void *arg)
+{
+	int	*n = arg;
+
+	for (int i = 0; i < TRIES; i++)
+		if (shared_src_acquire(&sh, &src, 256))
+			(*n)++;
+	return NULL;
+}
+
+/* One source from 4 workers at once: 256 connections in all, not 4 x 256. */
+static void
+test_shared_per_source_limit_counts_every_thread(void **state)
+{
+	struct config		cfg;
+	struct sockaddr_in	sin;
+	pthread_t		t[THREADS];
+	int			total = 0, i;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_connections = 10000;
+	assert_int_equal(shared_init(&sh, workers, THREADS), 0);
+	shared_set_limits(&sh, &cfg);
+	assert_int_equal(sh.max_conns, 10000);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0xc0000207);
+	assert_true(srclimit_key((struct sockaddr *)&sin, &src));
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, acquirer,
+		    &src_got[i]), 0);
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += src_got[i];
+	}
+	assert_int_equal(total, 256);
+	for (i = 0; i < 256; i++)
+		shared_src_release(&sh, &src);
+	assert_int_equal(srclimit_count(&sh.srclimit, &src), 0);
+	/* A raised limit keeps the counts (the table grows). */
+	assert_true(shared_src_acquire(&sh, &src, 256));
+	cfg.max_connections = 100000;
+	shared_set_limits(&sh, &cfg);
+	assert_int_equal(srclimit_count(&sh.srclimit, &src), 1);
+	shared_free(&sh);
+}
+
+/*
+ * The watchdog's rule (workers_beating): a ping only when every running
+ * worker's heartbeat moved since the last one; a worker whose thread has
+ * ended (drained) does not hold the pings back.
+ */
+static void
+test_shared_watchdog_needs_every_heartbeat(void **state)
+{
+	(void)state;
+	memset(workers, 0, sizeof(workers));
+	assert_int_equal(shared_init(&sh, workers, 2), 0);
+	workers[0].running = workers[1].running = true;
+	workers[0].beat = workers[1].beat = 1;
+	assert_true(workers_beating(&sh));
+	/* Worker 1 is stuck in a callback: its beat stays. */
+	workers[0].beat++;
+	assert_false(workers_beating(&sh));
+	workers[0].beat++;
+	workers[1].beat++;
+	assert_true(workers_beating(&sh));
+	/* Worker 1 drained and ended: only worker 0 counts. */
+	workers[1].exited = true;
+	workers[0].beat++;
+	assert_true(workers_beating(&sh));
+	assert_false(workers_beating(&sh));
+	shared_free(&sh);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test(test_shared_reserve_never_passes_the_limit),
+		cmocka_unit_test(test_shared_per_source_limit_counts_every_thread),
+		cmocka_unit_test(test_shared_watchdog_needs_every_heartbeat),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
