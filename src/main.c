@@ -591,6 +591,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	shared_set_limits(&sh, &cfg);
+	sh.dns = resolver_shared_new(&cfg);
 	k = main_workers_init(&sh, &cfg);
 	main_signals_start(loop, &sh, &cfg, argc, argv);
 	if (k < n || main_start(loop, &sh, &cfg) == -1)
@@ -609,6 +610,7 @@ main(int argc, char **argv)
 		worker_destroy(&ws[k]);
 		ev_loop_destroy(wl);
 	}
+	resolver_shared_free(sh.dns);
 	shared_free(&sh);
 	free(ws);
 	free(main_sig.reloaded);

@@ -29,6 +29,7 @@
 #include "resolver_int.h"
 #include "snid/config.h"
 #include "snid/log.h"
+#include "snid/shared.h"
 #include "snid/worker.h"
 
 static void	resolver_timer_update(struct resolver *r);
@@ -246,8 +247,7 @@ resolver_make(struct worker *w, const struct config *cfg,
 static struct resolver_shared *
 resolver_shared_of(struct worker *w)
 {
-	(void)w;
-	return NULL;
+	return w->shared != NULL ? w->shared->dns : NULL;
 }
 
 struct resolver *

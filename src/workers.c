@@ -354,6 +354,13 @@ workers_stats(struct shared *sh, struct worker_stats *sum,
 			per_worker[i] = st->counters.accepted;
 	}
 	(void)pthread_mutex_unlock(&sh->ctl_lock);
+	/* The cache is the daemon's: counted once, not once per worker. */
+	if (sh->dns != NULL) {
+		struct resolver_stats	ds;
+
+		resolver_shared_stats(sh->dns, &ds);
+		memcpy(sum->dns.cache, ds.cache, sizeof(sum->dns.cache));
+	}
 }
 
 bool

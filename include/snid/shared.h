@@ -42,6 +42,8 @@ struct shared {
 	struct srclimit	 srclimit;
 	uint64_t	 src_seed;
 
+	struct resolver_shared	*dns;	/* the DNS cache and queries (resolver.h) */
+
 	struct worker	*workers;	/* n_workers of them (main's array) */
 	size_t		 n_workers;
 

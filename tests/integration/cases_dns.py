@@ -12,7 +12,6 @@ printed as notes.
 import resource
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -20,20 +19,17 @@ from cases import refused, world
 from cases_metrics import metrics
 from cases_srv import routed
 from fixtures import RECORDS, good_client
-from snidtest import (Dnsmasq, Skip, check, client_hello, connect, dns_parse_question,
+from snidtest import (Dnsmasq, check, client_hello, connect, dns_parse_question,
                       free_port, read_all, read_line, wait_until, SLOW, SNID)
 
 UNRECOGNIZED_NAME = 112
-# These cases count queries per name: with a DNS cache per worker, two
-# workers may each ask once.  One worker until the cache is the daemon's.
-ONE_WORKER = ["-workers", "1"]
 
 
 def with_metrics(case, backends, dns, extra=(), cidrs=None):
     M = free_port()
     kw = {} if cidrs is None else {"cidrs": cidrs}
     w = world(case, backends, dns=dns, extra=["-metrics", "tcp:127.0.0.1:%d" % M]
-              + ONE_WORKER + list(extra), **kw)
+              + list(extra), **kw)
     w.M = M
     w.url = "http://127.0.0.1:%d/metrics" % M
     return w
@@ -166,8 +162,7 @@ def test_dns_random_nxdomain_flood_is_bounded(case):
     try:
         # 1000 from one address: above the default per-source limit.
         w = world(case, ("alpha",), dns=type("D", (), {"port": srv.port})(),
-                  extra=["-dns-timeout", "10", "-max-connections-per-source", "0"]
-                  + ONE_WORKER)
+                  extra=["-dns-timeout", "10", "-max-connections-per-source", "0"])
         routed(w, client_hello("alpha.test"), "alpha", w.B, "before the flood")
         n = 1000
         t0 = time.time()
@@ -247,7 +242,7 @@ def routed_to(w, name):
 def test_dns_nxdomain_cached_then_expires(case):
     """A name that does not exist: the second connection sends no query;
     after the negative TTL (RFC 2308; at most 30 s) a connection asks again."""
-    w = world(case, ("alpha",), extra=ONE_WORKER)
+    w = world(case, ("alpha",))
     refused(w, client_hello("nope.test"), UNRECOGNIZED_NAME, "nxdomain", "first")
 
     def asked():
@@ -271,20 +266,12 @@ def test_dns_nxdomain_cached_then_expires(case):
     case.note("negative entry lived %.1fs" % (time.time() - t0))
 
 
-def need_workers():
-    """Skip a case when this snid has no -workers (issue 11's workers)."""
-    out = subprocess.run([SNID, "-help"], capture_output=True, text=True, timeout=10)
-    if "-workers" not in out.stdout + out.stderr:
-        raise Skip("this snid has no -workers")
-
-
 def test_dns_workers_share_the_cache(case):
     """-workers 2: the DNS cache is the daemon's, not each worker's.  40
     connections one after the other to alpha.test, spread over both
     workers by SO_REUSEPORT (all 40 in one worker: odds 2^-39), make one
     AAAA query in dnsmasq's --log-queries, not one per worker.  (dnsmasq
     gives its host records TTL 0 unless told: --local-ttl.)"""
-    need_workers()
     dns = case.dnsmasq(RECORDS, extra=["--local-ttl=300"])
     w = world(case, ("alpha",), dns=dns, extra=["-workers", "2"])
     # The harness asked dnsmasq for alpha.test to see it up: not snid.
@@ -301,7 +288,6 @@ def test_dns_workers_merge_queries_in_flight(case):
     """-workers 2: 200 connections at once to one uncached name, answered
     after 1.2 s: the lookups in both workers wait for one query on the
     wire, and every connection gets the answer."""
-    need_workers()
     dns = case.dns_responder({"crowd.test": "delay:1.2:::1"})
     w = with_metrics(case, (), dns, extra=["-workers", "2", "-dns-timeout", "20",
                      "-max-connections-per-source", "0"],
