@@ -26,6 +26,7 @@
 
 #include "snid/addrspec.h"
 #include "snid/conn.h"
+#include "snid/handover.h"
 #include "snid/log.h"
 #include "snid/shared.h"
 #include "snid/sock.h"
@@ -478,6 +479,29 @@ listener_open_spec(struct worker *w, const struct listen_spec *s,
 	return rc;
 }
 
+/*
+ * A previous process's handover pipes (handover.h), kept for main to
+ * release once we accept; more than the array holds are released now.
+ */
+static void
+listener_take_handover(struct shared *sh, struct listener_activation *act)
+{
+	char	name[ADDRSPEC_FDNAME_MAX];
+
+	for (int i = 0; i < act->n; i++) {
+		listener_activation_name(act, i, name, sizeof(name));
+		if (act->used[i] || strcmp(name, HANDOVER_FDNAME) != 0)
+			continue;
+		act->used[i] = true;
+		if (sh->n_handover < HANDOVER_MAX_FDS) {
+			sh->handover_fds[sh->n_handover++] = 3 + i;
+		} else {
+			(void)write(3 + i, "1", 1);	/* stop accepting */
+			util_close(3 + i);
+		}
+	}
+}
+
 int
 listener_open_all(struct shared *sh)
 {
@@ -514,6 +538,7 @@ listener_open_all(struct shared *sh)
 			    &sh->workers[0].listeners[i], &act);
 	if (rc == 0)
 		listener_adopt_extra(sh, &act);
+	listener_take_handover(sh, &act);
 	listener_activation_done(&act);
 	if (rc == 0 && sh->n_workers > 1)
 		rc = listener_share_all(sh);

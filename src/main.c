@@ -26,6 +26,7 @@
 #include "snid/config.h"
 #include "snid/conn.h"
 #include "snid/diagnose.h"
+#include "snid/handover.h"
 #include "snid/listener.h"
 #include "snid/localroute.h"
 #include "snid/log.h"
@@ -53,6 +54,8 @@ static struct {
 	size_t		 n_retired;
 	bool		 draining;	/* SIGTERM came */
 	bool		 handover;	/* SNID_HANDOVER=1: SIGTERM forks a drainer */
+	ev_io		 handover_io;	/* the child: the handover pipe */
+	ev_timer	 handover_cap;	/* the child: accept this long at most */
 } main_sig;
 
 /* How often STATUS= is refreshed while systemd listens. */
@@ -99,31 +102,66 @@ main_status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void	main_notify_stop(struct ev_loop *);
 
 /*
+ * The handover's child: the next process accepts (or the unit stopped, or
+ * -shutdown-timeout passed): stop accepting and drain (handover.h).
+ */
+static void
+main_handover_done(struct ev_loop *loop, const char *why)
+{
+	ev_io_stop(loop, &main_sig.handover_io);
+	ev_timer_stop(loop, &main_sig.handover_cap);
+	util_close(main_sig.handover_io.fd);
+	log_info("shutdown: %s: no longer accepting, %zu connection(s) to "
+	    "drain", why, main_open_conns());
+	(void)workers_request(main_sig.sh, WORKER_CMD_DRAIN, false, 0);
+}
+
+static void
+main_handover_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	char	b;
+
+	(void)revents;
+	main_handover_done(loop, read(io->fd, &b, 1) == 1 ?
+	    "the next snid accepts" : "the fd store was flushed (stop)");
+}
+
+static void
+main_handover_cap_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	main_handover_done(loop, "no successor within -shutdown-timeout");
+}
+
+/*
  * The restart handover (snid(8), UPGRADING): the listening sockets are in
- * systemd's fd store, so the next process can accept as soon as this one
- * is gone; a child takes the open connections and drains them
- * (-shutdown-timeout as before) while this process, systemd's main one,
- * exits at once.  The unit's KillMode=process leaves the child alone, as
- * sshd's sessions.  fork keeps only the calling thread, so the workers
- * park first and the child starts their threads again (workers_handover).
- * Returns 0 in the child (its workers drain), -1 when it could not (drain
- * here, as without the handover); the parent does not return.
+ * systemd's fd store, so the next process can accept as soon as it runs;
+ * a child takes the open connections and drains them (-shutdown-timeout
+ * as before) while this process, systemd's main one, exits at once.  With
+ * the handover pipe (pipe_rd != -1, handover.h) the child accepts too
+ * until the next process does.  The unit's KillMode=process leaves the
+ * child alone, as sshd's sessions.  fork keeps only the calling thread,
+ * so the workers park first and the child starts their threads again
+ * (workers_handover).  Returns 0 in the child, -1 when it could not
+ * (drain here, as without the handover); the parent does not return.
  */
 static int
-main_handover(struct ev_loop *loop)
+main_handover(struct ev_loop *loop, int pipe_rd)
 {
 	size_t	n = main_open_conns();
 	pid_t	pid;
 
-	pid = workers_handover(main_sig.sh);
+	pid = workers_handover(main_sig.sh, pipe_rd != -1);
 	if (pid == -1) {
 		log_warn("shutdown: no handover (fork: %s); draining here",
 		    strerror(errno));
 		return -1;
 	}
 	if (pid > 0) {
-		log_info("shutdown: %zu connection(s) left to pid %ld to drain; "
-		    "the listeners stay in systemd's fd store", n, (long)pid);
+		log_info("shutdown: %zu connection(s) left to pid %ld to drain%s; "
+		    "the listeners stay in systemd's fd store", n, (long)pid,
+		    pipe_rd != -1 ? ", accepting until the next snid does" : "");
 		/* No cleanup: it would close what the child now serves. */
 		_exit(0);
 	}
@@ -131,6 +169,14 @@ main_handover(struct ev_loop *loop)
 	/* Not systemd's main process: no notifications, no watchdog. */
 	main_notify_stop(loop);
 	metricsd_close(&main_sig.metricsd);
+	if (pipe_rd != -1) {
+		ev_io_init(&main_sig.handover_io, main_handover_io_cb, pipe_rd,
+		    EV_READ);
+		ev_io_start(loop, &main_sig.handover_io);
+		ev_timer_init(&main_sig.handover_cap, main_handover_cap_cb,
+		    main_sig.sh->workers[0].cfg->shutdown_timeout, 0.);
+		ev_timer_start(loop, &main_sig.handover_cap);
+	}
 	return 0;
 }
 
@@ -149,9 +195,15 @@ main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	main_sig.draining = true;
 	log_info("shutdown: signal %d", s->signum);
 	(void)sdnotify_send(&main_sig.notify, "STOPPING=1");
-	if (main_sig.handover && main_open_conns() > 0 &&
-	    main_handover(loop) == 0)
-		return;
+	if (main_sig.handover) {
+		/* With the pipe the child bridges the gap, even with no conns. */
+		int	rd = handover_offer(&main_sig.notify);
+
+		if ((rd != -1 || main_open_conns() > 0) &&
+		    main_handover(loop, rd) == 0)
+			return;
+		util_close(rd);
+	}
 	/* Each worker's loop ends when it is drained; main's when all are. */
 	(void)workers_request(main_sig.sh, WORKER_CMD_DRAIN, false, 0);
 }
@@ -555,6 +607,9 @@ main_start(struct ev_loop *loop, struct shared *sh, const struct config *cfg)
 		log_info("%zu workers", sh->n_workers);
 	main_notify_start(loop, &sh->workers[0]);
 	main_store_listeners(sh);
+	/* We accept: a predecessor's child may stop (handover.h). */
+	handover_release(&main_sig.notify, sh->handover_fds, sh->n_handover);
+	sh->n_handover = 0;
 	return 0;
 }
 

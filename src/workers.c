@@ -34,7 +34,8 @@ workers_publish(struct worker *w, struct worker_stats *st)
 }
 
 /*
- * PARK: the listeners are closed (they stay in systemd's fd store); wait,
+ * PARK: the listeners are closed unless park_listen (they stay in systemd's
+ * fd store); wait,
  * holding no lock but inside ctl_cond's wait, until main has forked (the
  * parent then exits under us) or gave up.  ctl_lock held.
  */
@@ -64,7 +65,8 @@ workers_cmd_cb(struct ev_loop *loop, ev_async *a, int revents)
 	bits = __atomic_exchange_n(&w->cmd_bits, 0, __ATOMIC_ACQ_REL);
 	if ((bits & WORKER_CMD_RELOAD) && cfg != NULL && cfg != w->cfg)
 		rc = worker_reload_switch(w, cfg);
-	if ((bits & WORKER_CMD_PARK) && w->listeners != NULL)
+	if ((bits & WORKER_CMD_PARK) && w->listeners != NULL &&
+	    !sh->park_listen)
 		listener_close_all(w);
 	if (bits & WORKER_CMD_DRAIN)
 		worker_drain(w);
@@ -394,12 +396,13 @@ workers_unpark(struct shared *sh)
 }
 
 pid_t
-workers_handover(struct shared *sh)
+workers_handover(struct shared *sh, bool listen)
 {
 	pid_t	pid;
 
 	(void)pthread_mutex_lock(&sh->ctl_lock);
 	sh->ctl_park = true;
+	sh->park_listen = listen;
 	(void)pthread_mutex_unlock(&sh->ctl_lock);
 	if (!workers_request(sh, WORKER_CMD_PARK, true, WORKERS_WAIT)) {
 		log_warn("shutdown: a worker did not stop for the handover");
@@ -427,7 +430,7 @@ workers_handover(struct shared *sh)
 		struct worker	*w = &sh->workers[i];
 
 		ev_loop_fork(w->loop);
-		w->start_drain = true;
+		w->start_drain = !listen;
 	}
 	if (workers_spawn(sh) == -1)
 		log_error("shutdown: the handover's child could not start "

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "snid/config.h"
+#include "snid/handover.h"
 #include "snid/srclimit.h"
 
 struct worker;
@@ -52,6 +53,11 @@ struct shared {
 	pthread_cond_t	 ctl_cond;
 	uint64_t	 ctl_gen;	/* the latest request */
 	bool		 ctl_park;	/* handover: parked workers wait while set */
+	bool		 park_listen;	/* handover: parked workers keep listening */
+
+	/* Predecessors' handover pipes passed by systemd (handover.h). */
+	int		 handover_fds[HANDOVER_MAX_FDS];
+	size_t		 n_handover;
 	struct ev_loop	*main_loop;	/* NULL: no threads (one loop, tests) */
 	ev_async	 ctl_done;	/* on main_loop: a worker's thread ended */
 };

@@ -70,13 +70,15 @@ void	workers_stats(struct shared *sh, struct worker_stats *sum,
 bool	workers_beating(struct shared *sh);
 
 /*
- * The restart handover with threads: park every worker (listeners closed,
- * waiting outside any lock of snid's), fork, and in the child start a
- * thread per worker again, each draining its connections.  Returns what
- * fork returned: the child's pid in the parent (which must _exit at once),
- * 0 in the child, -1 when it could not (the workers run again; drain
- * them).
+ * The restart handover with threads: park every worker (waiting outside
+ * any lock of snid's), fork, and in the child start a thread per worker
+ * again.  With listen, the workers keep their listeners and go on
+ * accepting until main asks them to drain (handover.h: until the next
+ * process accepts); without, they close them before the fork and the
+ * child's workers drain at once.  Returns what fork returned: the child's
+ * pid in the parent (which must _exit at once), 0 in the child, -1 when it
+ * could not (the workers run again; drain them).
  */
-pid_t	workers_handover(struct shared *sh);
+pid_t	workers_handover(struct shared *sh, bool listen);
 
 #endif

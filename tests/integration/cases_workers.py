@@ -12,10 +12,10 @@ import signal
 import socket
 import time
 
-from snidtest import (Snid, check, client_hello, connect, read_all,
+from snidtest import (Fail, Snid, check, client_hello, connect, read_all,
                       read_line, valgrind_argv, wait_until, PY, SLOW, SNID,
                       VALGRIND)
-from fixtures import metrics, metrics_at, metrics_world, world
+from fixtures import good_client, metrics, metrics_at, metrics_world, world
 
 TWO = ["-workers", "2"]
 PER_WORKER = 'snid_worker_connections_accepted_total{worker="%d"}'
@@ -221,7 +221,7 @@ def test_workers_drain_waits_for_every_worker(case):
             s.close()
 
 
-def _launch_fd(case, socks, argv, names=None):
+def _launch_fd(case, socks, argv, names=None, log_name="snid.log"):
     """snid with socks passed as fds 3, 4, ... (socket activation,
     LISTEN_PID its own pid: the launcher execs snid in place)."""
     code = ("import os,sys\n"
@@ -234,7 +234,7 @@ def _launch_fd(case, socks, argv, names=None):
             "os.environ['LISTEN_FDS']=str(len(fds))\n"
             "if sys.argv[2]: os.environ['LISTEN_FDNAMES']=sys.argv[2]\n"
             "os.execvp(sys.argv[3], sys.argv[3:])\n")
-    log = os.path.join(case.dir, "snid.log")
+    log = os.path.join(case.dir, log_name)
     f = open(log, "ab")
     if VALGRIND:
         argv = valgrind_argv(os.path.join(case.dir, "snid.valgrind.log")) + argv
@@ -275,8 +275,9 @@ def test_workers_share_an_fd_socket(case):
 
 
 class _FdStore:
-    """systemd's NOTIFY_SOCKET with its fd store: keeps the descriptors a
-    FDSTORE=1 message carries, as systemd does for the next start."""
+    """systemd's NOTIFY_SOCKET with its fd store: keeps the descriptors
+    FDSTORE=1 messages carry, by FDNAME, and forgets a name on
+    FDSTOREREMOVE=1, as systemd does for the next start."""
 
     def __init__(self, tag):
         name = "snid-test-%s-%d" % (tag, os.getpid())
@@ -285,7 +286,7 @@ class _FdStore:
         self.rx.settimeout(0.2)
         self.env = dict(os.environ, NOTIFY_SOCKET="@" + name,
                         SNID_HANDOVER="1")
-        self.got, self.fds = [], []
+        self.got, self.entries = [], []      # entries: (name, fd)
 
     def drain(self):
         for _ in range(1000):
@@ -293,18 +294,48 @@ class _FdStore:
                 msg, fds, _, _ = socket.recv_fds(self.rx, 4096, 64)
             except socket.timeout:
                 return
-            self.got.append(msg.decode())
-            if b"FDSTORE=1" in msg:
-                self.fds += [socket.socket(fileno=f) for f in fds]
+            text = msg.decode()
+            self.got.append(text)
+            kv = dict(l.split("=", 1) for l in text.split("\n") if "=" in l)
+            if kv.get("FDSTOREREMOVE") == "1":
+                for n, f in [e for e in self.entries if e[0] == kv.get("FDNAME")]:
+                    os.close(f)
+                    self.entries.remove((n, f))
+            if kv.get("FDSTORE") == "1":
+                self.entries += [(kv.get("FDNAME", "stored"), f) for f in fds]
+            else:
+                for f in fds:
+                    os.close(f)
+
+    @property
+    def fds(self):
+        """The stored listening sockets (FDNAME snid-tcp)."""
+        return [socket.socket(fileno=os.dup(f)) for n, f in self.entries
+                if n == "snid-tcp"]
+
+    def named(self, name):
+        return [f for n, f in self.entries if n == name]
+
+    def flush(self):
+        """What a stop does: systemd closes every stored descriptor."""
+        for _, f in self.entries:
+            os.close(f)
+        self.entries = []
 
 
-def test_workers_handover_keeps_every_socket(case):
-    """The restart handover with 2 workers (SNID_HANDOVER=1 under a
-    NOTIFY_SOCKET): every worker's SO_REUSEPORT socket goes to the fd store;
-    on SIGTERM the process exits at once while a child (the workers parked,
-    forked, restarted) finishes the connections open on both workers; the
-    next snid takes both stored sockets back, one per worker."""
-    store = _FdStore("handover")
+class _Fd:
+    """A raw descriptor where a socket object is expected (pass_fds)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def fileno(self):
+        return self.fd
+
+
+def _handover_start(case, tag):
+    """snid with 2 workers under a fake fd store, its sockets stored."""
+    store = _FdStore(tag)
     w = world(case, ("alpha",), extra=TWO + ["-metrics", "tcp:127.0.0.1:0",
               "-shutdown-timeout", "30"], start_snid=False)
     w.snid = case.snid(w.args, env=store.env)
@@ -312,6 +343,40 @@ def test_workers_handover_keeps_every_socket(case):
     check(wait_until(lambda: store.drain() or len(store.fds) == 2, 5 * SLOW),
           "the fd store got %d sockets, want 2 (one per worker): %s" %
           (len(store.fds), store.got))
+    return store, w
+
+
+def _handover_term(w, store):
+    """SIGTERM: the old process exits at once; returns its child's pid."""
+    os.kill(w.snid.p.pid, signal.SIGTERM)
+    rc = w.snid.p.wait(timeout=5 * SLOW)
+    w.snid.stopped, w.snid.rc = True, rc
+    check(rc == 0, "the old process exited %d" % rc)
+    m = re.search(r"left to pid (\d+)", w.snid.text())
+    check(m, "no handover line: %s" % w.snid.tail())
+    store.drain()
+    check(len(store.named("snid-handover")) == 1, "no handover pipe in the "
+          "fd store: %s" % store.got)
+    return int(m.group(1))
+
+
+def _kill(pid):
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_workers_handover_keeps_every_socket(case):
+    """The restart handover with 2 workers (SNID_HANDOVER=1 under a
+    NOTIFY_SOCKET): every worker's SO_REUSEPORT socket goes to the fd store;
+    on SIGTERM the process exits at once while a child (the workers parked,
+    forked, restarted) finishes the connections open on both workers and,
+    until the next snid accepts, accepts new ones too (no gap); the next
+    snid takes both stored sockets back, one per worker, and tells the
+    child through the handover pipe, which then stops accepting and ends."""
+    store, w = _handover_start(case, "handover")
     held = []
     child = None
     try:
@@ -321,13 +386,15 @@ def test_workers_handover_keeps_every_socket(case):
             if len(held) >= 4 and all(v > 0 for v in per):
                 break
         check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
-        os.kill(w.snid.p.pid, signal.SIGTERM)
-        rc = w.snid.p.wait(timeout=5 * SLOW)
-        w.snid.stopped, w.snid.rc = True, rc
-        check(rc == 0, "the old process exited %d" % rc)
-        m = re.search(r"left to pid (\d+)", w.snid.text())
-        check(m, "no handover line: %s" % w.snid.tail())
-        child = int(m.group(1))
+        child = _handover_term(w, store)
+        # Between the two processes: the child serves a new client.
+        port = store.fds[0].getsockname()[1]
+        gap = connect("127.0.0.1", port, 5 * SLOW)
+        gap.sendall(client_hello("alpha.test") + b"hold\n")
+        line = read_line(gap, 5 * SLOW)
+        check(line.startswith("backend=alpha"), "a client between the two "
+              "processes was not served: %r" % line)
+        held.append(gap)
         for s in held:
             s.sendall(b"still-here")
             s.shutdown(socket.SHUT_WR)
@@ -336,38 +403,72 @@ def test_workers_handover_keeps_every_socket(case):
             check(data.startswith(b"recv=10 "), "a connection the child "
                   "took over stopped: %r (%s)" % (data[:40], how))
             s.close()
-        check(wait_until(lambda: not os.path.exists("/proc/%d" % child),
-                         10 * SLOW), "the child did not exit after its "
-              "connections finished: %s" % w.snid.tail())
-        child = None
-        # Meanwhile the stored sockets kept listening: the next start.
-        port = store.fds[0].getsockname()[1]
-        queued = connect("127.0.0.1", port, 5 * SLOW)
+        held = []
+        # The next start: both sockets and the child's pipe.
         args = [("tcp:127.0.0.1:%d" % port if a.startswith("tcp:127.0.0.1:")
                  and i > 0 and w.args[i - 1] == "-listen" else a)
                 for i, a in enumerate(w.args)]
-        p, log = _launch_fd(case, store.fds, [SNID] + args,
-                            names="snid-tcp:snid-tcp")
+        pipe = store.named("snid-handover")[0]
+        # A log of its own: the child still writes to the first one.
+        p, log = _launch_fd(case, store.fds + [_Fd(pipe)],
+                            [SNID] + args, names="snid-tcp:snid-tcp:"
+                            "snid-handover", log_name="snid-next.log")
         nxt = Snid.adopt(case, p, log)
-        check(wait_until(lambda: nxt.text().count("ready:") >= 2 or
+        check(wait_until(lambda: "ready:" in nxt.text() or
                          p.poll() is not None, 10 * SLOW),
               "the next snid did not start: %s" % nxt.tail())
         check("kept from the previous process" in nxt.text() and
               "closing fd" not in nxt.text(), "not both stored sockets "
               "taken: %s" % nxt.tail())
-        queued.sendall(client_hello("alpha.test") + b"hold\n")
-        line = read_line(queued, 5 * SLOW)
-        check(line.startswith("backend=alpha"), "a client queued over the "
-              "restart was not served: %r" % line)
-        queued.close()
+        check(wait_until(lambda: "the next snid accepts" in w.snid.text(),
+                         5 * SLOW), "the child was not told: %s" %
+              w.snid.tail())
+        check(wait_until(lambda: not os.path.exists("/proc/%d" % child),
+                         10 * SLOW), "the child did not exit after its "
+              "connections finished: %s" % w.snid.tail())
+        child = None
+        n0 = len(nxt.conns())
+        good_client(w, "alpha", port=port)
+        check(wait_until(lambda: len(nxt.conns()) == n0 + 1, 5 * SLOW),
+              "the next snid logged no connection: %s" % nxt.tail())
     finally:
         for s in held:
             s.close()
-        if child is not None:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except OSError:
-                pass
+        _kill(child)
+
+
+def test_workers_handover_child_stops_on_flush(case):
+    """A stop, not a restart: systemd flushes the fd store, which closes
+    the handover pipe's last write end; the child reads EOF, stops
+    accepting at once (the port closes with the store) and finishes its
+    connections."""
+    store, w = _handover_start(case, "flush")
+    child = None
+    try:
+        c = _held(w)
+        child = _handover_term(w, store)
+        port = store.fds[0].getsockname()[1]
+        store.flush()
+        check(wait_until(lambda: "fd store was flushed" in w.snid.text(),
+                         5 * SLOW), "the child did not see the flush: %s" %
+              w.snid.tail())
+        try:
+            connect("127.0.0.1", port, 2).close()
+            raise Fail("port %d still accepts after the stop" % port)
+        except ConnectionRefusedError:
+            pass
+        c.sendall(b"still-here")
+        c.shutdown(socket.SHUT_WR)
+        data, how = read_all(c, 5 * SLOW)
+        check(data.startswith(b"recv=10 "), "the held connection stopped: "
+              "%r (%s)" % (data[:40], how))
+        c.close()
+        check(wait_until(lambda: not os.path.exists("/proc/%d" % child),
+                         10 * SLOW), "the child did not exit: %s" %
+              w.snid.tail())
+        child = None
+    finally:
+        _kill(child)
 
 
 def test_workers_stored_socket_without_reuseport_gets_siblings(case):
