@@ -19,8 +19,8 @@ from snidtest import (Fail, PortInUse, Skip, Snid, UnixBackend, check, check_ale
                       client_hello, connect, describe, free_port, read_all,
                       run, talk, valgrind_argv, wait_until, want_reply,
                       SLOW, VALGRIND, PY, SNID)
-from fixtures import (RECORDS, good_client, nat46_routes, no_accepts, probe_from,
-                      refused, topology, world)
+from fixtures import (RECORDS, good_client, launch_activated, nat46_routes,
+                      no_accepts, probe_from, refused, topology, world)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -287,33 +287,6 @@ def test_port_zero_listeners_named_in_ready_line(case):
                ["tcp:0: port must be a number 1..65535"])
 
 
-def _launcher(case, fds, env_fix, argv):
-    """Start argv (snid) with the sockets in fds as 3, 4, ... and
-    LISTEN_* set as socket activation does, then patched by env_fix
-    (e.g. a wrong LISTEN_PID).  Returns the Popen; the child execs snid
-    in place, so its pid is snid's."""
-    code = ("import os,sys\n"
-            "fds=[int(x) for x in sys.argv[1].split(',')]\n"
-            "for i,f in enumerate(fds):\n"
-            "    os.dup2(f, 100+i)\n"
-            "for i in range(len(fds)):\n"
-            "    os.dup2(100+i, 3+i); os.set_inheritable(3+i, True); os.close(100+i)\n"
-            "for f in fds:\n"
-            "    if not 3 <= f < 3+len(fds): os.close(f)\n"
-            "os.environ['LISTEN_PID']=str(os.getpid())\n"
-            "os.environ['LISTEN_FDS']=str(len(fds))\n"
-            "for kv in sys.argv[2].split(';'):\n"
-            "    if kv:\n"
-            "        k,v=kv.split('=',1); os.environ[k]=v\n"
-            "os.execvp(sys.argv[3], sys.argv[3:])\n")
-    log = os.path.join(case.dir, "snid.log")
-    f = open(log, "ab")
-    p = case.spawn("launcher", [PY, "-c", code, ",".join(str(s.fileno()) for s in fds),
-                                ";".join("%s=%s" % kv for kv in env_fix.items())] + argv,
-                   stdout=f, stderr=f, pass_fds=[s.fileno() for s in fds])
-    return p, log
-
-
 def _listening(addr="127.0.0.1"):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind((addr, 0))
@@ -357,7 +330,7 @@ def test_socket_activation_fd_number_unused_fds_closed(case):
     inodes = ["socket:[%d]" % os.fstat(s.fileno()).st_ino for s in socks]
     args = [a for a in w.args if a != "tcp:127.0.0.1:%d" % w.L]
     args.remove("-listen")
-    p, log = _launcher(case, socks, {"LISTEN_FDNAMES": "https:spare:"},
+    p, log = launch_activated(case, socks, {"LISTEN_FDNAMES": "https:spare:"},
                        vg(case, [SNID, "-listen", "fd:3"] + args))
     for s in socks:
         s.close()                   # snid holds the only copies now
@@ -445,7 +418,7 @@ def test_socket_activation_dual_stack_proxy_out_ipv4(case):
         s.bind(("::", 0))
         s.listen(16)
         port = s.getsockname()[1]
-        p, log = _launcher(case, [s], {}, vg(case, [SNID, "-listen", "fd:3", "-proxy-proto", ver]
+        p, log = launch_activated(case, [s], {}, vg(case, [SNID, "-listen", "fd:3", "-proxy-proto", ver]
                                              + args))
         s.close()
         snid = Snid.adopt(case, p, log)
@@ -511,7 +484,7 @@ def test_fdstore_listener_adopted_by_address(case):
     ports = [s.getsockname()[1] for s in socks]
     args = [a for a in w.args if a != "tcp:127.0.0.1:%d" % w.L]
     args.remove("-listen")
-    p, log = _launcher(case, socks, {"LISTEN_FDNAMES": "snid-tcp:snid-tcp"},
+    p, log = launch_activated(case, socks, {"LISTEN_FDNAMES": "snid-tcp:snid-tcp"},
                        vg(case, [SNID, "-listen", "tcp:127.0.0.1:%d" % ports[0]] + args))
     for s in socks:
         s.close()                   # snid holds the only copies now

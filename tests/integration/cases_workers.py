@@ -13,9 +13,10 @@ import socket
 import time
 
 from snidtest import (Fail, Snid, check, client_hello, connect, read_all,
-                      read_line, valgrind_argv, wait_until, PY, SLOW, SNID,
+                      read_line, valgrind_argv, wait_until, SLOW, SNID,
                       VALGRIND)
-from fixtures import good_client, metrics, metrics_at, metrics_world, world
+from fixtures import (good_client, launch_activated, metrics, metrics_at,
+                      metrics_world, world)
 
 TWO = ["-workers", "2"]
 PER_WORKER = 'snid_worker_connections_accepted_total{worker="%d"}'
@@ -39,6 +40,16 @@ def _held(w, name="alpha", port=None):
     line = read_line(s, 5 * SLOW)
     check(line.startswith("backend=" + name), "not routed: %r" % line)
     return s
+
+
+def _hold_on_both(w, held):
+    """Open routed connections into held until both workers have one (30
+    at most: SO_REUSEPORT hashing makes 4 or so enough)."""
+    for _ in range(30):
+        held.append(_held(w))
+        per, _ = _spread(w)
+        if len(held) >= 4 and all(v > 0 for v in per):
+            return
 
 
 def _spread(w):
@@ -183,11 +194,7 @@ def test_workers_drain_waits_for_every_worker(case):
     w = metrics_world(case, ("alpha",), extra=TWO + ["-shutdown-timeout", "30"])
     held = []
     try:
-        for _ in range(30):
-            held.append(_held(w))
-            per, _ = _spread(w)
-            if len(held) >= 4 and all(v > 0 for v in per):
-                break
+        _hold_on_both(w, held)
         per, _ = _spread(w)
         check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
         os.kill(w.snid.p.pid, signal.SIGTERM)
@@ -224,25 +231,10 @@ def test_workers_drain_waits_for_every_worker(case):
 def _launch_fd(case, socks, argv, names=None, log_name="snid.log"):
     """snid with socks passed as fds 3, 4, ... (socket activation,
     LISTEN_PID its own pid: the launcher execs snid in place)."""
-    code = ("import os,sys\n"
-            "fds=[int(x) for x in sys.argv[1].split(',')]\n"
-            "for i,f in enumerate(fds):\n"
-            "    os.dup2(f, 100+i)\n"
-            "for i in range(len(fds)):\n"
-            "    os.dup2(100+i, 3+i); os.set_inheritable(3+i, True); os.close(100+i)\n"
-            "os.environ['LISTEN_PID']=str(os.getpid())\n"
-            "os.environ['LISTEN_FDS']=str(len(fds))\n"
-            "if sys.argv[2]: os.environ['LISTEN_FDNAMES']=sys.argv[2]\n"
-            "os.execvp(sys.argv[3], sys.argv[3:])\n")
-    log = os.path.join(case.dir, log_name)
-    f = open(log, "ab")
     if VALGRIND:
         argv = valgrind_argv(os.path.join(case.dir, "snid.valgrind.log")) + argv
-    p = case.spawn("launcher", [PY, "-c", code,
-                                ",".join(str(s.fileno()) for s in socks),
-                                names or ""] + argv,
-                   stdout=f, stderr=f, pass_fds=[s.fileno() for s in socks])
-    return p, log
+    return launch_activated(case, socks, {"LISTEN_FDNAMES": names} if names
+                            else {}, argv, log_name)
 
 
 def test_workers_share_an_fd_socket(case):
@@ -380,11 +372,8 @@ def test_workers_handover_keeps_every_socket(case):
     held = []
     child = None
     try:
-        for _ in range(30):
-            held.append(_held(w))
-            per, _ = _spread(w)
-            if len(held) >= 4 and all(v > 0 for v in per):
-                break
+        _hold_on_both(w, held)
+        per, _ = _spread(w)
         check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
         child = _handover_term(w, store)
         # Between the two processes: the child serves a new client.

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import time
 
-from snidtest import (HttpBackend, REGISTRY, SLOW, Fail, check, check_alert,
+from snidtest import (HttpBackend, PY, REGISTRY, SLOW, Fail, check, check_alert,
                       client_hello, connect, describe, exchange, free_port,
                       gen_sha, read_line, run, talk, wait_until, want_reply)
 
@@ -400,3 +400,36 @@ def probe_from(ns, addr, port, timeout=10):
     namespace ns: (rc, stdout, stderr)."""
     from snidtest import helper_argv
     return run(helper_argv("probe", addr, port), netns=ns, timeout=timeout)
+
+
+# --- socket activation and the fd store -------------------------------------
+
+_LAUNCHER = ("import os,sys\n"
+             "fds=[int(x) for x in sys.argv[1].split(',')]\n"
+             "for i,f in enumerate(fds):\n"
+             "    os.dup2(f, 100+i)\n"
+             "for i in range(len(fds)):\n"
+             "    os.dup2(100+i, 3+i); os.set_inheritable(3+i, True); os.close(100+i)\n"
+             "for f in fds:\n"
+             "    if not 3 <= f < 3+len(fds): os.close(f)\n"
+             "os.environ['LISTEN_PID']=str(os.getpid())\n"
+             "os.environ['LISTEN_FDS']=str(len(fds))\n"
+             "for kv in sys.argv[2].split(';'):\n"
+             "    if kv:\n"
+             "        k,v=kv.split('=',1); os.environ[k]=v\n"
+             "os.execvp(sys.argv[3], sys.argv[3:])\n")
+
+
+def launch_activated(case, fds, env_fix, argv, log_name="snid.log"):
+    """Start argv (snid) with the descriptors of fds (objects with
+    fileno()) as 3, 4, ... and LISTEN_* set as socket activation does,
+    then patched by env_fix (e.g. LISTEN_FDNAMES, or a wrong LISTEN_PID).
+    Output goes to case.dir/log_name.  Returns (Popen, log path); the
+    child execs snid in place, so its pid is snid's."""
+    log = os.path.join(case.dir, log_name)
+    f = open(log, "ab")
+    p = case.spawn("launcher", [PY, "-c", _LAUNCHER,
+                                ",".join(str(s.fileno()) for s in fds),
+                                ";".join("%s=%s" % kv for kv in env_fix.items())]
+                   + argv, stdout=f, stderr=f, pass_fds=[s.fileno() for s in fds])
+    return p, log
