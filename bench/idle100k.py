@@ -286,6 +286,7 @@ def main_inside(a, tmp):
     cap = (hard - 1000) // 2
     shards_n = a.shards or max(1, math.ceil(a.n / cap))
     per = math.ceil(a.n / shards_n)
+    counts = [a.n // shards_n + (k < a.n % shards_n) for k in range(shards_n)]
     if per > cap:
         raise SystemExit(f"{per} connections per snid need {2 * per + 1000} descriptors; "
                          f"the hard limit is {hard}")
@@ -329,11 +330,11 @@ def main_inside(a, tmp):
     # Open everything, every shard at once.
     t0 = time.monotonic()
     for s in shards:
-        s.hold = s.holdconn(per, a, f"hold{s.k}")
+        s.hold = s.holdconn(counts[s.k], a, f"hold{s.k}")
     opened = [kv(readline(s.hold, a.open_seconds + 30)) for s in shards]
     res["open_seconds"] = time.monotonic() - t0
     res["established"] = sum(o.get("established", 0) for o in opened)
-    res["open_failed"] = sum(o.get("failed", per) for o in opened)
+    res["open_failed"] = sum(o.get("failed", c) for o, c in zip(opened, counts))
     res["open_per_shard"] = opened
     log(f"idle100k: {res['established']} established in {res['open_seconds']:.1f} s, "
         f"{res['open_failed']} failed")
@@ -395,6 +396,7 @@ def main_inside(a, tmp):
     res["term"] = {
         "exit_codes": [e[0] for e in exits],
         "exit_seconds_max": max((e[1] for e in exits if e[1] is not None), default=None),
+        "exit_seconds": [e[1] for e in exits],
         "closed": sum(w.get("closed", 0) for w in watched),
         "closed_eof": sum(w.get("eof", 0) for w in watched),
         "closed_reset": sum(w.get("reset", 0) for w in watched),
