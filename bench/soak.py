@@ -402,9 +402,11 @@ class Traffic:
         self.fails = []
         self.late = 0
         self.lock = threading.Lock()
+        self.t0 = time.monotonic()
 
     def one(self, kind, seed):
         rnd = random.Random(seed)
+        t1 = time.monotonic()
         try:
             ok, why = getattr(self.c, kind)(rnd)
         except (OSError, ssl.SSLError) as e:
@@ -413,7 +415,8 @@ class Traffic:
             k = self.counts.setdefault(kind, [0, 0])
             k[0 if ok else 1] += 1
             if not ok and len(self.fails) < 20:
-                self.fails.append(f"{kind}: {why}")
+                self.fails.append(f"{kind} #{seed} at {time.monotonic() - self.t0:.1f} s "
+                                  f"after {time.monotonic() - t1:.2f} s: {why}")
 
     def run(self, seconds, tick=None, stop=None):
         t0 = time.monotonic()
@@ -447,6 +450,9 @@ def main_inside(tmp):
     rate = float(os.environ.get("SOAK_RATE", "20"))
     rss_slack = int(os.environ.get("SOAK_RSS_SLACK_KIB", "8192"))
     warmup = min(60.0, max(10.0, seconds / 10))
+    # debug: an access line per connection and the reason of a failed
+    # connect; about 10 MB an hour, kept in build/soak.snid.log.
+    log_level = os.environ.get("SOAK_LOG_LEVEL", "debug")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -468,7 +474,7 @@ def main_inside(tmp):
         with open(conf + ".tmp", "w") as f:
             f.write(f"listen tcp:{LISTEN[0]}:{LISTEN[1]}\nbackend-cidr ::1/128\n"
                     f"backend-port {BACKEND_PORT}\ndns-server {DNS}:53\n"
-                    f"metrics tcp:{METRICS[0]}:{METRICS[1]}\nlog-level warn\n"
+                    f"metrics tcp:{METRICS[0]}:{METRICS[1]}\nlog-level {log_level}\n"
                     f"hello-timeout 3\nshutdown-timeout 5\n"
                     f"idle-timeout {600 + gen % 2}\n")
         os.replace(conf + ".tmp", conf)
@@ -495,6 +501,7 @@ def main_inside(tmp):
     log(f"soak: baseline {base}")
     samples = [base]
     hups = [0]
+    hup_times = []
     state = {"next_hup": time.monotonic() + hup_every, "next_sample": time.monotonic() + 10,
              "dead": False}
 
@@ -505,6 +512,7 @@ def main_inside(tmp):
             return
         if now >= state["next_hup"]:
             hups[0] += 1
+            hup_times.append(round(now - tr.t0, 1))
             write_conf(hups[0])
             snid.send_signal(signal.SIGHUP)
             state["next_hup"] = now + hup_every
@@ -538,6 +546,7 @@ def main_inside(tmp):
             exit_rc = "timeout"
     with open(os.path.join(tmp, "snid.err"), errors="replace") as f:
         err = f.read()
+    shutil.copy(os.path.join(tmp, "snid.err"), os.path.join(ROOT, "build", "soak.snid.log"))
     reports = re.findall(r"(ERROR: \w+Sanitizer[^\n]*|runtime error:[^\n]*|"
                          r"SUMMARY: \w+Sanitizer[^\n]*)", err)
 
@@ -572,7 +581,7 @@ def main_inside(tmp):
     outcomes = {k.split('"')[1]: int(v) for k, v in m.items()
                 if k.startswith("snid_connections_total{")}
     res = {"seconds": seconds, "rate": rate, "started": tr.n - n0, "counts": counts,
-           "warmup_counts": counts0, "late": tr.late, "hups": hups[0], "baseline": base,
+           "warmup_counts": counts0, "late": tr.late, "hups": hups[0], "hup_times": hup_times, "baseline": base,
            "end": endsnap, "backend": bst, "snid_outcomes": outcomes, "exit": exit_rc,
            "sanitizer_reports": reports, "fails": tr.fails,
            "checks": [[c, w] for c, w in checks], "samples": samples}
