@@ -468,6 +468,15 @@ def main_inside(tmp):
     stats = os.path.join(tmp, "backend.json")
     backend = start([sys.executable, os.path.abspath(__file__), "--backend", str(BACKEND_PORT),
                      cert, key, stats], "backend", tmp)
+    # Its READY line (not a probe connection: that would count as routed).
+    end = time.monotonic() + 20
+    while time.monotonic() < end and backend.poll() is None:
+        with open(os.path.join(tmp, "backend.err"), errors="replace") as f:
+            if "READY" in f.read():
+                break
+        time.sleep(0.1)
+    else:
+        raise SystemExit("soak: the TLS backend did not start")
     conf = os.path.join(tmp, "snid.conf")
 
     def write_conf(gen):
@@ -481,6 +490,7 @@ def main_inside(tmp):
     write_conf(0)
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = ("quarantine_size_mb=4:detect_leaks=1:malloc_context_size=20:"
+                           "allocator_release_to_os_interval_ms=1000:"
                            "abort_on_error=0:halt_on_error=1")
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     snid = start([SNID, "-config", conf], "snid", tmp, env=env)
@@ -575,11 +585,22 @@ def main_inside(tmp):
              "worker, at most one worker a CPU)")
         need(endsnap["rss_kib"] <= base["rss_kib"] + rss_slack,
              f"RSS {base['rss_kib']} -> {endsnap['rss_kib']} KiB (slack {rss_slack})")
+    # snid's own count of each outcome must match the mix exactly.
+    outcomes = {k.split('"')[1]: int(v) for k, v in m.items()
+                if k.startswith("snid_connections_total{")}
+    want = {"ok": good_total, "denied": sum(counts.get("refused", [0, 0])),
+            "nxdomain": sum(counts.get("nx", [0, 0])),
+            "not-tls": sum(counts.get("garbage", [0, 0])),
+            "reset": sum(counts.get("reset", [0, 0]))}
+    if m:
+        for word, n in want.items():
+            need(outcomes.get(word) == n, f"snid counted {outcomes.get(word)} {word}, "
+                 f"the mix sent {n}")
+        odd = {k: v for k, v in outcomes.items() if v and k not in want}
+        need(not odd, f"outcomes the mix does not produce: {odd}")
     need(exit_rc == 0, f"snid exit status on SIGTERM: {exit_rc}")
     need(not reports, f"sanitizer reports: {reports[:3]}")
     ok = all(c for c, _ in checks)
-    outcomes = {k.split('"')[1]: int(v) for k, v in m.items()
-                if k.startswith("snid_connections_total{")}
     res = {"seconds": seconds, "rate": rate, "started": tr.n - n0, "counts": counts,
            "warmup_counts": counts0, "late": tr.late, "hups": hups[0], "hup_times": hup_times, "baseline": base,
            "end": endsnap, "backend": bst, "snid_outcomes": outcomes, "exit": exit_rc,
