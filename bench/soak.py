@@ -28,9 +28,14 @@ it, the end figures in a quiet moment after the soak.  Passes when:
     non-pipe descriptors equal the baseline's (+2: c-ares may hold a TCP
     socket to the DNS server after a reload), its pipes are at most the
     pool's bound (PIPE_POOL_MAX, 64 per worker, kept empty by design), and
-    its RSS is within SOAK_RSS_SLACK_KIB (default 8192) of the baseline
-    (ASan's quarantine is capped at 4 MiB here; the rest is allocator
-    caches; a leak shows in LeakSanitizer at exit anyway);
+    its RSS is within SOAK_RSS_SLACK_KIB (default 16384) of the baseline:
+    ASan's quarantine (capped at 4 MiB here) and thread-local cache
+    (1 MiB), and its stack depot and allocator metadata, which grow with
+    new allocation stacks (bench/README.md has the measured curve), while
+    the same traffic through the plain binary (SOAK_SNID=./snid) stays
+    flat after its first 100 s; unreachable memory shows in LeakSanitizer
+    at exit;
+  - snid's own outcome counts (snid_connections_total) match the mix;
   - snid exits 0 on SIGTERM and its stderr holds no sanitizer report.
 
 Prints a one-line summary; exit status 0 on pass, 1 on fail.  Every process
@@ -419,10 +424,10 @@ class Traffic:
                                   f"after {time.monotonic() - t1:.2f} s: {why}")
 
     def run(self, seconds, tick=None, stop=None):
-        t0 = time.monotonic()
+        t0, n0 = time.monotonic(), self.n
         end = t0 + seconds
         while time.monotonic() < end and not (stop and stop()):
-            due = t0 + self.n / self.rate
+            due = t0 + (self.n - n0) / self.rate
             now = time.monotonic()
             if due > now:
                 time.sleep(min(due - now, 0.5))
@@ -448,7 +453,7 @@ def main_inside(tmp):
     seconds = float(os.environ.get("SOAK_SECONDS", "3600"))
     hup_every = float(os.environ.get("SOAK_HUP", "60"))
     rate = float(os.environ.get("SOAK_RATE", "20"))
-    rss_slack = int(os.environ.get("SOAK_RSS_SLACK_KIB", "8192"))
+    rss_slack = int(os.environ.get("SOAK_RSS_SLACK_KIB", "16384"))
     warmup = min(60.0, max(10.0, seconds / 10))
     # debug: an access line per connection and the reason of a failed
     # connect; about 10 MB an hour, kept in build/soak.snid.log.
