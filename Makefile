@@ -139,9 +139,23 @@ valgrind: $(TESTS) snid
 
 # The unit tests built with AddressSanitizer and UBSan, in their own tree.
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan \
-		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_CFLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined" unit
+
+# snid itself built with AddressSanitizer and UBSan (build/asan/snid), for
+# `make soak`; the same flags and tree as `make asan`.
+ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	      -fno-sanitize-recover=undefined
+.PHONY: asan-snid soak
+asan-snid:
+	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_CFLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" build/asan/snid
+
+# Mixed traffic through the ASan snid for SOAK_SECONDS (default 3600), as
+# root; not part of `make check` (bench/README.md).
+SOAK_SECONDS ?= 3600
+soak: asan-snid
+	SOAK_SECONDS=$(SOAK_SECONDS) python3 bench/soak.py
 
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
