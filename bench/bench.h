@@ -16,7 +16,10 @@
 #ifndef BENCH_H
 #define BENCH_H
 
+#include <netdb.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #define BENCH_MAGIC "SNIB"
 #define BENCH_CMD_LEN 16 /* magic[4] mode[1] pad[3] count[8] big-endian */
@@ -43,6 +46,37 @@ bench_get64(const uint8_t *p)
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | p[i];
 	return v;
+}
+
+/*
+ * "1.2.3.4:P" or "[::1]:P" (numeric only) into *res (getaddrinfo with
+ * flags | AI_NUMERICHOST | AI_NUMERICSERV; free it with freeaddrinfo).
+ * Returns 0, or -1 for a malformed address.
+ */
+static inline int
+bench_addr(const char *s, int flags, struct addrinfo **res)
+{
+	char		host[256];
+	const char	*port, *e;
+	struct addrinfo	hints = { .ai_flags = flags | AI_NUMERICHOST |
+			    AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
+
+	if (s[0] == '[') {
+		e = strchr(s, ']');
+		if (!e || e[1] != ':' || (size_t)(e - s - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, (size_t)(e - s - 1));
+		host[e - s - 1] = 0;
+		port = e + 2;
+	} else {
+		e = strrchr(s, ':');
+		if (!e || (size_t)(e - s) >= sizeof(host))
+			return -1;
+		memcpy(host, s, (size_t)(e - s));
+		host[e - s] = 0;
+		port = e + 1;
+	}
+	return getaddrinfo(host, port, &hints, res) == 0 ? 0 : -1;
 }
 
 #endif

@@ -170,37 +170,15 @@ build_msg(uint8_t *b, const char *sni)
 static void
 parse_addr(const char *s)
 {
-	char		host[256];
-	const char	*port;
-	struct addrinfo	hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-			    .ai_socktype = SOCK_STREAM }, *res;
+	struct addrinfo	*res;
 
-	if (s[0] == '[') {
-		const char	*e = strchr(s, ']');
-
-		if (!e || e[1] != ':' || (size_t)(e - s - 1) >= sizeof(host))
-			goto bad;
-		memcpy(host, s + 1, (size_t)(e - s - 1));
-		host[e - s - 1] = 0;
-		port = e + 2;
-	} else {
-		const char	*c = strrchr(s, ':');
-
-		if (!c || (size_t)(c - s) >= sizeof(host))
-			goto bad;
-		memcpy(host, s, (size_t)(c - s));
-		host[c - s] = 0;
-		port = c + 1;
+	if (bench_addr(s, 0, &res) == -1) {
+		fprintf(stderr, "holdconn: bad address %s\n", s);
+		exit(2);
 	}
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		goto bad;
 	memcpy(&opt.addr, res->ai_addr, res->ai_addrlen);
 	opt.addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
-	return;
-bad:
-	fprintf(stderr, "holdconn: bad address %s\n", s);
-	exit(2);
 }
 
 static void

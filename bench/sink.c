@@ -71,29 +71,13 @@ die(const char *what)
 static int
 listen_on(const char *s)
 {
-	char		host[256];
-	const char	*port;
-	struct addrinfo	hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-				  .ai_socktype = SOCK_STREAM }, *res;
-	int	fd, one = 1;
+	struct addrinfo	*res;
+	int		 fd, one = 1;
 
-	if (s[0] == '[') {
-		const char *e = strchr(s, ']');
-		if (!e || e[1] != ':' || (size_t)(e - s - 1) >= sizeof(host))
-			goto bad;
-		memcpy(host, s + 1, (size_t)(e - s - 1));
-		host[e - s - 1] = 0;
-		port = e + 2;
-	} else {
-		const char *c = strrchr(s, ':');
-		if (!c || (size_t)(c - s) >= sizeof(host))
-			goto bad;
-		memcpy(host, s, (size_t)(c - s));
-		host[c - s] = 0;
-		port = c + 1;
+	if (bench_addr(s, AI_PASSIVE, &res) == -1) {
+		fprintf(stderr, "sink: bad address %s\n", s);
+		exit(2);
 	}
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		goto bad;
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die("socket");
@@ -106,9 +90,6 @@ listen_on(const char *s)
 		die("listen");
 	freeaddrinfo(res);
 	return fd;
-bad:
-	fprintf(stderr, "sink: bad address %s\n", s);
-	exit(2);
 }
 
 static void
