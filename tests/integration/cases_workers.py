@@ -12,7 +12,7 @@ import signal
 import socket
 import time
 
-from snidtest import (Fail, Snid, check, client_hello, connect, read_all,
+from snidtest import (Snid, check, client_hello, connect, read_all,
                       read_line, valgrind_argv, wait_until, SLOW, SNID,
                       VALGRIND)
 from fixtures import (good_client, launch_activated, metrics, metrics_at,
@@ -352,6 +352,15 @@ def _handover_term(w, store):
     return int(m.group(1))
 
 
+def _refused(port):
+    """Whether a connection to 127.0.0.1:port is refused (nobody listens)."""
+    try:
+        connect("127.0.0.1", port, 2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
 def _kill(pid):
     if pid is not None:
         try:
@@ -441,11 +450,9 @@ def test_workers_handover_child_stops_on_flush(case):
         check(wait_until(lambda: "fd store was flushed" in w.snid.text(),
                          5 * SLOW), "the child did not see the flush: %s" %
               w.snid.tail())
-        try:
-            connect("127.0.0.1", port, 2).close()
-            raise Fail("port %d still accepts after the stop" % port)
-        except ConnectionRefusedError:
-            pass
+        # The workers close their listeners just after that line.
+        check(wait_until(lambda: _refused(port), 5 * SLOW),
+              "port %d still accepts after the stop" % port)
         c.sendall(b"still-here")
         c.shutdown(socket.SHUT_WR)
         data, how = read_all(c, 5 * SLOW)
