@@ -369,7 +369,10 @@ conn_pump_next(struct conn *c)
 	}
 	c->active = ev_now(c->w->loop);
 	bound = conn_idle_bound(c);
-	if (bound < c->timer.repeat || !ev_is_active(&c->timer))
+	if (!ev_is_active(&c->timer) && !(c->flags & CONN_F_KEEPALIVE) &&
+	    CONN_KEEPALIVE_AFTER < bound)
+		conn_timer_arm(c, CONN_KEEPALIVE_AFTER);
+	else if (bound < c->timer.repeat || !ev_is_active(&c->timer))
 		conn_timer_arm(c, bound);
 	conn_pump_watch(c);
 }
@@ -432,6 +435,12 @@ conn_pump_timer(struct conn *c)
 	double	idle = ev_now(c->w->loop) - c->active;
 	double	bound = conn_idle_bound(c);
 
+	if (!(c->flags & CONN_F_KEEPALIVE)) {
+		/* The first firing, CONN_KEEPALIVE_AFTER in: a long one. */
+		c->flags |= CONN_F_KEEPALIVE;
+		if (c->unix_backend == NULL)
+			util_set_keepalive(c->bio.fd);
+	}
 	if (idle >= bound - 0.001) {
 		log_debug("%s: no traffic for %.3g s", c->sni != NULL ?
 		    c->sni : "-", idle);

@@ -51,6 +51,17 @@ enum conn_state {
 #define CONN_F_HTTP		0x08	/* http: listener: a request head, routed by Host */
 #define CONN_F_PROXY_OUT	0x10	/* -proxy-proto: the header is at the start of buf */
 #define CONN_F_READING		0x20	/* on w's hello list, buf counted in hello_mem */
+#define CONN_F_KEEPALIVE	0x40	/* PUMP: the backend socket runs keepalive */
+
+/*
+ * A TCP backend socket gets its keepalive (five setsockopt calls, see
+ * util.h) only once its connection has spliced this long: most
+ * connections end sooner and never need it (the first probe would come 60 s
+ * after the last byte), and those calls were a twentieth of snid's own
+ * cost per connection.  A backend that vanishes in the first seconds is
+ * found this much later, which is nothing against the 2-minute bound.
+ */
+#define CONN_KEEPALIVE_AFTER	5.0
 
 struct httphost_resume;
 

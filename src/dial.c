@@ -437,7 +437,7 @@ dial_start_from(const struct config *cfg, struct dial_self *self,
 	 * stall against a peer's delayed ACK) for no saving.
 	 */
 	util_set_nodelay(fd);
-	util_set_keepalive(fd);
+	/* Keepalive comes later, from the connection (CONN_KEEPALIVE_AFTER). */
 	if (src != NULL && (to->sa.sa_family != AF_INET6 ||
 	    dial_bind_source(fd, src) == -1)) {
 		err = to->sa.sa_family != AF_INET6 ? EAFNOSUPPORT : errno;

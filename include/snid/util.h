@@ -41,7 +41,9 @@ void	 util_set_nodelay(int fd);
  * retransmission limit (tcp_retries2).  A live peer that merely stops
  * reading still acknowledges the zero-window probes and is not cut.  Set on
  * listening sockets, which Linux copies to each accepted one, and on each
- * backend socket.  Errors are ignored (not every socket is TCP).
+ * TCP backend socket once its connection has spliced CONN_KEEPALIVE_AFTER
+ * seconds (src/conn_int.h says why not at once).  Errors are ignored
+ * (not every socket is TCP).
  */
 #define UTIL_KEEPIDLE	60
 #define UTIL_KEEPINTVL	15
