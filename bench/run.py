@@ -428,6 +428,8 @@ global
     maxconn 9000
 defaults
     mode tcp
+    # Let HAProxy splice bulk data as snid does (it copies otherwise; nginx stream cannot splice).
+    option splice-auto
     timeout connect 2s
     timeout client 600s
     timeout server 600s
@@ -1006,10 +1008,19 @@ def issue11_lines(results, summ):
         ("nginx-2w", "nginx", lambda r: r["conc"].get("cps"), None, "nginx conns/s, 2 workers / 1"),
         ("haproxy-2t", "haproxy", lambda r: r["conc"].get("cps"), None, "HAProxy conns/s, 2 threads / 1"),
     ]
+    # Added latency is a round's p50 minus direct's in the same round (summary()).
+    checks.insert(2, ("snid", "nginx", "added_rounds", 0.7,
+                      "p50 added latency, one at a time, ≤ 0.7 × nginx-1w's"))
+    # Gbit/s per core is bytes / CPU-seconds: the inverse of CPU per GB.
+    checks.insert(3, ("snid", "nginx", lambda r: 1 / cpu_gb(r) if cpu_gb(r) else None, 1.0,
+                      "bulk Gbit/s per core ≥ nginx-1w's"))
     for a, b, f, bound, what in checks:
         if a not in summ or b not in summ:
             continue
-        rr = round_ratios(results, a, b, f)
+        if isinstance(f, str):
+            rr = [x / y for x, y in zip(summ[a][f], summ[b][f]) if y > 0]
+        else:
+            rr = round_ratios(results, a, b, f)
         if not rr:
             continue
         m = statistics.median(rr)
