@@ -48,6 +48,9 @@ NAME_DECOY = "decoy.bench.test"  # AAAA ::ffff:127.0.0.1: the decoy listener, ou
 NAME_UNIQUE = "u.bench.test"     # loadgen -U: u<n>.u.bench.test, each a host-record AAAA ::1
 
 STARTED = []  # every Popen we started, for cleanup by PID
+# The sink's pid: its CPU and the load generator's are the load side's,
+# which shares the machine's cores with the proxy (see issue11_lines).
+SINK_PIDS = []
 
 
 def log(*a):
@@ -426,6 +429,9 @@ class Haproxy(Peer):
 global
     nbthread {self.threads}
     maxconn 9000
+    # splice-auto reserves maxconn/4 pipes (2 descriptors each) by default,
+    # past a 20000-descriptor hard limit; a few streams splice at once here.
+    maxpipes 256
 defaults
     mode tcp
     # Let HAProxy splice bulk data as snid does (it copies otherwise; nginx stream cannot splice).
@@ -703,9 +709,14 @@ def measure(target, args, timeout, dns=None):
     dpids = [dns.p.pid] if dns else []
     q0 = dns.queries() if dns else None  # before the CPU readings: see queries()
     c0, n0, d0 = cpu_ticks(pids), sched_ns(pids), cpu_ticks(dpids)
+    k0, ru0 = cpu_ticks(SINK_PIDS), resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     r = loadgen(target.addr, args, timeout)
     r["wall"] = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # loadgen is the one child reaped in between; plus the sink's ticks.
+    r["load_cpu_s"] = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
+                       + (cpu_ticks(SINK_PIDS) - k0) / CLK_TCK)
     r["cpu_ticks"] = cpu_ticks(pids) - c0
     r["cpu_sched_ns"] = sched_ns(pids) - n0
     r["dns_ticks"] = cpu_ticks(dpids) - d0
@@ -1031,6 +1042,20 @@ def issue11_lines(results, summ):
         else:
             verdict_ = ": **met**" if m <= bound else ": **missed**"
         L.append(f"- {what}: {m:.2f}{spread(rr, '.2f')}{verdict_}")
+    # What 2 workers could reach at most here: the cores / (the proxy's CPU
+    # per connection + the load generator's and sink's), against 1 worker's.
+    ceil = []
+    for r in results["rounds"].get("snid-w1", []):
+        c = r.get("conc", {})
+        if c.get("ok") and c.get("cps") and c.get("load_cpu_s") is not None:
+            per = (c["cpu_ticks"] / CLK_TCK + c["load_cpu_s"]) / c["ok"]
+            ceil.append((os.cpu_count() or 1) / per / c["cps"])
+    if ceil:
+        load = [r["conc"]["load_cpu_s"] / r["conc"]["ok"] * 1e6 for r in results["rounds"]["snid-w1"]
+                if r.get("conc", {}).get("ok") and r["conc"].get("load_cpu_s") is not None]
+        L.append(f"- the most 2 workers can add on this machine: {os.cpu_count()} CPUs / (snid-w1's "
+                 f"CPU + the load generator's and sink's, {statistics.median(load):.0f} µs, per "
+                 f"connection) ÷ snid-w1's conns/s = {statistics.median(ceil):.2f}{spread(ceil, '.2f')}")
     if "floor" in summ:
         for name in ("snid", "snid-old", "snid-w1", "nginx", "haproxy"):
             if name not in summ:
@@ -1310,6 +1335,7 @@ def main():
                       f"127.0.0.1:{sink_port}", "-C", f"127.0.0.1:{ctl_port}"], "sink", tmp)
         if not wait_tcp("127.0.0.1", ctl_port, 5, sink):
             raise SystemExit("sink did not start")
+        SINK_PIDS.append(sink.pid)
 
         targets = []
         for name in names:
