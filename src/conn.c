@@ -277,8 +277,6 @@ conn_close(struct conn *c, enum outcome o)
 
 	w->counters.closed++;
 	w->counters.by_outcome[o]++;
-	w->metrics.bytes[METRICS_UP] += c->up;
-	w->metrics.bytes[METRICS_DOWN] += c->down;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -302,18 +300,6 @@ conn_close_all(struct worker *w, enum outcome o)
 {
 	while (w->conns != NULL)
 		conn_close(w->conns, o);
-}
-
-void
-conn_bytes_open(const struct worker *w, uint64_t *up, uint64_t *down)
-{
-	const struct conn	*c;
-
-	*up = *down = 0;
-	for (c = w->conns; c != NULL; c = c->next) {
-		*up += c->up;
-		*down += c->down;
-	}
 }
 
 /*

@@ -300,7 +300,9 @@ conn_forward(struct conn *c)
 	c->flags |= CONN_F_FORWARDED;
 	/* up counts the client's bytes only, never our PROXY header. */
 	hdr = c->sent < c->proxy_len ? c->proxy_len - c->sent : 0;
-	c->up += (uint64_t)n - ((uint64_t)n < hdr ? (uint64_t)n : hdr);
+	hdr = (uint32_t)n < hdr ? (uint32_t)n : hdr;
+	c->up += (uint64_t)n - hdr;
+	c->w->metrics.bytes[METRICS_UP] += (uint64_t)n - hdr;
 	c->sent += (uint32_t)n;
 	if (c->sent < c->len)
 		return;		/* the rest when the socket is writable again */
@@ -398,17 +400,30 @@ conn_pump_start(struct conn *c)
 	conn_pump_next(c);
 }
 
-/* Run direction d of the pump on its two sockets.  Returns false when c is gone. */
+/*
+ * Run direction d of the pump on its two sockets.  Returns false when c is
+ * gone.  The worker's byte counters grow as bytes move, so a scrape reads
+ * them as they are instead of walking every open connection.
+ */
 static bool
 conn_pump_run(struct conn *c, int d)
 {
-	if (d == PUMP_UP)
-		return conn_pump_check(c, pump_dir_run(&c->w->pipes,
-		    &c->pump.dir[PUMP_UP], c->cio.fd, c->bio.fd, &c->up),
-		    "client->backend");
-	return conn_pump_check(c, pump_dir_run(&c->w->pipes,
-	    &c->pump.dir[PUMP_DOWN], c->bio.fd, c->cio.fd, &c->down),
-	    "backend->client");
+	struct worker		*w = c->w;
+	enum pump_result	 r;
+	uint64_t		 before;
+
+	if (d == PUMP_UP) {
+		before = c->up;
+		r = pump_dir_run(&w->pipes, &c->pump.dir[PUMP_UP], c->cio.fd,
+		    c->bio.fd, &c->up);
+		w->metrics.bytes[METRICS_UP] += c->up - before;
+		return conn_pump_check(c, r, "client->backend");
+	}
+	before = c->down;
+	r = pump_dir_run(&w->pipes, &c->pump.dir[PUMP_DOWN], c->bio.fd,
+	    c->cio.fd, &c->down);
+	w->metrics.bytes[METRICS_DOWN] += c->down - before;
+	return conn_pump_check(c, r, "backend->client");
 }
 
 /*

@@ -156,12 +156,9 @@ metricsd_scrape(struct shared *sh, size_t *len)
 	s.active = st.n_conns;
 	s.accept_errors = st.counters.accept_errors;
 	memcpy(s.outcomes, st.counters.by_outcome, sizeof(s.outcomes));
-	/*
-	 * Closed connections' bytes, plus what open ones moved so far: a long
-	 * transfer shows progress.
-	 */
-	s.bytes[METRICS_UP] = st.metrics.bytes[METRICS_UP] + st.open_up;
-	s.bytes[METRICS_DOWN] = st.metrics.bytes[METRICS_DOWN] + st.open_down;
+	/* Counted as bytes move (conn_backend.c): a long transfer shows progress. */
+	s.bytes[METRICS_UP] = st.metrics.bytes[METRICS_UP];
+	s.bytes[METRICS_DOWN] = st.metrics.bytes[METRICS_DOWN];
 	memcpy(s.dns, st.metrics.dns, sizeof(s.dns));
 	s.dns_seconds = st.metrics.dns_seconds;
 	s.connect_seconds = st.metrics.connect_seconds;

@@ -28,7 +28,6 @@ workers_publish(struct worker *w, struct worker_stats *st)
 {
 	st->counters = w->counters;
 	st->metrics = w->metrics;
-	conn_bytes_open(w, &st->open_up, &st->open_down);
 	resolver_stats(w->resolver, &st->dns);
 	st->n_conns = w->n_conns;
 }
@@ -325,8 +324,6 @@ workers_add(struct worker_stats *sum, const struct worker_stats *st)
 	workers_hist_add(&sum->metrics.dns_seconds, &st->metrics.dns_seconds);
 	workers_hist_add(&sum->metrics.connect_seconds,
 	    &st->metrics.connect_seconds);
-	sum->open_up += st->open_up;
-	sum->open_down += st->open_down;
 	sum->dns.queries += st->dns.queries;
 	for (i = 0; i < DNSCACHE_KINDS; i++)
 		sum->dns.cache[i] += st->dns.cache[i];

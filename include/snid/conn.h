@@ -45,10 +45,4 @@ void	conn_close(struct conn *c, enum outcome o);
 /* End every connection of w with outcome o. */
 void	conn_close_all(struct worker *w, enum outcome o);
 
-/*
- * The bytes open connections moved so far (up: to backends, down: to
- * clients), for -metrics; a closed connection's are in w->metrics.
- */
-void	conn_bytes_open(const struct worker *w, uint64_t *up, uint64_t *down);
-
 #endif

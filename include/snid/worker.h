@@ -45,7 +45,6 @@ struct worker_counters {
 struct worker_stats {
 	struct worker_counters	 counters;
 	struct metrics		 metrics;
-	uint64_t		 open_up, open_down;	/* open connections' bytes */
 	struct resolver_stats	 dns;
 	size_t			 n_conns;
 };
