@@ -141,7 +141,7 @@ worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		    w->drain_cost / DRAIN_MARGIN * DRAIN_SAMPLE * 1e3,
 		    w->n_conns);
 	}
-	worker_drain_forced(w, left > 0 ? left : 0);
+	worker_drain_forced(w, lead > 0 && left > 0 ? left : 0);
 	conn_close_all(w, OUTCOME_SHUTDOWN);
 	worker_drain_end(w);
 	ev_break(loop, EVBREAK_ALL);
