@@ -35,9 +35,13 @@ worker_free_own_shared(struct worker *w)
  *
  *   - first at DRAIN_COST_GUESS a connection, a generous guess, so that
  *     the first timer fires early enough to learn from;
- *   - when many are open then, it closes DRAIN_SAMPLE of them and times
- *     that (wall time: what this machine's load makes of it), and waits
- *     again until DRAIN_MARGIN times the measured cost before the bound;
+ *   - when many are open then, it closes them DRAIN_SLICE at a time for
+ *     DRAIN_SAMPLE_TIME and times that, letting its loop turn between
+ *     slices: wall time over a stretch, not a burst, so that what the
+ *     closes cost the rest of the machine (the peers' reactions to the
+ *     FINs, other processes on the same cores) slows it as it will slow
+ *     the rest; then it waits again until DRAIN_MARGIN times the measured
+ *     cost before the bound, and closes the rest at once;
  *   - a connection that finishes by itself meanwhile shortens the work:
  *     each time the timer fires the lead is computed again from those
  *     still open, so it fires later rather than closing too early.
@@ -48,7 +52,8 @@ worker_free_own_shared(struct worker *w)
  */
 #define DRAIN_COST_GUESS	200e-6	/* s a connection, before measuring */
 #define DRAIN_MARGIN		1.5	/* on the measured cost */
-#define DRAIN_SAMPLE		128	/* connections closed to measure */
+#define DRAIN_SLICE		64	/* connections closed per loop turn */
+#define DRAIN_SAMPLE_TIME	0.02	/* s of closing to measure */
 #define DRAIN_SLACK		0.005	/* s: closer than that is now */
 
 double
@@ -112,13 +117,13 @@ static void
 worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker	*w = t->data;
-	double		 timeout = w->cfg->shutdown_timeout, left, lead, t0;
+	double		 timeout = w->cfg->shutdown_timeout, left, lead, took;
 
 	(void)revents;
 	for (;;) {
 		left = w->drain_deadline - worker_mono();
 		lead = worker_drain_lead(w->n_conns, w->drain_cost, timeout);
-		if (left - lead > DRAIN_SLACK) {
+		if (w->drain_t0 == 0 && left - lead > DRAIN_SLACK) {
 			/* Fewer to close than planned (or a learned rate). */
 			ev_now_update(loop);
 			ev_timer_set(t, left - lead, 0.);
@@ -126,19 +131,29 @@ worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			return;
 		}
 		if (lead == 0 || w->drain_sampled ||
-		    w->n_conns < 2 * DRAIN_SAMPLE)
+		    w->n_conns < 2 * DRAIN_SLICE)
 			break;
-		/* Learn this machine's cost from a few, then plan the rest. */
-		worker_drain_forced(w, left > 0 ? left : 0);
-		w->drain_sampled = true;
-		t0 = worker_mono();
-		for (size_t i = 0; i < DRAIN_SAMPLE; i++)
+		/* Learn this machine's cost on a stretch, then plan the rest. */
+		if (w->drain_t0 == 0) {
+			worker_drain_forced(w, left > 0 ? left : 0);
+			w->drain_t0 = worker_mono();
+			w->drain_closed = 0;
+		}
+		for (size_t i = 0; i < DRAIN_SLICE; i++)
 			conn_close(w->conns, OUTCOME_SHUTDOWN);
-		w->drain_cost = (worker_mono() - t0) / DRAIN_SAMPLE *
-		    DRAIN_MARGIN;
-		log_debug("shutdown: worker %u closed %d connection(s) in "
-		    "%.3g ms; %zu left", w->id, DRAIN_SAMPLE,
-		    w->drain_cost / DRAIN_MARGIN * DRAIN_SAMPLE * 1e3,
+		w->drain_closed += DRAIN_SLICE;
+		took = worker_mono() - w->drain_t0;
+		if (took < DRAIN_SAMPLE_TIME) {
+			/* The loop (and the machine) turns in between. */
+			ev_timer_set(t, 0., 0.);
+			ev_timer_start(loop, t);
+			return;
+		}
+		w->drain_cost = took / (double)w->drain_closed * DRAIN_MARGIN;
+		w->drain_sampled = true;
+		w->drain_t0 = 0;
+		log_debug("shutdown: worker %u closed %zu connection(s) in "
+		    "%.3g ms; %zu left", w->id, w->drain_closed, took * 1e3,
 		    w->n_conns);
 	}
 	worker_drain_forced(w, lead > 0 && left > 0 ? left : 0);

@@ -89,6 +89,8 @@ struct worker {
 	ev_timer		 drain_timer;	/* -shutdown-timeout, less the lead */
 	double			 drain_deadline; /* CLOCK_MONOTONIC s: the bound */
 	double			 drain_cost;	/* s to close one conn (estimate) */
+	double			 drain_t0;	/* measuring since, or 0 */
+	size_t			 drain_closed;	/* ... closed since drain_t0 */
 	bool			 drain_sampled;	/* drain_cost was measured */
 	bool			 drain_done;	/* counted in shared->drain_ended */
 
