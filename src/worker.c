@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "snid/conn.h"
 #include "snid/listener.h"
@@ -25,15 +26,139 @@ worker_free_own_shared(struct worker *w)
 	w->own_shared = NULL;
 }
 
+/*
+ * The forced close at -shutdown-timeout is not free: each connection takes
+ * two closes and the kernel's FINs, about 50 us of CPU here and more on a
+ * loaded machine, so 10 000 connections closed "at" the bound would close
+ * half a second after it.  A worker therefore starts closing early, by what
+ * closing its own connections will take (workers close in parallel):
+ *
+ *   - first at DRAIN_COST_GUESS a connection, a generous guess, so that
+ *     the first timer fires early enough to learn from;
+ *   - when many are open then, it closes them DRAIN_SLICE at a time for
+ *     DRAIN_SAMPLE_TIME and times that, letting its loop turn between
+ *     slices: wall time over a stretch, not a burst, so that what the
+ *     closes cost the rest of the machine (the peers' reactions to the
+ *     FINs, other processes on the same cores) slows it as it will slow
+ *     the rest; then it waits again until DRAIN_MARGIN times the measured
+ *     cost before the bound, and closes the rest at once;
+ *   - a connection that finishes by itself meanwhile shortens the work:
+ *     each time the timer fires the lead is computed again from those
+ *     still open, so it fires later rather than closing too early.
+ *
+ * worker_drain_lead clamps the lead: none for a handful of connections,
+ * never more than half the timeout (a client is owed most of it), so
+ * -shutdown-timeout 0 still closes everything at once.
+ */
+#define DRAIN_COST_GUESS	200e-6	/* s a connection, before measuring */
+#define DRAIN_MARGIN		1.5	/* on the measured cost */
+#define DRAIN_SLICE		64	/* connections closed per loop turn */
+#define DRAIN_SAMPLE_TIME	0.02	/* s of closing to measure */
+#define DRAIN_SLACK		0.005	/* s: closer than that is now */
+
+double
+worker_drain_lead(size_t n, double cost, double timeout)
+{
+	double	lead = (double)n * cost;
+
+	if (timeout <= 0 || lead < WORKER_DRAIN_LEAD_MIN)
+		return 0;
+	return lead < timeout / 2 ? lead : timeout / 2;
+}
+
+static double
+worker_mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The daemon's last worker to end its drain logs how it ended. */
+static void
+worker_drain_end(struct worker *w)
+{
+	struct shared	*sh = w->shared;
+
+	if (w->drain_done)
+		return;
+	w->drain_done = true;
+	if (__atomic_add_fetch(&sh->drain_ended, 1, __ATOMIC_SEQ_CST) ==
+	    sh->n_workers && __atomic_load_n(&sh->drain_waited,
+	    __ATOMIC_SEQ_CST) && !__atomic_load_n(&sh->drain_forced,
+	    __ATOMIC_SEQ_CST))
+		log_info("shutdown: every connection finished");
+}
+
+/*
+ * The first worker to close connections itself says so, once for the
+ * daemon, with every worker's open connections: the others close theirs
+ * at about the same time, by the same bound.  lead: how early.
+ */
+static void
+worker_drain_forced(struct worker *w, double lead)
+{
+	struct shared	*sh = w->shared;
+	size_t		 n;
+
+	if (__atomic_exchange_n(&sh->drain_forced, true, __ATOMIC_SEQ_CST))
+		return;
+	n = __atomic_load_n(&sh->n_conns, __ATOMIC_SEQ_CST);
+	if (lead > 0)
+		log_info("shutdown: closing %zu connection(s) now, %.3g s "
+		    "early, so the last closes by -shutdown-timeout", n, lead);
+	else
+		log_info("shutdown: -shutdown-timeout reached, closing %zu "
+		    "connection(s)", n);
+}
+
 static void
 worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker	*w = t->data;
+	double		 timeout = w->cfg->shutdown_timeout, left, lead, took;
 
 	(void)revents;
-	log_info("shutdown: -shutdown-timeout reached, closing %zu connection(s)",
-	    w->n_conns);
+	for (;;) {
+		left = w->drain_deadline - worker_mono();
+		lead = worker_drain_lead(w->n_conns, w->drain_cost, timeout);
+		if (w->drain_t0 == 0 && left - lead > DRAIN_SLACK) {
+			/* Fewer to close than planned (or a learned rate). */
+			ev_now_update(loop);
+			ev_timer_set(t, left - lead, 0.);
+			ev_timer_start(loop, t);
+			return;
+		}
+		if (lead == 0 || w->drain_sampled ||
+		    w->n_conns < 2 * DRAIN_SLICE)
+			break;
+		/* Learn this machine's cost on a stretch, then plan the rest. */
+		if (w->drain_t0 == 0) {
+			worker_drain_forced(w, left > 0 ? left : 0);
+			w->drain_t0 = worker_mono();
+			w->drain_closed = 0;
+		}
+		for (size_t i = 0; i < DRAIN_SLICE; i++)
+			conn_close(w->conns, OUTCOME_SHUTDOWN);
+		w->drain_closed += DRAIN_SLICE;
+		took = worker_mono() - w->drain_t0;
+		if (took < DRAIN_SAMPLE_TIME) {
+			/* The loop (and the machine) turns in between. */
+			ev_timer_set(t, 0., 0.);
+			ev_timer_start(loop, t);
+			return;
+		}
+		w->drain_cost = took / (double)w->drain_closed * DRAIN_MARGIN;
+		w->drain_sampled = true;
+		w->drain_t0 = 0;
+		log_debug("shutdown: worker %u closed %zu connection(s) in "
+		    "%.3g ms; %zu left", w->id, w->drain_closed, took * 1e3,
+		    w->n_conns);
+	}
+	worker_drain_forced(w, lead > 0 && left > 0 ? left : 0);
 	conn_close_all(w, OUTCOME_SHUTDOWN);
+	worker_drain_end(w);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -124,33 +249,69 @@ worker_self_refresh(struct worker *w)
 void
 worker_drain(struct worker *w)
 {
+	struct shared	*sh = w->shared;
+	double		 timeout = w->cfg->shutdown_timeout > 0 ?
+			    w->cfg->shutdown_timeout : 0.;
+	size_t		 n;
+
 	if (w->draining)
 		return;
 	w->draining = true;
 	if (w->listeners != NULL)
 		listener_close_all(w);
+	/*
+	 * The last worker to get here logs for the daemon: every listener is
+	 * closed by then, and shared->n_conns counts every worker's
+	 * connections.  It logs before it can end its own drain, so the last
+	 * to end (worker_drain_end) sees drain_waited.
+	 */
+	if (__atomic_add_fetch(&sh->drain_started, 1, __ATOMIC_SEQ_CST) ==
+	    sh->n_workers) {
+		n = __atomic_load_n(&sh->n_conns, __ATOMIC_SEQ_CST);
+		if (n == 0)
+			log_info("shutdown: no connection open");
+		else {
+			log_info("shutdown: listeners closed, waiting up to "
+			    "%.3g s for %zu connection(s)", timeout, n);
+			__atomic_store_n(&sh->drain_waited, true,
+			    __ATOMIC_SEQ_CST);
+		}
+	}
 	if (w->n_conns == 0) {
-		log_info("shutdown: no connection open");
+		worker_drain_end(w);
 		ev_break(w->loop, EVBREAK_ALL);
 		return;
 	}
-	log_info("shutdown: listeners closed, waiting up to %.3g s for %zu "
-	    "connection(s)", w->cfg->shutdown_timeout, w->n_conns);
-	/* Set now, not at init: a reload may have changed -shutdown-timeout. */
-	ev_timer_set(&w->drain_timer, w->cfg->shutdown_timeout > 0 ?
-	    w->cfg->shutdown_timeout : 0., 0.);
+	/*
+	 * Set now, not at init: a reload may have changed -shutdown-timeout.
+	 * The timer fires the lead early (see worker_drain_timeout_cb).
+	 */
+	w->drain_deadline = worker_mono() + timeout;
+	w->drain_cost = DRAIN_COST_GUESS;
+	ev_timer_set(&w->drain_timer, timeout - worker_drain_lead(w->n_conns,
+	    w->drain_cost, timeout), 0.);
 	ev_timer_start(w->loop, &w->drain_timer);
+}
+
+void
+worker_close(struct worker *w)
+{
+	worker_drain(w);
+	ev_timer_stop(w->loop, &w->drain_timer);
+	/* Not "every connection finished": main logged the signal. */
+	__atomic_store_n(&w->shared->drain_forced, true, __ATOMIC_SEQ_CST);
+	conn_close_all(w, OUTCOME_SHUTDOWN);
+	worker_drain_end(w);
+	ev_break(w->loop, EVBREAK_ALL);
 }
 
 void
 worker_conn_closed(struct worker *w)
 {
 	if (w->draining && w->n_conns == 0) {
-		/* Not when the drain timer itself is closing the rest. */
-		if (ev_is_active(&w->drain_timer)) {
-			ev_timer_stop(w->loop, &w->drain_timer);
-			log_info("shutdown: every connection finished");
-		}
+		/* The drain timer, when it is not the one closing the rest. */
+		ev_timer_stop(w->loop, &w->drain_timer);
+		worker_drain_end(w);
 		ev_break(w->loop, EVBREAK_ALL);
 	}
 }

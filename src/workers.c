@@ -56,6 +56,7 @@ workers_cmd_cb(struct ev_loop *loop, ev_async *a, int revents)
 	unsigned		 bits;
 	int			 rc = 0;
 
+	(void)loop;
 	(void)revents;
 	(void)pthread_mutex_lock(&sh->ctl_lock);
 	gen = sh->ctl_gen;
@@ -69,12 +70,8 @@ workers_cmd_cb(struct ev_loop *loop, ev_async *a, int revents)
 		listener_close_all(w);
 	if (bits & WORKER_CMD_DRAIN)
 		worker_drain(w);
-	if (bits & WORKER_CMD_CLOSE) {
-		worker_drain(w);
-		ev_timer_stop(loop, &w->drain_timer);
-		conn_close_all(w, OUTCOME_SHUTDOWN);
-		ev_break(loop, EVBREAK_ALL);
-	}
+	if (bits & WORKER_CMD_CLOSE)
+		worker_close(w);
 	(void)pthread_mutex_lock(&sh->ctl_lock);
 	if (bits & WORKER_CMD_RELOAD)
 		w->cmd_rc = rc;

@@ -60,6 +60,12 @@ struct shared {
 	size_t		 n_handover;
 	struct ev_loop	*main_loop;	/* NULL: no threads (one loop, tests) */
 	ev_async	 ctl_done;	/* on main_loop: a worker's thread ended */
+
+	/* worker.c: the drain, logged once for the daemon; atomics. */
+	unsigned	 drain_started;	/* workers that began draining */
+	unsigned	 drain_ended;	/* ... and ended their drain */
+	bool		 drain_waited;	/* connections were open at the start */
+	bool		 drain_forced;	/* some were closed, not finished */
 };
 
 /* Set up sh for the n workers of the array workers.  Returns 0 or -1. */

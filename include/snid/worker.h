@@ -85,7 +85,13 @@ struct worker {
 	struct linger_set	 linger;
 
 	bool			 draining;	/* SIGTERM: listeners closed, conns finishing */
-	ev_timer		 drain_timer;	/* -shutdown-timeout */
+	ev_timer		 drain_timer;	/* -shutdown-timeout, less the lead */
+	double			 drain_deadline; /* CLOCK_MONOTONIC s: the bound */
+	double			 drain_cost;	/* s to close one conn (estimate) */
+	double			 drain_t0;	/* measuring since, or 0 */
+	size_t			 drain_closed;	/* ... closed since drain_t0 */
+	bool			 drain_sampled;	/* drain_cost was measured */
+	bool			 drain_done;	/* counted in shared->drain_ended */
 
 	/* Scratch for clienthello_parse: 2.4 KiB that no conn needs to keep. */
 	struct clienthello	 hello;
@@ -128,9 +134,23 @@ void	worker_destroy(struct worker *w);
 /*
  * Stop accepting (close the listeners) and let the open connections finish
  * within -shutdown-timeout; the loop is broken when the last one closes or
- * the time is up.
+ * the time is up.  The connections still open are closed early enough for
+ * the last close to land by the bound (worker_drain_lead).  The drain's log
+ * lines come once for the daemon (shared->drain_*), not once per worker.
  */
 void	worker_drain(struct worker *w);
+
+/* A second SIGTERM: drain if not yet, close every connection now. */
+void	worker_close(struct worker *w);
+
+/*
+ * How long before the bound a worker starts closing its n open connections
+ * when closing one takes cost seconds: n * cost, but 0 below
+ * WORKER_DRAIN_LEAD_MIN (a handful of connections close at the bound), and
+ * at most half of timeout (0 when timeout <= 0: close at once, as asked).
+ */
+#define WORKER_DRAIN_LEAD_MIN	0.01
+double	worker_drain_lead(size_t n, double cost, double timeout);
 
 /*
  * Take w's share of the daemon's pipe budget and -hello-memory (1/N each;

@@ -8,15 +8,19 @@ sockets with certainty for practical purposes: 2^-199 that it does not)."""
 
 import os
 import re
+import select
 import signal
 import socket
+import subprocess
+import threading
 import time
 
-from snidtest import (Snid, check, client_hello, connect, read_all,
+from snidtest import (Fail, Snid, check, client_hello, connect, read_all,
                       read_line, valgrind_argv, wait_until, SLOW, SNID,
                       VALGRIND)
-from fixtures import (good_client, launch_activated, metrics, metrics_at,
-                      metrics_world, world)
+from fixtures import (ADDR, RECORDS, good_client, launch_activated, metrics,
+                      metrics_at, metrics_world, world)
+from servers import listen
 
 TWO = ["-workers", "2"]
 PER_WORKER = 'snid_worker_connections_accepted_total{worker="%d"}'
@@ -201,9 +205,10 @@ def test_workers_drain_waits_for_every_worker(case):
         per, _ = _spread(w)
         check(all(v > 0 for v in per), "no connection on one worker: %s" % per)
         os.kill(w.snid.p.pid, signal.SIGTERM)
-        check(wait_until(lambda: w.snid.text().count("shutdown: listeners "
-                                                     "closed") >= 2, 5 * SLOW),
-              "not every worker started draining: %s" % w.snid.tail())
+        # Both workers stop accepting; the daemon says so once.
+        check(wait_until(lambda: "shutdown: listeners closed" in
+                         w.snid.text(), 5 * SLOW),
+              "the drain did not start: %s" % w.snid.tail())
         try:
             connect("127.0.0.1", w.L, 2 * SLOW).close()
             refused = False
@@ -225,10 +230,114 @@ def test_workers_drain_waits_for_every_worker(case):
         rc = w.snid.p.wait(timeout=10 * SLOW)
         w.snid.stopped, w.snid.rc = True, rc
         check(rc == 0, "snid exited %d after the drain" % rc)
-        check("info: exiting" in w.snid.text(), "no 'exiting' line")
+        text = w.snid.text()
+        check("info: exiting" in text, "no 'exiting' line")
+        for line in ("shutdown: listeners closed, waiting up to 30 s for "
+                     "%d connection(s)" % len(held),
+                     "shutdown: every connection finished"):
+            check(text.count(line) == 1, "want %r once for the daemon: %s"
+                  % (line, w.snid.tail()))
+        check("shutdown-timeout reached" not in text and
+              "shutdown: closing" not in text, "a connection was closed, "
+              "not left to finish: %s" % w.snid.tail())
     finally:
         for s in held:
             s.close()
+
+
+def _accept_all(ls, held, stop):
+    """A backend that accepts on ls until stop is set and holds every
+    connection in held, reading nothing."""
+    ls.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        held.append(c)
+
+
+def test_workers_drain_closes_many_idle_by_fin(case):
+    """SIGTERM with 2 workers and 600 idle spliced connections, none of
+    which will finish: at -shutdown-timeout (a little before: closing
+    takes time, and each worker with many open starts early enough for
+    its last close to land by the bound) every client and the backend see
+    a FIN, not a reset; snid exits 0 and logs each drain line once for the
+    daemon, with every worker's connections counted.  Not timed: the
+    machine's load decides how long closing takes."""
+    n, timeout = 600, 2
+    w = world(case, (), start_snid=False, dns=case.dnsmasq(RECORDS, extra=[
+              "--local-ttl=300"]), extra=TWO + [
+              "-shutdown-timeout", str(timeout), "-hello-timeout", "60",
+              "-max-connections-per-source", "0", "-log-level", "info"])
+    ls = listen(ADDR["alpha"], w.B, backlog=1024)
+    held, clients, stop = [], [], threading.Event()
+    t = threading.Thread(target=_accept_all, args=(ls, held, stop),
+                         daemon=True)
+    t.start()
+    try:
+        w.start_snid(case)
+        hello = client_hello("alpha.test")
+        for i in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(5 * SLOW)
+            # Many sources: the 4-tuple hash spreads them over both workers.
+            s.bind(("127.0.2.%d" % (1 + i % 50), 0))
+            s.connect(("127.0.0.1", w.L))
+            s.sendall(hello)
+            clients.append(s)
+            if i == 0:
+                # The others find alpha.test in the DNS cache.
+                wait_until(lambda: len(held) >= 1, 10 * SLOW)
+        wait_until(lambda: len(held) >= n, 30 * SLOW, step=0.1)
+        check(len(held) == n, "the backend got %d of %d connections: %s"
+              % (len(held), n, w.snid.tail()))
+        os.kill(w.snid.p.pid, signal.SIGTERM)
+        try:
+            rc = w.snid.p.wait(timeout=(timeout + 10) * SLOW)
+        except subprocess.TimeoutExpired:
+            raise Fail("snid still running %.0f s after SIGTERM with "
+                       "-shutdown-timeout %d" % ((timeout + 10) * SLOW,
+                                                 timeout))
+        w.snid.stopped, w.snid.rc = True, rc
+        text = w.snid.text()
+        check(rc == 0, "snid exited %d after the drain: %s%s"
+              % (rc, w.snid.tail(), w.snid.valgrind_summary()))
+        # Every socket is closed by now: each read sees at once what came.
+        hows = {"client": {}, "backend": {}}
+        for side, socks in (("client", clients), ("backend", held)):
+            for s in socks:
+                _, how = read_all(s, 2 * SLOW)
+                hows[side][how] = hows[side].get(how, 0) + 1
+        check(hows["client"] == {"eof": n} and hows["backend"] == {"eof": n},
+              "want a FIN on every connection at both ends, got %s: %s"
+              % (hows, w.snid.tail()))
+        # Each drain line once, not once per worker.
+        waiting = re.findall(r"shutdown: listeners closed, waiting up to "
+                             r"%d s for (\d+) connection" % timeout, text)
+        check(waiting == [str(n)], "want one 'listeners closed' line for "
+              "%d connections: %s" % (n, waiting))
+        early = text.count("so the last closes by -shutdown-timeout")
+        at = text.count("-shutdown-timeout reached")
+        # ~300 a worker: the first estimate makes both start early.
+        check(early == 1 and at == 0, "want the early-close line once "
+              "(and no other), got %d early, %d at the bound: %s"
+              % (early, at, w.snid.tail()))
+        check("every connection finished" not in text and
+              "no connection open" not in text,
+              "a wrong end of the drain was logged: %s" % w.snid.tail())
+        conns = w.snid.conns()
+        bad = [c["line"] for c in conns if c["outcome"] != "shutdown"]
+        check(len(conns) == n and not bad, "%d access lines, %d not "
+              "'shutdown', e.g. %s" % (len(conns), len(bad), bad[:2]))
+    finally:
+        stop.set()
+        t.join(5)
+        for s in clients + held:
+            s.close()
+        ls.close()
 
 
 def _launch_fd(case, socks, argv, names=None, log_name="snid.log"):
