@@ -54,6 +54,9 @@ struct shared {
 	uint64_t	 ctl_gen;	/* the latest request */
 	bool		 ctl_park;	/* handover: parked workers wait while set */
 	bool		 park_listen;	/* handover: parked workers keep listening */
+	uint64_t	 reload_id;	/* the latest reload (workers_reload) */
+	int		 reload_state;	/* its phase: WORKERS_RELOAD_* */
+	uint64_t	 reload_committed; /* the latest reload all switch to */
 
 	/* Predecessors' handover pipes passed by systemd (handover.h). */
 	int		 handover_fds[HANDOVER_MAX_FDS];
