@@ -2,7 +2,8 @@
  * Unit tests for shared: the daemon-wide connection budget and per-source
  * table under threads that reserve at once (as the workers' accepts do):
  * together they never pass the limit, and every slot comes back; and the
- * watchdog's rule over the workers' heartbeats.
+ * watchdog's rule over the workers' heartbeats; and the daemon-wide rate
+ * limit of a warning.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +146,68 @@ test_shared_watchdog_needs_every_heartbeat(void **state)
 	shared_free(&sh);
 }
 
+/* One line per period, whoever asks; the refused are counted for the next. */
+static void
+test_shared_ratelimit_one_per_period(void **state)
+{
+	struct shared_ratelimit	rl;
+	uint64_t		skipped = 99;
+
+	(void)state;
+	memset(&rl, 0, sizeof(rl));
+	assert_true(shared_ratelimit(&rl, 1000.0, 60.0, &skipped));
+	assert_int_equal(skipped, 0);
+	assert_false(shared_ratelimit(&rl, 1000.5, 60.0, &skipped));
+	assert_false(shared_ratelimit(&rl, 1059.9, 60.0, NULL));
+	/* A worker whose clock lags the winner's is refused too. */
+	assert_false(shared_ratelimit(&rl, 999.0, 60.0, NULL));
+	assert_true(shared_ratelimit(&rl, 1060.0, 60.0, &skipped));
+	assert_int_equal(skipped, 3);
+	assert_false(shared_ratelimit(&rl, 1060.0, 60.0, NULL));
+	assert_true(shared_ratelimit(&rl, 1200.0, 60.0, &skipped));
+	assert_int_equal(skipped, 1);
+	/* A clock at 0 is a time, not "never". */
+	memset(&rl, 0, sizeof(rl));
+	assert_true(shared_ratelimit(&rl, 0.0, 1.0, NULL));
+	assert_false(shared_ratelimit(&rl, 0.5, 1.0, NULL));
+}
+
+static struct shared_ratelimit	rl_threads;
+
+static void *
+ratelimiter(void *arg)
+{
+	int	*n = arg;
+
+	for (int i = 0; i < TRIES; i++)
+		if (shared_ratelimit(&rl_threads, 500.0, 60.0, NULL))
+			(*n)++;
+	return NULL;
+}
+
+/* 4 threads at the same moment, 5000 times each: exactly one line. */
+static void
+test_shared_ratelimit_once_across_threads(void **state)
+{
+	pthread_t	t[THREADS];
+	uint64_t	skipped;
+	int		total = 0;
+
+	(void)state;
+	memset(&rl_threads, 0, sizeof(rl_threads));
+	memset(got, 0, sizeof(got));
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, ratelimiter,
+		    &got[i]), 0);
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += got[i];
+	}
+	assert_int_equal(total, 1);
+	assert_true(shared_ratelimit(&rl_threads, 560.0, 60.0, &skipped));
+	assert_int_equal(skipped, THREADS * TRIES - 1);
+}
+
 int
 main(void)
 {
@@ -152,6 +215,8 @@ main(void)
 		cmocka_unit_test(test_shared_reserve_never_passes_the_limit),
 		cmocka_unit_test(test_shared_per_source_limit_counts_every_thread),
 		cmocka_unit_test(test_shared_watchdog_needs_every_heartbeat),
+		cmocka_unit_test(test_shared_ratelimit_one_per_period),
+		cmocka_unit_test(test_shared_ratelimit_once_across_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
