@@ -8,12 +8,13 @@ sockets with certainty for practical purposes: 2^-199 that it does not)."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import time
 
-from snidtest import (Snid, check, client_hello, connect, read_all,
-                      read_line, valgrind_argv, wait_until, SLOW, SNID,
+from snidtest import (Skip, Snid, check, client_hello, connect, read_all,
+                      read_line, run, valgrind_argv, wait_until, SLOW, SNID,
                       VALGRIND)
 from fixtures import (good_client, launch_activated, metrics, metrics_at,
                       metrics_world, world)
@@ -187,6 +188,88 @@ def test_workers_reload_switches_every_worker(case):
           "connections not denied: %s" % (len(bad), len(after), bad[:3]))
     per, _ = _spread(w)
     check(all(v > 0 for v in per), "the 41 connections did not reach both "
+          "workers (%s): the case shows nothing" % per)
+
+
+def _outcomes_of_40(w):
+    """40 clients for alpha.test, one at a time: the access lines' outcomes
+    and how many each worker took (per-worker accepted, before -> after)."""
+    per0, _ = _spread(w)
+    before = len(w.snid.conns())
+    for _ in range(40):
+        s = connect("127.0.0.1", w.L, 5 * SLOW)
+        try:
+            s.sendall(client_hello("alpha.test"))
+            s.shutdown(socket.SHUT_WR)
+            read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+    wait_until(lambda: len(w.snid.conns()) >= before + 40, 5 * SLOW)
+    per1, _ = _spread(w)
+    return ([c["outcome"] for c in w.snid.conns()[before:]],
+            [b - a for a, b in zip(per0, per1)])
+
+
+def test_workers_reload_all_or_nothing(case):
+    """SIGHUP with 2 workers is all-or-nothing.  In snid's own mount
+    namespace /etc/resolv.conf becomes a FIFO nobody writes to, so each
+    worker's new resolver (c-ares reads that file whenever it sets up a
+    channel, -dns-server or not) blocks in open(): no worker answers phase
+    1 within 10 s, the reload is rejected with one line, and once the FIFO
+    lets go neither worker switches late: alpha (::1) stays allowed on
+    both workers although the rejected file dropped ::1.  With the file
+    back, the same SIGHUP switches both."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (a mount namespace for /etc/resolv.conf)")
+    for tool in ("unshare", "nsenter", "mount", "umount"):
+        if shutil.which(tool) is None:
+            raise Skip("no %s" % tool)
+    w = world(case, ("alpha",), start_snid=False, hold_listen=True)
+    conf = os.path.join(case.dir, "snid.conf")
+    _write_conf(w, conf, ("::1/128", "127.0.0.2/32"))
+    # unshare execs snid in place: the pid is snid's (or valgrind's).
+    w.snid = case.snid(["-config", conf], prefix=["unshare", "-m",
+                                                  "--propagation", "private"])
+    metrics_at(w)
+    _held(w).close()
+    check(wait_until(lambda: len(w.snid.conns()) >= 1, 5 * SLOW),
+          "no access line for the first connection: %s" % w.snid.tail())
+    pid = str(w.snid.p.pid)
+    fifo = os.path.join(case.dir, "resolv.fifo")
+    os.mkfifo(fifo)
+    rc, _, err = run(["nsenter", "-t", pid, "-m", "mount", "--bind", fifo,
+                      "/etc/resolv.conf"])
+    check(rc == 0, "could not bind the FIFO in snid's namespace: %s" % err)
+    _write_conf(w, conf, ("127.0.0.2/32",))     # alpha's ::1 dropped
+    os.kill(w.snid.p.pid, signal.SIGHUP)
+    check(wait_until(lambda: "reload: rejected: worker" in w.snid.text(),
+                     20 * SLOW), "no rejection: %s" % w.snid.tail())
+    check(re.search(r"reload: rejected: worker \d did not answer within "
+                    r"10 s; the running configuration stays", w.snid.text()),
+          "the rejection does not say which worker and why: %s"
+          % w.snid.tail())
+    # Let the workers go: later opens find the real file again, and the
+    # two blocked in open() read one line from the FIFO.
+    run(["nsenter", "-t", pid, "-m", "umount", "-l", "/etc/resolv.conf"])
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, b"nameserver 127.0.0.1\n")
+    os.close(fd)
+    outcomes, per = _outcomes_of_40(w)
+    check(len(outcomes) == 40 and all(o == "ok" for o in outcomes),
+          "after the rejected reload, not every connection on the running "
+          "allow-list: %s" % outcomes)
+    check(all(v > 0 for v in per), "the 40 connections did not reach both "
+          "workers (%s): the case shows nothing" % per)
+    check("reload: done" not in w.snid.text(), "a reload was applied")
+    # The same file again, readable resolv.conf: both switch.
+    os.kill(w.snid.p.pid, signal.SIGHUP)
+    check(wait_until(lambda: "reload: done" in w.snid.text(), 5 * SLOW),
+          "the good reload was not applied: %s" % w.snid.tail())
+    outcomes, per = _outcomes_of_40(w)
+    check(len(outcomes) == 40 and all(o == "denied" for o in outcomes),
+          "after the good reload, not every connection denied: %s"
+          % outcomes)
+    check(all(v > 0 for v in per), "the 40 connections did not reach both "
           "workers (%s): the case shows nothing" % per)
 
 
