@@ -1,7 +1,7 @@
 """-workers N: N threads, each with its loop and its own SO_REUSEPORT socket
 per tcp: address, serving as one daemon: the connection limits count every
-worker's connections, a scrape sums them, a reload switches every worker,
-a drain waits for every worker's connections, and an fd: socket from
+worker's connections, a scrape sums them, a reload switches every worker
+or none, a drain waits for every worker's connections, and an fd: socket from
 socket activation is shared by all.  Layout as in fixtures.py, with
 -workers 2 (the kernel's 4-tuple hash spreads 200 connections over both
 sockets with certainty for practical purposes: 2^-199 that it does not)."""
