@@ -84,7 +84,8 @@ def test_workers_spread_connections_over_both(case):
 
 def test_workers_max_connections_counts_every_worker(case):
     """-max-connections 10 with 2 workers admits 10 connections, not 20:
-    the others wait in the backlogs and one is served when one closes."""
+    the others wait in the backlogs and one is served when one closes; the
+    warning that the limit is reached comes once, not once per worker."""
     w = metrics_world(case, ("alpha",), extra=TWO + ["-max-connections", "10"])
     held, waiting = [], []
     try:
@@ -118,6 +119,11 @@ def test_workers_max_connections_counts_every_worker(case):
         check(len(w.backends["alpha"].accepts()) == 11, "more than one waiting "
               "client served for one close: %d" %
               len(w.backends["alpha"].accepts()))
+        # Both workers stopped at the limit (20 waiting clients over two
+        # sockets), but the once-a-minute line is the daemon's: one.
+        n_full = w.snid.text().count("-max-connections reached")
+        check(n_full == 1, "%d '-max-connections reached' lines with 2 "
+              "workers, want 1: %s" % (n_full, w.snid.tail()))
     finally:
         for s in held + waiting:
             s.close()
