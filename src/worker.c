@@ -225,11 +225,9 @@ int
 worker_reload_ready(struct worker *w, const struct config *out, uint64_t id)
 {
 	worker_reload_abort(w);
-	if ((w->reload_next = resolver_prepare(w->resolver, out)) == NULL) {
-		log_error("reload: worker %u: the resolver could not be set up "
-		    "with the new DNS settings", w->id);
+	/* resolver_prepare says why; the caller says what it means. */
+	if ((w->reload_next = resolver_prepare(w->resolver, out)) == NULL)
 		return -1;
-	}
 	w->reload_cfg = out;
 	w->reload_id = id;
 	return 0;
@@ -269,9 +267,14 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 	const struct config	*cur = w->cfg;
 
 	/* The same two phases as with threads, for one worker. */
-	if (worker_reload_prepare(w, cur, next, out) == -1 ||
-	    worker_reload_ready(w, out, w->reload_id + 1) == -1)
+	if (worker_reload_prepare(w, cur, next, out) == -1)
 		return -1;
+	if (worker_reload_ready(w, out, w->reload_id + 1) == -1) {
+		log_error("reload: rejected: the resolver could not be set up "
+		    "with the new DNS settings; the running configuration "
+		    "stays");
+		return -1;
+	}
 	worker_reload_commit(w);
 	if (out->log_level != cur->log_level)
 		log_init(2, out->log_level);

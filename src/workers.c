@@ -374,8 +374,8 @@ workers_reload(struct shared *sh, const struct config *cfg, bool *keep)
 		else
 			log_error("reload: rejected: worker %zu could not set "
 			    "up its resolver with the new DNS settings (the "
-			    "line above says why); the running configuration "
-			    "stays", bad);
+			    "resolver's error above says why); the running "
+			    "configuration stays", bad);
 		/*
 		 * Every worker frees what it built, at its next turn: nothing
 		 * waits for that.  A late one may still be reading cfg.
