@@ -2,8 +2,8 @@
  * Unit tests for shared: the daemon-wide connection budget and per-source
  * table under threads that reserve at once (as the workers' accepts do):
  * together they never pass the limit, and every slot comes back; and the
- * watchdog's rule over the workers' heartbeats; and the daemon-wide rate
- * limit of a warning.
+ * watchdog's rule over the workers' heartbeats; the daemon-wide rate
+ * limit of a warning; a reload over workers without threads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,6 +208,44 @@ test_shared_ratelimit_once_across_threads(void **state)
 	assert_int_equal(skipped, THREADS * TRIES - 1);
 }
 
+/*
+ * A reload with workers that have no thread (one loop, as here): main
+ * takes both phases for them, every worker ends on the new configuration
+ * with nothing left prepared, and the daemon-wide budget is the new one.
+ */
+static void
+test_shared_reload_switches_threadless_workers(void **state)
+{
+	struct config	cfg, out;
+	struct ev_loop	*loops[2];
+	bool		 keep = true;
+
+	(void)state;
+	memset(workers, 0, sizeof(workers));
+	config_defaults(&cfg);
+	cfg.max_connections = 50;
+	assert_int_equal(shared_init(&sh, workers, 2), 0);
+	shared_set_limits(&sh, &cfg);
+	for (unsigned i = 0; i < 2; i++) {
+		loops[i] = ev_loop_new(EVFLAG_AUTO);
+		assert_non_null(loops[i]);
+		assert_int_equal(worker_init(&workers[i], loops[i], &cfg, &sh,
+		    i), 0);
+	}
+	out = cfg;
+	out.max_connections = 7;
+	assert_int_equal(workers_reload(&sh, &out, &keep), 0);
+	assert_false(keep);
+	assert_int_equal(__atomic_load_n(&sh.max_conns, __ATOMIC_SEQ_CST), 7);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_ptr_equal(workers[i].cfg, &out);
+		assert_null(workers[i].reload_next);
+		worker_destroy(&workers[i]);
+		ev_loop_destroy(loops[i]);
+	}
+	shared_free(&sh);
+}
+
 int
 main(void)
 {
@@ -217,6 +255,7 @@ main(void)
 		cmocka_unit_test(test_shared_watchdog_needs_every_heartbeat),
 		cmocka_unit_test(test_shared_ratelimit_one_per_period),
 		cmocka_unit_test(test_shared_ratelimit_once_across_threads),
+		cmocka_unit_test(test_shared_reload_switches_threadless_workers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
