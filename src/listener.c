@@ -7,7 +7,7 @@
  * accepting must not spin the loop: the pending connection stays in the
  * backlog, so a level-triggered watcher would report it again at once.  We
  * stop every accept watcher, resume from a short timer, and log at most
- * once a second with a count of what was not logged.  Reaching
+ * once a second for the daemon with a count of what was not logged.  Reaching
  * -max-connections stops them too, until there is room (listener.h).
  */
 #include "snid/listener.h"
@@ -673,9 +673,6 @@ listener_throttle_init(struct worker *w)
 	struct accept_throttle	*t = &w->accept;
 
 	t->full = false;
-	t->full_logged = -1e9;
-	t->err_last = -1e9;
-	t->err_suppressed = 0;
 	ev_timer_init(&t->pause, listener_pause_cb, LISTENER_PAUSE, 0.);
 	t->pause.data = w;
 	ev_prepare_init(&t->room, listener_room_cb);
@@ -707,12 +704,11 @@ listener_full(struct worker *w)
 	listener_stop_all(w);
 	ev_prepare_start(w->loop, &t->room);
 	ev_async_start(w->loop, &t->wake);
-	if (now - t->full_logged >= 60.0) {
+	/* Once a minute for the daemon, not once per worker. */
+	if (shared_ratelimit(&w->shared->full_log, now, 60.0, NULL))
 		log_warn("%zu connections open: -max-connections reached, "
 		    "accepting again when one closes",
 		    __atomic_load_n(&w->shared->n_conns, __ATOMIC_RELAXED));
-		t->full_logged = now;
-	}
 }
 
 /* Out of descriptors or memory: pause all accepting, log at most once a second. */
@@ -721,20 +717,19 @@ listener_pause(struct worker *w, struct listener *l, const char *why)
 {
 	struct accept_throttle	*t = &w->accept;
 	ev_tstamp		 now = ev_now(w->loop);
+	uint64_t		 skipped;
 
 	w->counters.accept_errors++;
-	if (now - t->err_last >= 1.0) {
-		if (t->err_suppressed > 0)
+	/* The descriptor limit is the process's: one line for all workers. */
+	if (shared_ratelimit(&w->shared->accept_err_log, now, 1.0, &skipped)) {
+		if (skipped > 0)
 			log_warn("accept on %s: %s; pausing accepts "
 			    "(%llu similar errors not logged)", l->text, why,
-			    (unsigned long long)t->err_suppressed);
+			    (unsigned long long)skipped);
 		else
 			log_warn("accept on %s: %s; pausing accepts", l->text,
 			    why);
-		t->err_last = now;
-		t->err_suppressed = 0;
-	} else
-		t->err_suppressed++;
+	}
 	listener_stop_all(w);
 	ev_timer_stop(w->loop, &t->pause);
 	ev_timer_set(&t->pause, LISTENER_PAUSE, 0.);

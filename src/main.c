@@ -209,8 +209,9 @@ main_term_cb(struct ev_loop *loop, ev_signal *s, int revents)
 }
 
 /*
- * A configuration no worker may still use is freed; one that a worker kept
- * (it could not switch) stays until exit.
+ * A configuration no worker may still use is freed; one that a late
+ * worker may still read (it has not switched yet, or is still preparing a
+ * rejected reload) stays until exit.
  */
 static void
 main_retire(struct config *old, bool all_switched)
@@ -257,7 +258,8 @@ main_reload_prepare(struct config *next, struct config *out)
  * argv, so -config names the file and flags still override it), and apply
  * it for what happens next in every worker (see worker_reload_prepare); the
  * previous one is freed once every worker has switched.  A configuration
- * that does not load or validate changes nothing.  systemd's
+ * that does not load or validate, or that one worker cannot set up (its
+ * resolver), changes nothing in any worker: all-or-nothing.  systemd's
  * Type=notify-reload protocol: RELOADING=1 with the CLOCK_MONOTONIC time,
  * then READY=1.
  */
@@ -266,7 +268,7 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct config		*next, *out;
 	struct timespec		 ts;
-	bool			 ok = false;
+	bool			 ok = false, keep;
 
 	(void)loop;
 	(void)s;
@@ -287,16 +289,21 @@ main_hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		free(out);
 		goto done;
 	}
-	shared_set_limits(main_sig.sh, out);
-	ok = workers_reload(main_sig.sh, out) == 0;
+	/* Every worker switches to out, or none does (workers.h). */
+	if (workers_reload(main_sig.sh, out, &keep) == -1) {
+		if (keep)
+			main_retire(out, false);	/* a late worker reads it */
+		else
+			free(out);
+		goto done;
+	}
+	ok = true;
 	if (out->log_level != main_sig.cfg->log_level)
 		log_init(2, out->log_level);
-	main_retire(main_sig.reloaded, ok);
+	main_retire(main_sig.reloaded, !keep);
 	main_sig.reloaded = out;
 	main_sig.cfg = out;
-	if (ok)
-		log_info("reload: done; new connections use the new "
-		    "configuration");
+	log_info("reload: done; new connections use the new configuration");
 done:
 	free(next);
 	(void)sdnotify_sendf(&main_sig.notify, "READY=1\nSTATUS=%s%zu open "

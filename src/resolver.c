@@ -168,12 +168,13 @@ resolver_sock_state_cb(void *data, ares_socket_t fd, int readable,
 
 
 /*
- * A resolver for cfg's DNS settings (cfg need not be w's yet), on sh
- * (NULL: a private one).
+ * A resolver for cfg's DNS settings (cfg need not be w's yet), built but
+ * not in use: its channel exists, but it has not joined the shared part
+ * (the cache and its generation are untouched) nor started a watcher.
+ * What can fail is here; resolver_attach cannot.  NULL after logging.
  */
 static struct resolver *
-resolver_make(struct worker *w, const struct config *cfg,
-    struct resolver_shared *sh)
+resolver_build(struct worker *w, const struct config *cfg)
 {
 	struct resolver		*r;
 	struct ares_options	 o;
@@ -221,12 +222,6 @@ resolver_make(struct worker *w, const struct config *cfg,
 		free(r);
 		return NULL;
 	}
-	rs_join(r, sh);
-	/* Woken by other workers; it does not keep the loop running. */
-	ev_async_init(&r->async, resolver_async_cb);
-	r->async.data = r;
-	ev_async_start(w->loop, &r->async);
-	ev_unref(w->loop);
 	r->timeout_ms = o.timeout;
 	r->tries = o.tries;
 	r->budget_ms = budget_ms;
@@ -236,6 +231,42 @@ resolver_make(struct worker *w, const struct config *cfg,
 		r->rng = (uint64_t)(ev_time() * 1e6) ^ (uint64_t)(uintptr_t)r;
 	log_debug("resolver: %u server(s), %d ms per try, %d round(s)",
 	    nservers, o.timeout, o.tries);
+	return r;
+}
+
+/*
+ * Put a built resolver in use on sh (NULL: a private one): join the shared
+ * part (new servers bump its generation and clear the cache) and wait for
+ * other workers' answers.  Cannot fail.
+ */
+static void
+resolver_attach(struct resolver *r, struct resolver_shared *sh)
+{
+	rs_join(r, sh);
+	/* Woken by other workers; it does not keep the loop running. */
+	ev_async_init(&r->async, resolver_async_cb);
+	r->async.data = r;
+	ev_async_start(r->w->loop, &r->async);
+	ev_unref(r->w->loop);
+}
+
+/* Free a built resolver that was never attached (it has no query). */
+static void
+resolver_discard(struct resolver *r)
+{
+	r->destroying = true;
+	ares_destroy(r->channel);
+	free(r);
+}
+
+static struct resolver *
+resolver_make(struct worker *w, const struct config *cfg,
+    struct resolver_shared *sh)
+{
+	struct resolver	*r;
+
+	if ((r = resolver_build(w, cfg)) != NULL)
+		resolver_attach(r, sh);
 	return r;
 }
 
@@ -343,42 +374,64 @@ resolver_same_servers(const struct resolver *a, const struct resolver *b)
 	return same;
 }
 
-int
-resolver_reconfigure(struct resolver **rp, const struct config *cfg)
+struct resolver *
+resolver_prepare(struct resolver *r, const struct config *cfg)
 {
-	struct resolver	*old = *rp, *r;
+	return resolver_build(r->w, cfg);
+}
+
+void
+resolver_abort(struct resolver *next)
+{
+	if (next != NULL)
+		resolver_discard(next);
+}
+
+void
+resolver_commit(struct resolver **rp, struct resolver *next)
+{
+	struct resolver	*old = *rp;
 	bool		 same_servers, keep;
 
-	r = resolver_make(old->w, cfg, old->sh);
-	if (r == NULL)
-		return -1;
-	same_servers = resolver_same_servers(old, r);
-	keep = same_servers && r->cache_size == old->cache_size;
-	if (keep && r->timeout_ms == old->timeout_ms && r->tries == old->tries) {
+	same_servers = resolver_same_servers(old, next);
+	keep = same_servers && next->cache_size == old->cache_size;
+	if (keep && next->timeout_ms == old->timeout_ms &&
+	    next->tries == old->tries) {
 		/* Same channel; -dns-stale applies at once. */
-		old->stale = r->stale;
-		resolver_destroy(r);
-		return 0;
+		old->stale = next->stale;
+		resolver_discard(next);
+		return;
 	}
-	/* rs_join has cleared the cache if the servers changed. */
+	/* Only now: new servers bump the shared generation (cache cleared). */
+	resolver_attach(next, old->sh);
 	log_info("resolver: %s; %zu quer%s in flight finish on the old "
 	    "settings", keep ? "-dns-timeout changed, cache kept" :
 	    same_servers ? "-dns-cache-size changed, cache flushed" :
 	    "DNS servers changed, cache flushed", old->nqueries,
 	    old->nqueries == 1 ? "y" : "ies");
-	r->retired_list = old->retired_list;
+	next->retired_list = old->retired_list;
 	old->retired_list = NULL;
 	if (old->nqueries == 0)
 		resolver_destroy(old);
 	else {
 		old->retired = true;
 		old->prev = NULL;
-		old->next = r->retired_list;
+		old->next = next->retired_list;
 		if (old->next != NULL)
 			old->next->prev = old;
-		r->retired_list = old;
+		next->retired_list = old;
 	}
-	*rp = r;
+	*rp = next;
+}
+
+int
+resolver_reconfigure(struct resolver **rp, const struct config *cfg)
+{
+	struct resolver	*next;
+
+	if ((next = resolver_prepare(*rp, cfg)) == NULL)
+		return -1;
+	resolver_commit(rp, next);
 	return 0;
 }
 

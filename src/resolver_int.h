@@ -114,7 +114,7 @@ struct resolver {
 	size_t			 nremote;	/* of which remote waits */
 	struct query		*done;		/* remote waits told, for async (sh->mu) */
 	/*
-	 * Reload: a resolver replaced by resolver_reconfigure() is "retired":
+	 * Reload: a resolver replaced by resolver_commit() is "retired":
 	 * it takes no new lookup but lives on until the last of its queries
 	 * is done, so a conn in RESOLVE keeps its lookup.  The current
 	 * resolver heads the list of retired ones (prev/next link them).

@@ -178,6 +178,28 @@ shared_src_release(struct shared *sh, const struct srclimit_key *k)
 	(void)pthread_mutex_unlock(&sh->src_lock);
 }
 
+bool
+shared_ratelimit(struct shared_ratelimit *rl, double now, double period,
+    uint64_t *skipped)
+{
+	int64_t		now_ms, last;
+	uint64_t	n;
+
+	/* +1: a clock at 0 is a time too, and 0 means "never". */
+	now_ms = (int64_t)(now * 1000.0) + 1;
+	last = __atomic_load_n(&rl->last_ms, __ATOMIC_RELAXED);
+	if ((last != 0 && now_ms - last < (int64_t)(period * 1000.0)) ||
+	    !__atomic_compare_exchange_n(&rl->last_ms, &last, now_ms, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		(void)__atomic_add_fetch(&rl->skipped, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	n = __atomic_exchange_n(&rl->skipped, 0, __ATOMIC_RELAXED);
+	if (skipped != NULL)
+		*skipped = n;
+	return true;
+}
+
 unsigned
 shared_cpus(void)
 {

@@ -225,6 +225,7 @@ worker_destroy(struct worker *w)
 		listener_close_all(w);
 	ev_timer_stop(w->loop, &w->drain_timer);
 	/* After the conns: every lookup is detached, so no callback reaches a conn. */
+	worker_reload_abort(w);
 	resolver_free(w->resolver);
 	w->resolver = NULL;
 	pipe_pool_destroy(&w->pipes);
@@ -382,13 +383,24 @@ worker_reload_prepare(const struct worker *w, const struct config *cur,
 }
 
 int
-worker_reload_switch(struct worker *w, const struct config *out)
+worker_reload_ready(struct worker *w, const struct config *out, uint64_t id)
 {
-	if (resolver_reconfigure(&w->resolver, out) == -1) {
-		log_error("reload: rejected, the resolver could not be set up "
-		    "with the new DNS settings");
+	worker_reload_abort(w);
+	/* resolver_prepare says why; the caller says what it means. */
+	if ((w->reload_next = resolver_prepare(w->resolver, out)) == NULL)
 		return -1;
-	}
+	w->reload_cfg = out;
+	w->reload_id = id;
+	return 0;
+}
+
+void
+worker_reload_commit(struct worker *w)
+{
+	if (w->reload_next == NULL)
+		return;
+	resolver_commit(&w->resolver, w->reload_next);
+	w->reload_next = NULL;
 	/* The host's addresses may have changed since start-up. */
 	worker_self_refresh(w);
 	/*
@@ -397,9 +409,17 @@ worker_reload_switch(struct worker *w, const struct config *out)
 	 * connection reads the new one, and the caller may free the old one
 	 * once every worker has switched.
 	 */
-	w->cfg = out;
+	w->cfg = w->reload_cfg;
+	w->reload_cfg = NULL;
 	worker_set_limits(w);
-	return 0;
+}
+
+void
+worker_reload_abort(struct worker *w)
+{
+	resolver_abort(w->reload_next);
+	w->reload_next = NULL;
+	w->reload_cfg = NULL;
 }
 
 int
@@ -407,9 +427,16 @@ worker_reload(struct worker *w, const struct config *next, struct config *out)
 {
 	const struct config	*cur = w->cfg;
 
-	if (worker_reload_prepare(w, cur, next, out) == -1 ||
-	    worker_reload_switch(w, out) == -1)
+	/* The same two phases as with threads, for one worker. */
+	if (worker_reload_prepare(w, cur, next, out) == -1)
 		return -1;
+	if (worker_reload_ready(w, out, w->reload_id + 1) == -1) {
+		log_error("reload: rejected: the resolver could not be set up "
+		    "with the new DNS settings; the running configuration "
+		    "stays");
+		return -1;
+	}
+	worker_reload_commit(w);
 	if (out->log_level != cur->log_level)
 		log_init(2, out->log_level);
 	return 0;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,26 +46,70 @@ workers_park(struct shared *sh)
 		(void)pthread_cond_wait(&sh->ctl_cond, &sh->ctl_lock);
 }
 
+/*
+ * The worker's side of a reload (sh->reload_*, workers_reload).  What it
+ * holds from an earlier reload is settled first: installed if main
+ * committed that one (this worker was late to hear it), else freed (main
+ * gave up on it or has moved on).  Then, in phase 1 of a reload not yet
+ * prepared, it builds what can fail and answers, unless main stopped
+ * waiting meanwhile: then the next turn frees it.  Each turn that
+ * prepares takes a newer reload, so the loop ends.  The worker's thread,
+ * or main's when the worker has none; ctl_lock not held.
+ */
+static void
+workers_reload_step(struct worker *w)
+{
+	struct shared		*sh = w->shared;
+	const struct config	*cfg;
+	uint64_t		 id, committed;
+	int			 state, rc;
+
+	for (;;) {
+		(void)pthread_mutex_lock(&sh->ctl_lock);
+		id = sh->reload_id;
+		state = sh->reload_state;
+		committed = sh->reload_committed;
+		cfg = w->cmd_cfg;
+		(void)pthread_mutex_unlock(&sh->ctl_lock);
+		if (w->reload_next != NULL) {
+			if (w->reload_id == committed)
+				worker_reload_commit(w);
+			else if (w->reload_id != id ||
+			    state == WORKERS_RELOAD_ABORT)
+				worker_reload_abort(w);
+		}
+		if (state != WORKERS_RELOAD_PREPARE || w->reload_seen == id ||
+		    cfg == NULL)
+			return;
+		w->reload_seen = id;
+		rc = worker_reload_ready(w, cfg, id);
+		(void)pthread_mutex_lock(&sh->ctl_lock);
+		if (sh->reload_id == id &&
+		    sh->reload_state == WORKERS_RELOAD_PREPARE) {
+			w->cmd_rc = rc;
+			w->reload_answered = id;
+		}
+		(void)pthread_mutex_unlock(&sh->ctl_lock);
+	}
+}
+
 /* The worker's side of a request (w->cmd). */
 static void
 workers_cmd_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker		*w = a->data;
 	struct shared		*sh = w->shared;
-	const struct config	*cfg;
 	uint64_t		 gen;
 	unsigned		 bits;
-	int			 rc = 0;
 
 	(void)loop;
 	(void)revents;
 	(void)pthread_mutex_lock(&sh->ctl_lock);
 	gen = sh->ctl_gen;
-	cfg = w->cmd_cfg;
 	(void)pthread_mutex_unlock(&sh->ctl_lock);
 	bits = __atomic_exchange_n(&w->cmd_bits, 0, __ATOMIC_ACQ_REL);
-	if ((bits & WORKER_CMD_RELOAD) && cfg != NULL && cfg != w->cfg)
-		rc = worker_reload_switch(w, cfg);
+	if (bits & WORKER_CMD_RELOAD)
+		workers_reload_step(w);
 	if ((bits & WORKER_CMD_PARK) && w->listeners != NULL &&
 	    !sh->park_listen)
 		listener_close_all(w);
@@ -73,8 +118,6 @@ workers_cmd_cb(struct ev_loop *loop, ev_async *a, int revents)
 	if (bits & WORKER_CMD_CLOSE)
 		worker_close(w);
 	(void)pthread_mutex_lock(&sh->ctl_lock);
-	if (bits & WORKER_CMD_RELOAD)
-		w->cmd_rc = rc;
 	if (bits & WORKER_CMD_STATS)
 		workers_publish(w, &w->stats);
 	w->acked = gen;
@@ -266,32 +309,84 @@ workers_request(struct shared *sh, unsigned bits, bool wait, double timeout)
 /* ... and for a scrape's counters: the last copy is used after that. */
 #define WORKERS_STATS_WAIT	1.0
 
-int
-workers_reload(struct shared *sh, const struct config *cfg)
+/*
+ * Ask every worker to take the reload's current phase, and with wait, wait
+ * for them: running ones through their loops; one without a thread (one
+ * loop, tests) is stepped here, this being its thread.  Returns whether
+ * all answered in time.
+ */
+static bool
+workers_reload_run(struct shared *sh, bool wait)
 {
-	int	rc = 0;
+	for (size_t i = 0; i < sh->n_workers; i++)
+		if (!sh->workers[i].running)
+			workers_reload_step(&sh->workers[i]);
+	return workers_request(sh, WORKER_CMD_RELOAD, wait, WORKERS_WAIT);
+}
+
+int
+workers_reload(struct shared *sh, const struct config *cfg, bool *keep)
+{
+	size_t		 bad = SIZE_MAX;
+	uint64_t	 id;
+	bool		 late = false, bad_late = false;
 
 	(void)pthread_mutex_lock(&sh->ctl_lock);
+	id = ++sh->reload_id;
+	sh->reload_state = WORKERS_RELOAD_PREPARE;
 	for (size_t i = 0; i < sh->n_workers; i++) {
 		sh->workers[i].cmd_cfg = cfg;
 		sh->workers[i].cmd_rc = -1;
 	}
 	(void)pthread_mutex_unlock(&sh->ctl_lock);
-	if (!workers_request(sh, WORKER_CMD_RELOAD, true, WORKERS_WAIT))
-		log_error("reload: a worker did not answer within %.0f s",
-		    WORKERS_WAIT);
+	(void)workers_reload_run(sh, true);
+
+	/* Phase 1's answers: all ready, or the first that is not is named. */
 	(void)pthread_mutex_lock(&sh->ctl_lock);
 	for (size_t i = 0; i < sh->n_workers; i++) {
-		struct worker	*w = &sh->workers[i];
+		const struct worker	*w = &sh->workers[i];
+		bool			 no_answer;
 
-		if (w->running && !w->exited && w->cmd_rc != 0) {
-			log_error("reload: worker %zu keeps the previous "
-			    "configuration", i);
-			rc = -1;
+		if (w->running && w->exited)
+			continue;
+		no_answer = w->reload_answered != id;
+		late |= no_answer;
+		if (bad == SIZE_MAX && (no_answer || w->cmd_rc != 0)) {
+			bad = i;
+			bad_late = no_answer;
 		}
 	}
+	sh->reload_state = bad == SIZE_MAX ? WORKERS_RELOAD_COMMIT :
+	    WORKERS_RELOAD_ABORT;
+	if (bad == SIZE_MAX)
+		sh->reload_committed = id;
 	(void)pthread_mutex_unlock(&sh->ctl_lock);
-	return rc;
+
+	if (bad != SIZE_MAX) {
+		if (bad_late)
+			log_error("reload: rejected: worker %zu did not answer "
+			    "within %.0f s; the running configuration stays",
+			    bad, WORKERS_WAIT);
+		else
+			log_error("reload: rejected: worker %zu could not set "
+			    "up its resolver with the new DNS settings (the "
+			    "resolver's error above says why); the running "
+			    "configuration stays", bad);
+		/*
+		 * Every worker frees what it built, at its next turn: nothing
+		 * waits for that.  A late one may still be reading cfg.
+		 */
+		(void)workers_reload_run(sh, false);
+		*keep = late;
+		return -1;
+	}
+	/* Before the workers switch: they take their shares of the budgets. */
+	shared_set_limits(sh, cfg);
+	*keep = !workers_reload_run(sh, true);
+	if (*keep)
+		log_error("reload: a worker did not switch within %.0f s; it "
+		    "will at its next turn", WORKERS_WAIT);
+	return 0;
 }
 
 static void

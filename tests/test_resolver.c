@@ -1605,6 +1605,53 @@ test_shared_new_servers_clear_the_cache(void **state)
 }
 
 /*
+ * Reload in two phases: a resolver prepared for new servers and then
+ * aborted leaves everything as it was (the shared cache keeps its
+ * answers, the worker its resolver); prepared again and committed, it
+ * takes over and only then is the cache cleared.
+ */
+static void
+test_shared_prepare_abort_keeps_the_cache(void **state)
+{
+	struct fixture		*fx = *state;
+	struct config		 cfg2;
+	struct got		 ga;
+	struct resolver_result	 now;
+	struct resolver_stats	 st;
+	struct resolver		*old, *next;
+
+	start_on(fx->w.resolver, fx->loop, "a.test", false, &ga);
+	run_until(fx->loop, 3);
+	assert_int_equal(ga.status, RESOLVER_OK);
+	cfg2 = fx->cfg;
+	cfg2.dns_servers[1] = cfg2.dns_servers[0];
+	((struct sockaddr_in *)&cfg2.dns_servers[1])->sin_addr.s_addr =
+	    htonl(0x7f000002);
+	cfg2.dns_server_lens[1] = cfg2.dns_server_lens[0];
+	cfg2.n_dns_servers = 2;
+	old = fx->w.resolver;
+	next = resolver_prepare(old, &cfg2);
+	assert_non_null(next);
+	resolver_abort(next);
+	assert_ptr_equal(fx->w.resolver, old);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 1);
+	/* The other worker still reads the cache: the generation did not move. */
+	assert_null(resolver_lookup(fx2.w.resolver, "a.test", false, got_cb,
+	    &ga, &now));
+	assert_int_equal(now.via, RESOLVER_VIA_CACHE);
+	/* Prepared: nothing changes yet either. */
+	next = resolver_prepare(old, &cfg2);
+	assert_non_null(next);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 1);
+	resolver_commit(&fx->w.resolver, next);
+	assert_ptr_equal(fx->w.resolver, next);
+	resolver_shared_stats(fx2.sh, &st);
+	assert_int_equal(st.cache[DNSCACHE_POSITIVE], 0);
+}
+
+/*
  * A reload that changes only -dns-timeout retires the channel but keeps
  * the servers: a lookup on the new resolver of a name the retired one is
  * asking waits for that query (same thread, woken the same way), and the
@@ -1715,6 +1762,9 @@ main(void)
 		    setup2, teardown2),
 		cmocka_unit_test_setup_teardown(
 		    test_shared_new_servers_clear_the_cache, setup2, teardown2),
+		cmocka_unit_test_setup_teardown(
+		    test_shared_prepare_abort_keeps_the_cache, setup2,
+		    teardown2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

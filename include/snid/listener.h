@@ -37,16 +37,14 @@ struct worker;
  *   only while full, so they cost nothing otherwise.
  * - paused: accept failed for want of descriptors or memory (see
  *   sock_accept); a timer resumes a moment later.  Errors are logged at
- *   most once a second, with a count of what was not logged.
+ *   most once a second for the whole daemon, with a count of what was
+ *   not logged (shared_ratelimit).
  */
 struct accept_throttle {
 	bool		 full;		/* stopped for want of a slot (atomic) */
-	ev_tstamp	 full_logged;	/* last "-max-connections reached" */
 	ev_prepare	 room;		/* while full: room yet? */
 	ev_async	 wake;		/* while full: another worker freed a slot */
 	ev_timer	 pause;		/* after EMFILE & co: resume */
-	ev_tstamp	 err_last;	/* last accept error logged */
-	uint64_t	 err_suppressed; /* ... and not logged since */
 };
 
 /*

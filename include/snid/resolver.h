@@ -115,6 +115,22 @@ struct resolver	*resolver_new(struct worker *w);
 int		 resolver_reconfigure(struct resolver **rp,
 		    const struct config *cfg);
 
+/*
+ * resolver_reconfigure in two steps, for a reload that every worker
+ * takes or none does (workers.h).  resolver_prepare does what can fail:
+ * it builds a resolver for cfg's DNS settings beside r and returns it
+ * (NULL after logging, nothing changed); r, its lookups and the shared
+ * cache are untouched, whatever it returns.  Then exactly one of:
+ * resolver_commit installs next in *rp as resolver_reconfigure would
+ * (or keeps *rp when nothing that matters changed); only then do new
+ * servers clear the shared cache.  resolver_abort frees next (NULL: no-op).
+ * All three in the worker's own thread; next belongs to *rp's worker.
+ */
+struct resolver	*resolver_prepare(struct resolver *r,
+		    const struct config *cfg);
+void		 resolver_commit(struct resolver **rp, struct resolver *next);
+void		 resolver_abort(struct resolver *next);
+
 /* Destroy the channel: pending lookups are cancelled (their callbacks are not called). */
 void		 resolver_free(struct resolver *r);
 

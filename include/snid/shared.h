@@ -30,11 +30,23 @@
 
 struct worker;
 
+/*
+ * A log line limited to one per period for the whole daemon, whichever
+ * worker meets its cause (shared_ratelimit).  Atomics, no lock.
+ */
+struct shared_ratelimit {
+	int64_t		 last_ms;	/* when a caller last got true; 0: never */
+	uint64_t	 skipped;	/* callers refused since then */
+};
+
 struct shared {
 	/* Atomics (__atomic_*), read and written by every worker. */
 	size_t		 n_conns;	/* open connections, every worker */
 	size_t		 max_conns;	/* the budget (shared_set_limits) */
 	unsigned	 n_full;	/* workers stopped at max_conns */
+	/* Once-a-period warnings (listener.c): one line per daemon. */
+	struct shared_ratelimit	 full_log;	/* -max-connections reached */
+	struct shared_ratelimit	 accept_err_log; /* accept: EMFILE & co */
 
 	size_t		 pipe_budget;	/* pipes for the whole daemon */
 	size_t		 hello_mem_max;	/* -hello-memory for the whole daemon */
@@ -54,6 +66,9 @@ struct shared {
 	uint64_t	 ctl_gen;	/* the latest request */
 	bool		 ctl_park;	/* handover: parked workers wait while set */
 	bool		 park_listen;	/* handover: parked workers keep listening */
+	uint64_t	 reload_id;	/* the latest reload (workers_reload) */
+	int		 reload_state;	/* its phase: WORKERS_RELOAD_* */
+	uint64_t	 reload_committed; /* the latest reload all switch to */
 
 	/* Predecessors' handover pipes passed by systemd (handover.h). */
 	int		 handover_fds[HANDOVER_MAX_FDS];
@@ -93,6 +108,17 @@ bool	shared_conn_room(const struct shared *sh);
 bool	shared_src_acquire(struct shared *sh, const struct srclimit_key *k,
 	    uint32_t limit);
 void	shared_src_release(struct shared *sh, const struct srclimit_key *k);
+
+/*
+ * Whether to log now: true for at most one caller per period seconds
+ * (now: a clock every worker reads alike, such as ev_now; a caller whose
+ * clock lags the last winner's waits a whole period), by compare-and-swap
+ * on rl->last_ms.  A caller refused is counted; the one that gets true
+ * takes in *skipped (NULL: not wanted) how many were refused since the
+ * last line, and the count starts again.
+ */
+bool	shared_ratelimit(struct shared_ratelimit *rl, double now,
+	    double period, uint64_t *skipped);
 
 /* The number of CPUs this process may run on (sched_getaffinity), >= 1. */
 unsigned	shared_cpus(void);

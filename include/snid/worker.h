@@ -107,7 +107,13 @@ struct worker {
 	ev_async		 cmd;
 	unsigned		 cmd_bits;	/* WORKER_CMD_* pending */
 	const struct config	*cmd_cfg;	/* ctl: RELOAD's configuration */
-	int			 cmd_rc;	/* ctl: RELOAD: 0 switched, -1 kept */
+	int			 cmd_rc;	/* ctl: RELOAD phase 1: 0 ready, -1 not */
+	uint64_t		 reload_answered; /* ctl: the reload cmd_rc answers */
+	/* Reload phase 1's result, the worker's own until phase 2 (workers.c). */
+	struct resolver		*reload_next;	/* built, not in use */
+	const struct config	*reload_cfg;	/* ... for this configuration */
+	uint64_t		 reload_id;	/* ... of this reload */
+	uint64_t		 reload_seen;	/* the last reload prepared */
 	uint64_t		 acked;		/* ctl: the last request handled */
 	bool			 running;	/* ctl: a thread runs the loop */
 	bool			 exited;	/* ctl: ... and has ended */
@@ -188,11 +194,18 @@ int	worker_reload_prepare(const struct worker *w, const struct config *cur,
 	    const struct config *next, struct config *out);
 
 /*
- * Reload, each worker's half, in its own thread: switch to out (prepared
- * above).  Returns 0 with w->cfg == out, or -1 after logging why (the
- * resolver could not be set up), w->cfg unchanged.
+ * Reload, each worker's half, in its own thread, in two phases so that
+ * every worker switches or none does (workers.h).  worker_reload_ready
+ * builds what can fail for out (prepared above; the resolver, not in use)
+ * and keeps it in w->reload_next for reload number id: returns 0, or -1
+ * after logging why (nothing held), w unchanged either way.  Then exactly
+ * one of: worker_reload_commit installs what is held and switches w->cfg
+ * to it; worker_reload_abort frees it (nothing held: no-op).
  */
-int	worker_reload_switch(struct worker *w, const struct config *out);
+int	worker_reload_ready(struct worker *w, const struct config *out,
+	    uint64_t id);
+void	worker_reload_commit(struct worker *w);
+void	worker_reload_abort(struct worker *w);
 
 /* Both halves for a lone worker: returns 0 with w->cfg == out, or -1. */
 int	worker_reload(struct worker *w, const struct config *next,

@@ -21,7 +21,7 @@
 #include "snid/worker.h"
 
 /* w->cmd_bits */
-#define WORKER_CMD_RELOAD	0x01	/* switch to w->cmd_cfg */
+#define WORKER_CMD_RELOAD	0x01	/* act on the reload's phase */
 #define WORKER_CMD_DRAIN	0x02	/* worker_drain */
 #define WORKER_CMD_CLOSE	0x04	/* close every connection now, end */
 #define WORKER_CMD_STATS	0x08	/* copy the counters into w->stats */
@@ -47,13 +47,25 @@ void	workers_join(struct shared *sh);
 bool	workers_request(struct shared *sh, unsigned bits, bool wait,
 	    double timeout);
 
+/* sh->reload_state */
+#define WORKERS_RELOAD_PREPARE	1	/* phase 1: build what can fail */
+#define WORKERS_RELOAD_COMMIT	2	/* phase 2: every worker switches */
+#define WORKERS_RELOAD_ABORT	3	/* phase 2: every worker stays */
+
 /*
- * Switch every worker to cfg (prepared by worker_reload_prepare; the
- * budgets of sh already set from it).  Returns 0 when every worker
- * switched, -1 when one kept its configuration (logged): the previous
- * one must then stay allocated.
+ * Switch every worker to cfg (prepared by worker_reload_prepare), or none.
+ * Phase 1: each worker builds what can fail (worker_reload_ready) and
+ * answers; phase 2: when all are ready, the budgets of sh are set from cfg
+ * (shared_set_limits) and every worker commits; when one is not, or does
+ * not answer within WORKERS_WAIT, every worker aborts, and one line says
+ * which worker and why ("reload: rejected: ...").  Returns 0 (committed)
+ * or -1 (rejected: every worker keeps the running configuration).  *keep:
+ * a late worker may still read the configuration it is leaving (the
+ * previous one after a commit, cfg after a rejection): that one must stay
+ * allocated; false: it may be freed now.
  */
-int	workers_reload(struct shared *sh, const struct config *cfg);
+int	workers_reload(struct shared *sh, const struct config *cfg,
+	    bool *keep);
 
 /*
  * The sum of every worker's counters (a fresh copy from each running

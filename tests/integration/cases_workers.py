@@ -1,7 +1,7 @@
 """-workers N: N threads, each with its loop and its own SO_REUSEPORT socket
 per tcp: address, serving as one daemon: the connection limits count every
-worker's connections, a scrape sums them, a reload switches every worker,
-a drain waits for every worker's connections, and an fd: socket from
+worker's connections, a scrape sums them, a reload switches every worker
+or none, a drain waits for every worker's connections, and an fd: socket from
 socket activation is shared by all.  Layout as in fixtures.py, with
 -workers 2 (the kernel's 4-tuple hash spreads 200 connections over both
 sockets with certainty for practical purposes: 2^-199 that it does not)."""
@@ -9,14 +9,15 @@ sockets with certainty for practical purposes: 2^-199 that it does not)."""
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
 
-from snidtest import (Fail, Snid, check, client_hello, connect, read_all,
-                      read_line, valgrind_argv, wait_until, SLOW, SNID,
+from snidtest import (Fail, Skip, Snid, check, client_hello, connect, read_all,
+                      read_line, run, valgrind_argv, wait_until, SLOW, SNID,
                       VALGRIND)
 from fixtures import (ADDR, RECORDS, good_client, launch_activated, metrics,
                       metrics_at, metrics_world, world)
@@ -87,7 +88,8 @@ def test_workers_spread_connections_over_both(case):
 
 def test_workers_max_connections_counts_every_worker(case):
     """-max-connections 10 with 2 workers admits 10 connections, not 20:
-    the others wait in the backlogs and one is served when one closes."""
+    the others wait in the backlogs and one is served when one closes; the
+    warning that the limit is reached comes once, not once per worker."""
     w = metrics_world(case, ("alpha",), extra=TWO + ["-max-connections", "10"])
     held, waiting = [], []
     try:
@@ -121,6 +123,11 @@ def test_workers_max_connections_counts_every_worker(case):
         check(len(w.backends["alpha"].accepts()) == 11, "more than one waiting "
               "client served for one close: %d" %
               len(w.backends["alpha"].accepts()))
+        # Both workers stopped at the limit (20 waiting clients over two
+        # sockets), but the once-a-minute line is the daemon's: one.
+        n_full = w.snid.text().count("-max-connections reached")
+        check(n_full == 1, "%d '-max-connections reached' lines with 2 "
+              "workers, want 1: %s" % (n_full, w.snid.tail()))
     finally:
         for s in held + waiting:
             s.close()
@@ -191,6 +198,88 @@ def test_workers_reload_switches_every_worker(case):
           "connections not denied: %s" % (len(bad), len(after), bad[:3]))
     per, _ = _spread(w)
     check(all(v > 0 for v in per), "the 41 connections did not reach both "
+          "workers (%s): the case shows nothing" % per)
+
+
+def _outcomes_of_40(w):
+    """40 clients for alpha.test, one at a time: the access lines' outcomes
+    and how many each worker took (per-worker accepted, before -> after)."""
+    per0, _ = _spread(w)
+    before = len(w.snid.conns())
+    for _ in range(40):
+        s = connect("127.0.0.1", w.L, 5 * SLOW)
+        try:
+            s.sendall(client_hello("alpha.test"))
+            s.shutdown(socket.SHUT_WR)
+            read_all(s, 5 * SLOW)
+        finally:
+            s.close()
+    wait_until(lambda: len(w.snid.conns()) >= before + 40, 5 * SLOW)
+    per1, _ = _spread(w)
+    return ([c["outcome"] for c in w.snid.conns()[before:]],
+            [b - a for a, b in zip(per0, per1)])
+
+
+def test_workers_reload_all_or_nothing(case):
+    """SIGHUP with 2 workers is all-or-nothing.  In snid's own mount
+    namespace /etc/resolv.conf becomes a FIFO nobody writes to, so each
+    worker's new resolver (c-ares reads that file whenever it sets up a
+    channel, -dns-server or not) blocks in open(): no worker answers phase
+    1 within 10 s, the reload is rejected with one line, and once the FIFO
+    lets go neither worker switches late: alpha (::1) stays allowed on
+    both workers although the rejected file dropped ::1.  With the file
+    back, the same SIGHUP switches both."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (a mount namespace for /etc/resolv.conf)")
+    for tool in ("unshare", "nsenter", "mount", "umount"):
+        if shutil.which(tool) is None:
+            raise Skip("no %s" % tool)
+    w = world(case, ("alpha",), start_snid=False, hold_listen=True)
+    conf = os.path.join(case.dir, "snid.conf")
+    _write_conf(w, conf, ("::1/128", "127.0.0.2/32"))
+    # unshare execs snid in place: the pid is snid's (or valgrind's).
+    w.snid = case.snid(["-config", conf], prefix=["unshare", "-m",
+                                                  "--propagation", "private"])
+    metrics_at(w)
+    _held(w).close()
+    check(wait_until(lambda: len(w.snid.conns()) >= 1, 5 * SLOW),
+          "no access line for the first connection: %s" % w.snid.tail())
+    pid = str(w.snid.p.pid)
+    fifo = os.path.join(case.dir, "resolv.fifo")
+    os.mkfifo(fifo)
+    rc, _, err = run(["nsenter", "-t", pid, "-m", "mount", "--bind", fifo,
+                      "/etc/resolv.conf"])
+    check(rc == 0, "could not bind the FIFO in snid's namespace: %s" % err)
+    _write_conf(w, conf, ("127.0.0.2/32",))     # alpha's ::1 dropped
+    os.kill(w.snid.p.pid, signal.SIGHUP)
+    check(wait_until(lambda: "reload: rejected: worker" in w.snid.text(),
+                     20 * SLOW), "no rejection: %s" % w.snid.tail())
+    check(re.search(r"reload: rejected: worker \d did not answer within "
+                    r"10 s; the running configuration stays", w.snid.text()),
+          "the rejection does not say which worker and why: %s"
+          % w.snid.tail())
+    # Let the workers go: later opens find the real file again, and the
+    # two blocked in open() read one line from the FIFO.
+    run(["nsenter", "-t", pid, "-m", "umount", "-l", "/etc/resolv.conf"])
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, b"nameserver 127.0.0.1\n")
+    os.close(fd)
+    outcomes, per = _outcomes_of_40(w)
+    check(len(outcomes) == 40 and all(o == "ok" for o in outcomes),
+          "after the rejected reload, not every connection on the running "
+          "allow-list: %s" % outcomes)
+    check(all(v > 0 for v in per), "the 40 connections did not reach both "
+          "workers (%s): the case shows nothing" % per)
+    check("reload: done" not in w.snid.text(), "a reload was applied")
+    # The same file again, readable resolv.conf: both switch.
+    os.kill(w.snid.p.pid, signal.SIGHUP)
+    check(wait_until(lambda: "reload: done" in w.snid.text(), 5 * SLOW),
+          "the good reload was not applied: %s" % w.snid.tail())
+    outcomes, per = _outcomes_of_40(w)
+    check(len(outcomes) == 40 and all(o == "denied" for o in outcomes),
+          "after the good reload, not every connection denied: %s"
+          % outcomes)
+    check(all(v > 0 for v in per), "the 40 connections did not reach both "
           "workers (%s): the case shows nothing" % per)
 
 
