@@ -9,7 +9,6 @@ the small NXDOMAIN server below.  The "queries per connection" figures are
 printed as notes.
 """
 
-import resource
 import socket
 import struct
 import threading
@@ -20,7 +19,8 @@ from cases_metrics import metrics
 from cases_srv import routed
 from fixtures import RECORDS, good_client
 from snidtest import (Dnsmasq, check, client_hello, connect, dns_parse_question,
-                      free_port, read_all, read_line, wait_until, SLOW, SNID)
+                      free_port, more_files, read_all, read_line, wait_until, SLOW,
+                      SNID)
 
 UNRECOGNIZED_NAME = 112
 
@@ -108,18 +108,9 @@ def test_dns_crowd_of_2000_sends_one_query(case):
     wire (counted at the responder), and every connection gets the answer
     (here: an address outside -backend-cidr, so each is refused as denied
     and no backend has to serve 2000 clients)."""
-    # 2000 client sockets here and 2000 conns in snid, which inherits the
-    # limit; put back afterwards for the cases that follow.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        if soft < 8192:
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (8192, max(hard, 8192)))
-            except (ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # 2000 client sockets here and 2000 conns in snid.
+    with more_files(8192):
         crowd_case(case)
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def crowd_case(case):

@@ -16,11 +16,13 @@ Python standard library only.
 """
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
 import pwd
 import random
+import resource
 import re
 import signal
 import socket
@@ -285,6 +287,24 @@ def _on_signal(signum, frame):
 def install_signal_handlers():
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _on_signal)
+
+
+@contextlib.contextmanager
+def more_files(want):
+    """RLIMIT_NOFILE raised to at least want (or the hard limit, if lower and
+    not ours to raise) for a case holding many sockets; snid inherits it.
+    Put back afterwards for the cases that follow.  A container's default
+    soft limit is 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        if soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+            except (ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def wait_until(pred, timeout, step=0.02):
