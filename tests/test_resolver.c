@@ -1564,6 +1564,18 @@ test_shared_bound_is_daemon_wide(void **state)
 	assert_int_equal(g.calls, 0);
 }
 
+/* fx's configuration with a second DNS server (127.0.0.2, same port). */
+static void
+cfg_other_servers(const struct fixture *fx, struct config *cfg2)
+{
+	*cfg2 = fx->cfg;
+	cfg2->dns_servers[1] = cfg2->dns_servers[0];
+	((struct sockaddr_in *)&cfg2->dns_servers[1])->sin_addr.s_addr =
+	    htonl(0x7f000002);
+	cfg2->dns_server_lens[1] = cfg2->dns_server_lens[0];
+	cfg2->n_dns_servers = 2;
+}
+
 /*
  * A reload with other DNS servers in one worker clears the shared cache;
  * the other worker, still on the old servers, no longer reads it (nor
@@ -1585,13 +1597,8 @@ test_shared_new_servers_clear_the_cache(void **state)
 	assert_null(resolver_lookup(fx2.w.resolver, "a.test", false, got_cb,
 	    &ga, &now));
 	assert_int_equal(now.via, RESOLVER_VIA_CACHE);
-	cfg2 = fx->cfg;
 	/* Another server set (c-ares 1.34 would merge a duplicate). */
-	cfg2.dns_servers[1] = cfg2.dns_servers[0];
-	((struct sockaddr_in *)&cfg2.dns_servers[1])->sin_addr.s_addr =
-	    htonl(0x7f000002);
-	cfg2.dns_server_lens[1] = cfg2.dns_server_lens[0];
-	cfg2.n_dns_servers = 2;
+	cfg_other_servers(fx, &cfg2);
 	r2 = fx->w.resolver;
 	assert_int_equal(resolver_reconfigure(&r2, &cfg2), 0);
 	fx->w.resolver = r2;
@@ -1623,12 +1630,7 @@ test_shared_prepare_abort_keeps_the_cache(void **state)
 	start_on(fx->w.resolver, fx->loop, "a.test", false, &ga);
 	run_until(fx->loop, 3);
 	assert_int_equal(ga.status, RESOLVER_OK);
-	cfg2 = fx->cfg;
-	cfg2.dns_servers[1] = cfg2.dns_servers[0];
-	((struct sockaddr_in *)&cfg2.dns_servers[1])->sin_addr.s_addr =
-	    htonl(0x7f000002);
-	cfg2.dns_server_lens[1] = cfg2.dns_server_lens[0];
-	cfg2.n_dns_servers = 2;
+	cfg_other_servers(fx, &cfg2);
 	old = fx->w.resolver;
 	next = resolver_prepare(old, &cfg2);
 	assert_non_null(next);

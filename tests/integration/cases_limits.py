@@ -12,7 +12,7 @@ from snidtest import (Skip, check, client_hello, connect, gen_sha, read_all,
                       read_line, wait_until, SLOW, VALGRIND)
 from fixtures import (ADDR, RECORDS, good_client, metrics, metrics_world, world,
                       start_snid_with_nofile)
-from servers import listen
+from servers import hold_all, listen
 
 
 def _raw_hello_then(w, name, command):
@@ -182,19 +182,6 @@ def test_pipe_exhaustion_falls_back_to_copy(case):
           "snid logged EMFILE for a transfer: %s" % w.snid.tail())
 
 
-def _hold_backend(ls, held, stop):
-    """Accept on ls until stop is set, keeping every socket in held."""
-    ls.settimeout(0.05)
-    while not stop.is_set():
-        try:
-            c, _ = ls.accept()
-        except socket.timeout:
-            continue
-        except OSError:
-            return
-        held.append(c)
-
-
 def _open_idle(w, n, sources, hello, clients):
     """n clients from the addresses in sources (per-source limits do not
     bite), each sending hello and then nothing: they go idle once spliced."""
@@ -229,7 +216,7 @@ def test_idle_connections_take_two_descriptors(case):
               "-dns-timeout", "10", "-log-level", "info"])
     ls = listen(ADDR["alpha"], w.B, backlog=4096)
     held, clients, stop = [], [], threading.Event()
-    t = threading.Thread(target=_hold_backend, args=(ls, held, stop), daemon=True)
+    t = threading.Thread(target=hold_all, args=(ls, held, stop), daemon=True)
     t.start()
     try:
         start_snid_with_nofile(case, w, limit)

@@ -21,7 +21,7 @@ from snidtest import (Fail, Skip, Snid, check, client_hello, connect, more_files
                       VALGRIND)
 from fixtures import (ADDR, RECORDS, good_client, launch_activated, metrics,
                       metrics_at, metrics_world, world)
-from servers import listen
+from servers import hold_all, listen
 
 TWO = ["-workers", "2"]
 PER_WORKER = 'snid_worker_connections_accepted_total{worker="%d"}'
@@ -334,20 +334,6 @@ def test_workers_drain_waits_for_every_worker(case):
             s.close()
 
 
-def _accept_all(ls, held, stop):
-    """A backend that accepts on ls until stop is set and holds every
-    connection in held, reading nothing."""
-    ls.settimeout(0.05)
-    while not stop.is_set():
-        try:
-            c, _ = ls.accept()
-        except socket.timeout:
-            continue
-        except OSError:
-            return
-        held.append(c)
-
-
 def test_workers_drain_closes_many_idle_by_fin(case):
     """SIGTERM with 2 workers and 600 idle spliced connections, none of
     which will finish: at -shutdown-timeout (a little before: closing
@@ -369,7 +355,7 @@ def _drain_many_idle(case):
               "-max-connections-per-source", "0", "-log-level", "info"])
     ls = listen(ADDR["alpha"], w.B, backlog=1024)
     held, clients, stop = [], [], threading.Event()
-    t = threading.Thread(target=_accept_all, args=(ls, held, stop),
+    t = threading.Thread(target=hold_all, args=(ls, held, stop),
                          daemon=True)
     t.start()
     try:

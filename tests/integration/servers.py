@@ -60,6 +60,20 @@ def listen(where, port=None, backlog=64):
     return ls
 
 
+def hold_all(ls, held, stop):
+    """A backend that accepts on ls until stop is set and keeps every
+    connection in held, reading nothing (run it in a thread)."""
+    ls.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        held.append(c)
+
+
 def ready(sock):
     """Tell the harness we are up, and on which port (0 for unix)."""
     name = sock.getsockname()
