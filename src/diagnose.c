@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "diagnose_int.h"
@@ -63,15 +62,6 @@ diagnose_addr(const struct sockaddr *sa, char *buf, size_t len)
 	if (inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
 		snprintf(buf, len, "?");
 	return buf;
-}
-
-double
-diagnose_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Step name: the name as the daemon would take it from an SNI. */

@@ -55,8 +55,6 @@ void		 diagnose_line(struct diag *d, enum diag_level lv,
 		    const char *step, const char *fmt, ...);
 /* The address of sa alone ("2001:db8::1"), for messages; returns buf. */
 const char	*diagnose_addr(const struct sockaddr *sa, char *buf, size_t len);
-/* CLOCK_MONOTONIC in seconds. */
-double		 diagnose_now(void);
 
 /* Step nat46; false after a FAIL. */
 bool		 diagnose_nat46(struct diag *d);

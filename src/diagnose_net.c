@@ -111,7 +111,7 @@ diag_wait(int fd, short events, double deadline)
 	int		rc;
 
 	for (;;) {
-		left = deadline - diagnose_now();
+		left = deadline - util_now();
 		if (left <= 0)
 			return 0;
 		rc = poll(&pfd, 1, (int)(left * 1000) + 1);
@@ -150,7 +150,7 @@ diag_connect(struct diag *d, const union sockaddr_inet *to, bool last)
 	struct sockaddr_in6	 src;
 	union sockaddr_inet	 client;
 	char			 a[SOCK_ADDR_TEXT_MAX], why[64];
-	double			 t0 = diagnose_now();
+	double			 t0 = util_now();
 	int			 fd, err = 0, rc;
 	socklen_t		 sl = sizeof(err);
 	bool			 nat46 = false;
@@ -186,7 +186,7 @@ diag_connect(struct diag *d, const union sockaddr_inet *to, bool last)
 		return -1;
 	}
 	diagnose_line(d, DIAG_OK, "connect", "connected to %s in %.1f ms%s%s", a,
-	    (diagnose_now() - t0) * 1000, nat46 ? " from " : "",
+	    (util_now() - t0) * 1000, nat46 ? " from " : "",
 	    nat46 ? inet_ntop(AF_INET6, &src.sin6_addr, a, sizeof(a)) : "");
 	return fd;
 }
@@ -215,7 +215,7 @@ int
 diagnose_unix(struct diag *d)
 {
 	struct sockaddr_un	path;
-	double			t0 = diagnose_now();
+	double			t0 = util_now();
 	int			fd, err = 0;
 	socklen_t		sl = sizeof(err);
 
@@ -327,7 +327,7 @@ diagnose_hello(struct diag *d, int fd)
 	uint8_t		 buf[DIAGNOSE_HELLO_SIZE + 128], reply[64];
 	uint64_t	 rng;
 	size_t		 n, len;
-	double		 t0 = diagnose_now();
+	double		 t0 = util_now();
 	double		 deadline = t0 + d->cfg->connect_timeout;
 	int		 err;
 	uint8_t		 alert;
@@ -351,7 +351,7 @@ diagnose_hello(struct diag *d, int fd)
 	if (r == DIAGNOSE_REPLY_SERVER_HELLO)
 		diagnose_line(d, DIAG_OK, "hello", "a %d-byte ClientHello for %s%s "
 		    "got a ServerHello in %.1f ms", DIAGNOSE_HELLO_SIZE, d->name,
-		    pp, (diagnose_now() - t0) * 1000);
+		    pp, (util_now() - t0) * 1000);
 	else if (r == DIAGNOSE_REPLY_ALERT)
 		diagnose_line(d, DIAG_WARN, "hello", "a %d-byte ClientHello for %s%s "
 		    "got TLS alert %u (%s): big packets pass, but the backend "

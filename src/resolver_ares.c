@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "snid/config.h"
 #include "snid/log.h"
+#include "snid/util.h"
 
 #define RESOLVER_ARES_NEW_API	(ARES_VERSION >= 0x011c00)	/* 1.28 */
 #define RESOLVER_ARES_CSV_GET	(ARES_VERSION >= 0x011800)	/* 1.24 */
@@ -79,17 +79,6 @@ rq_ctx_free(struct rq_ctx *x)
 	free(x->name);
 	free(x);
 }
-
-#if RESOLVER_ARES_NEW_API
-static double
-rq_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-#endif
 
 /* An answer before its records: c-ares' status, into the caller's srv. */
 static void
@@ -246,7 +235,7 @@ rq_dnsrec_cb(void *arg, ares_status_t status, size_t timeouts,
 #if RESOLVER_ARES_ASK_AGAIN
 	/* See RESOLVER_ARES_ASK_AGAIN; never from inside our own ask. */
 	if (status == ARES_ETIMEOUT && !x->submitting &&
-	    rq_now() + RESOLVER_ARES_MIN_TRY_MS / 1000. <= x->deadline) {
+	    util_now() + RESOLVER_ARES_MIN_TRY_MS / 1000. <= x->deadline) {
 		rq_submit(x);
 		return;
 	}
@@ -291,7 +280,7 @@ resolver_ares_query(ares_channel channel, const char *name, int type,
 	x->type = type;
 	x->channel = channel;
 	x->name = xstrdup(name);
-	x->deadline = rq_now() + budget_ms / 1000.;
+	x->deadline = util_now() + budget_ms / 1000.;
 	rq_submit(x);
 }
 

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "snid/conn.h"
 #include "snid/listener.h"
@@ -66,15 +65,6 @@ worker_drain_lead(size_t n, double cost, double timeout)
 	return lead < timeout / 2 ? lead : timeout / 2;
 }
 
-static double
-worker_mono(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The daemon's last worker to end its drain logs how it ended. */
 static void
 worker_drain_end(struct worker *w)
@@ -121,7 +111,7 @@ worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)revents;
 	for (;;) {
-		left = w->drain_deadline - worker_mono();
+		left = w->drain_deadline - util_now();
 		lead = worker_drain_lead(w->n_conns, w->drain_cost, timeout);
 		if (w->drain_t0 == 0 && left - lead > DRAIN_SLACK) {
 			/* Fewer to close than planned (or a learned rate). */
@@ -136,13 +126,13 @@ worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		/* Learn this machine's cost on a stretch, then plan the rest. */
 		if (w->drain_t0 == 0) {
 			worker_drain_forced(w, left > 0 ? left : 0);
-			w->drain_t0 = worker_mono();
+			w->drain_t0 = util_now();
 			w->drain_closed = 0;
 		}
 		for (size_t i = 0; i < DRAIN_SLICE; i++)
 			conn_close(w->conns, OUTCOME_SHUTDOWN);
 		w->drain_closed += DRAIN_SLICE;
-		took = worker_mono() - w->drain_t0;
+		took = util_now() - w->drain_t0;
 		if (took < DRAIN_SAMPLE_TIME) {
 			/* The loop (and the machine) turns in between. */
 			ev_timer_set(t, 0., 0.);
@@ -287,7 +277,7 @@ worker_drain(struct worker *w)
 	 * Set now, not at init: a reload may have changed -shutdown-timeout.
 	 * The timer fires the lead early (see worker_drain_timeout_cb).
 	 */
-	w->drain_deadline = worker_mono() + timeout;
+	w->drain_deadline = util_now() + timeout;
 	w->drain_cost = DRAIN_COST_GUESS;
 	ev_timer_set(&w->drain_timer, timeout - worker_drain_lead(w->n_conns,
 	    w->drain_cost, timeout), 0.);

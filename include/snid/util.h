@@ -29,6 +29,9 @@ void	 util_close_reset(int fd);
 /* Set TCP_NODELAY; errors are ignored (not every socket is TCP). */
 void	 util_set_nodelay(int fd);
 
+/* CLOCK_MONOTONIC in seconds: bounds measured outside the event loop's clock. */
+double	 util_now(void);
+
 /*
  * TCP keepalive, so that a client or backend that vanished (a phone that
  * lost its network, a crashed host: no FIN, no RST) does not hold its
