@@ -18,8 +18,11 @@
 
 #include <netdb.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define BENCH_MAGIC "SNIB"
 #define BENCH_CMD_LEN 16 /* magic[4] mode[1] pad[3] count[8] big-endian */
@@ -29,6 +32,24 @@
 #define BENCH_REPLY_LEN 64
 
 #define BENCH_IDLE_ACK 'A'
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t
+bench_now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The bench tools' one way out on a set-up error: perror, exit 2. */
+static inline void
+bench_die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
 
 static inline void
 bench_put64(uint8_t *p, uint64_t v)

@@ -97,22 +97,6 @@ static uint64_t		last_close;
 static uint64_t		*lat;
 static long		nlat, probe_fail;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
 static size_t
 put16(uint8_t *p, size_t at, size_t v)
 {
@@ -187,7 +171,7 @@ arm(struct hc_conn *c, uint64_t cookie, uint32_t events, int op)
 	struct epoll_event	ev = { .events = events, .data.u64 = cookie };
 
 	if (epoll_ctl(ep, op, c->fd, &ev) < 0)
-		die("epoll_ctl");
+		bench_die("epoll_ctl");
 }
 
 static uint64_t
@@ -206,7 +190,7 @@ conn_open(struct hc_conn *c, long i, bool probe)
 	memset(c, 0, sizeof(*c));
 	c->probe = probe;
 	c->name = opt.names > 0 ? (uint32_t)(i % opt.names) : 0;
-	c->t0 = now_ns();
+	c->t0 = bench_now_ns();
 	c->fd = socket(opt.addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -297,7 +281,7 @@ conn_event(struct hc_conn *c, uint32_t events)
 		}
 		opening--;
 		if (c->probe) {
-			lat[nlat++] = now_ns() - c->t0;
+			lat[nlat++] = bench_now_ns() - c->t0;
 			close(c->fd);
 			c->state = S_FREE;
 			return;
@@ -317,7 +301,7 @@ conn_event(struct hc_conn *c, uint32_t events)
 			closed_eof++;
 		else
 			closed_rst++;
-		last_close = now_ns();
+		last_close = bench_now_ns();
 		close(c->fd);
 		c->fd = -1;
 		c->state = S_CLOSED;
@@ -357,11 +341,11 @@ static void
 open_all(void)
 {
 	struct epoll_event	evs[512];
-	uint64_t		t0 = now_ns(), end, last_expire = t0;
+	uint64_t		t0 = bench_now_ns(), end, last_expire = t0;
 	long			next = 0;
 
 	end = t0 + (uint64_t)(opt.time_limit * 1e9);
-	while (now_ns() < end && (next < opt.n || opening > 0)) {
+	while (bench_now_ns() < end && (next < opt.n || opening > 0)) {
 		while (next < opt.n && opening < opt.conc) {
 			if (!conn_open(&held[next], next, false)) {
 				failed += opt.n - next;
@@ -376,17 +360,17 @@ open_all(void)
 
 		for (int i = 0; i < ne; i++)
 			dispatch(&evs[i]);
-		if (now_ns() - last_expire > 200000000u) {
-			last_expire = now_ns();
+		if (bench_now_ns() - last_expire > 200000000u) {
+			last_expire = bench_now_ns();
 			expire(held, next, last_expire);
 		}
 	}
-	expire(held, next, UINT64_MAX / 2 + now_ns());
+	expire(held, next, UINT64_MAX / 2 + bench_now_ns());
 	failed += opt.n - next;
 	printf("established=%ld failed=%ld err_connect=%ld err_reset=%ld "
 	    "err_timeout=%ld err_bad=%ld elapsed=%.3f\n", established, failed,
 	    f_connect, f_reset, f_timeout, f_bad,
-	    (double)(now_ns() - t0) / 1e9);
+	    (double)(bench_now_ns() - t0) / 1e9);
 	fflush(stdout);
 }
 
@@ -411,14 +395,14 @@ static void
 serve(double sec, bool (*done)(void))
 {
 	struct epoll_event	evs[512];
-	uint64_t		end = now_ns() + (uint64_t)(sec * 1e9);
+	uint64_t		end = bench_now_ns() + (uint64_t)(sec * 1e9);
 
-	while (now_ns() < end && !(done && done())) {
+	while (bench_now_ns() < end && !(done && done())) {
 		int	ne = epoll_wait(ep, evs, 512, 20);
 
 		for (int i = 0; i < ne; i++)
 			dispatch(&evs[i]);
-		expire(probes, nprobe_slots, now_ns());
+		expire(probes, nprobe_slots, bench_now_ns());
 	}
 }
 
@@ -453,7 +437,7 @@ probe_step(void)
 static void
 cmd_probe(long m, long cc, const char *name)
 {
-	uint64_t	t0 = now_ns();
+	uint64_t	t0 = bench_now_ns();
 
 	if (m < 1 || cc < 1 || cc > nprobe_slots || strlen(name) > 200) {
 		printf("probe error=usage\n");
@@ -463,7 +447,7 @@ cmd_probe(long m, long cc, const char *name)
 	free(lat);
 	lat = calloc((size_t)m, sizeof(*lat));
 	if (!lat)
-		die("calloc");
+		bench_die("calloc");
 	nlat = probe_fail = probe_started = 0;
 	probe_total = m;
 	probe_conc = cc;
@@ -475,7 +459,7 @@ cmd_probe(long m, long cc, const char *name)
 	printf("probe ok=%ld fail=%ld p50_us=%.0f p90_us=%.0f p99_us=%.0f "
 	    "max_us=%.0f elapsed=%.3f held=%ld\n", nlat, probe_fail,
 	    pct_us(0.5), pct_us(0.9), pct_us(0.99), pct_us(1.0),
-	    (double)(now_ns() - t0) / 1e9, established);
+	    (double)(bench_now_ns() - t0) / 1e9, established);
 }
 
 static bool
@@ -525,7 +509,7 @@ main(int argc, char **argv)
 	nprobe_slots = 64;
 	probes = calloc((size_t)nprobe_slots, sizeof(*probes));
 	if (!msgs || !msg_lens || !held || !probes)
-		die("calloc");
+		bench_die("calloc");
 	if (opt.names == 0)
 		msg_lens[0] = build_msg(msgs, opt.sni);
 	for (long k = 0; k < opt.names; k++) {
@@ -534,7 +518,7 @@ main(int argc, char **argv)
 	}
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
-		die("epoll_create1");
+		bench_die("epoll_create1");
 
 	open_all();
 

@@ -88,21 +88,6 @@ static uint8_t *unique_bufs;  /* -U: one hello buffer per slot */
 static uint8_t iobuf[256 * 1024];
 static uint64_t errs[E_COUNT];
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec	ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
 /* A small byte writer for the hello. */
 struct wr {
 	uint8_t	*p;
@@ -244,7 +229,7 @@ conn_events(struct lg_conn *c, uint32_t want)
 {
 	struct epoll_event	ev = { .events = want, .data.ptr = c };
 	if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		die("epoll_ctl mod");
+		bench_die("epoll_ctl mod");
 }
 
 static void
@@ -253,7 +238,7 @@ conn_start(struct lg_conn *c)
 	struct epoll_event	ev;
 
 	memset(c, 0, sizeof(*c));
-	c->t0 = now_ns();
+	c->t0 = bench_now_ns();
 	if (opt.unique >= 0) {
 		/*
 		 * A name no proxy has seen before (u<BASE+i>.SNI; run.py gives
@@ -273,7 +258,7 @@ conn_start(struct lg_conn *c)
 	c->deadline = c->t0 + (uint64_t)opt.conn_timeout_ms * 1000000u;
 	c->fd = socket(opt.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
-		die("socket");
+		bench_die("socket");
 	active++;
 	started++;
 	c->state = ST_CONNECTING;
@@ -287,7 +272,7 @@ conn_start(struct lg_conn *c)
 	ev.events = EPOLLOUT;
 	ev.data.ptr = c;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-		die("epoll_ctl add");
+		bench_die("epoll_ctl add");
 }
 
 /* The connection's work is complete: judge it and free the slot. */
@@ -318,7 +303,7 @@ conn_finish(struct lg_conn *c)
 		return;
 	}
 	if (lat)
-		lat[ok] = now_ns() - c->t0;
+		lat[ok] = bench_now_ns() - c->t0;
 	ok++;
 	conn_close(c);
 }
@@ -552,21 +537,21 @@ main(int argc, char **argv)
 	nslots = opt.mode == LG_IDLE ? opt.n : opt.conc;
 	slots = calloc((size_t)nslots, sizeof(*slots));
 	if (opt.unique >= 0 && !(unique_bufs = malloc((size_t)nslots * 1024)))
-		die("malloc");
+		bench_die("malloc");
 	lat = calloc((size_t)opt.n, sizeof(uint64_t));
 	if (!slots || !lat)
-		die("calloc");
+		bench_die("calloc");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
-		die("epoll_create1");
+		bench_die("epoll_create1");
 
-	uint64_t t_start = now_ns();
+	uint64_t t_start = bench_now_ns();
 	uint64_t t_end = t_start + (uint64_t)(opt.time_limit * 1e9);
 	long next_slot = 0;
 	struct epoll_event evs[256];
 
 	while (finished < opt.n) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 		if (t >= t_end)
 			break;
 		/* in flight: started and not yet finished nor established */
@@ -598,12 +583,12 @@ main(int argc, char **argv)
 		}
 		int ne = epoll_wait(ep, evs, 256, 50);
 		if (ne < 0 && errno != EINTR)
-			die("epoll_wait");
+			bench_die("epoll_wait");
 		for (int i = 0; i < ne; i++)
 			conn_event(evs[i].data.ptr, evs[i].events);
-		check_timeouts(now_ns());
+		check_timeouts(bench_now_ns());
 	}
-	double elapsed = (double)(now_ns() - t_start) / 1e9;
+	double elapsed = (double)(bench_now_ns() - t_start) / 1e9;
 
 	if (opt.mode == LG_PROBE) {
 		/* "closed": EOF after something other than the sink's reply */
@@ -634,9 +619,9 @@ main(int argc, char **argv)
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 		/* fails for a tty or /dev/null: then only -H ends the hold */
 		(void)epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-		uint64_t hold_end = now_ns() + (uint64_t)(opt.hold * 1e9);
+		uint64_t hold_end = bench_now_ns() + (uint64_t)(opt.hold * 1e9);
 		bool stop = false;
-		while (!stop && now_ns() < hold_end) {
+		while (!stop && bench_now_ns() < hold_end) {
 			int ne = epoll_wait(ep, evs, 256, 100);
 			for (int i = 0; i < ne; i++) {
 				if (evs[i].data.ptr == NULL) {

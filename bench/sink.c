@@ -61,13 +61,6 @@ static int lfd_main = -1, lfd_decoy = -1, lfd_ctl = -1;
 static char tag_main, tag_decoy, tag_ctl;
 static uint8_t iobuf[256 * 1024];
 
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
 static int
 listen_on(const char *s)
 {
@@ -80,14 +73,14 @@ listen_on(const char *s)
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		die("socket");
+		bench_die("socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
-		die(s);
+		bench_die(s);
 	if (listen(fd, 4096) < 0)
-		die("listen");
+		bench_die("listen");
 	freeaddrinfo(res);
 	return fd;
 }
@@ -97,7 +90,7 @@ watch(int fd, uint32_t events, void *ptr, int op)
 {
 	struct epoll_event	ev = { .events = events, .data.ptr = ptr };
 	if (epoll_ctl(ep, op, fd, &ev) < 0)
-		die("epoll_ctl");
+		bench_die("epoll_ctl");
 }
 
 static void
@@ -285,7 +278,7 @@ accept_all(int lfd, enum sk_kind kind)
 		}
 		struct sk_conn	*c = calloc(1, sizeof(*c));
 		if (!c)
-			die("calloc");
+			bench_die("calloc");
 		c->fd = fd;
 		c->kind = kind;
 		if (kind == K_DECOY)
@@ -326,7 +319,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
-		die("epoll_create1");
+		bench_die("epoll_create1");
 	while ((o = getopt(argc, argv, "l:D:C:")) != -1) {
 		switch (o) {
 		case 'l': lfd_main = listen_on(optarg); break;
@@ -360,7 +353,7 @@ main(int argc, char **argv)
 		if (ne < 0) {
 			if (errno == EINTR)
 				continue;
-			die("epoll_wait");
+			bench_die("epoll_wait");
 		}
 		for (int i = 0; i < ne; i++) {
 			void *p = evs[i].data.ptr;
