@@ -29,7 +29,6 @@ by PID at the end, also on errors and signals; every wait is bounded.
 """
 
 import argparse
-import ctypes
 import datetime
 import json
 import math
@@ -45,6 +44,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import kv, log, start, stop_all, wait_tcp
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 BUILD = os.path.join(ROOT, "build", "bench")
@@ -53,42 +54,6 @@ V6NET = "2001:db8:5e::"
 SNI = "idle.test"
 PROBE_NAME = "probe.idle.test"
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-STARTED = []
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def _pdeathsig():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: gone with us
-
-
-def start(argv, name, tmp, pipe=False):
-    out = open(os.path.join(tmp, name + ".err"), "wb")
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE if pipe else out, stderr=out,
-                         preexec_fn=_pdeathsig)
-    p.name = name
-    STARTED.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(STARTED):
-        if p.poll() is None:
-            try:
-                p.kill()
-            except ProcessLookupError:
-                pass
-    for p in STARTED:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log(f"idle100k: pid {p.pid} ({p.name}) did not die")
-
 
 def readline(p, timeout):
     """One line of p's stdout within timeout seconds, else ''."""
@@ -106,32 +71,6 @@ def readline(p, timeout):
             return buf.decode()
         buf += c
     return buf.decode()
-
-
-def kv(line):
-    out = {}
-    for tok in line.split():
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            try:
-                out[k] = float(v) if "." in v else int(v)
-            except ValueError:
-                out[k] = v
-    return out
-
-
-def wait_tcp(host, port, timeout, proc):
-    end = time.monotonic() + timeout
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while time.monotonic() < end and proc.poll() is None:
-        with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.settimeout(0.5)
-            try:
-                s.connect((host, port))
-                return True
-            except OSError:
-                time.sleep(0.05)
-    return False
 
 
 def sh(*argv):
@@ -486,7 +425,7 @@ def main():
         log(f"idle100k: wrote {a.json}; {'ok' if ok else 'NOT CLEAN'}")
         return 0 if ok else 1
     finally:
-        stop_all()
+        stop_all("idle100k")
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:

@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import kv, log, wait_tcp
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 BUILD = os.path.join(ROOT, "build", "bench")
@@ -51,10 +53,6 @@ STARTED = []  # every Popen we started, for cleanup by PID
 # The sink's pid: its CPU and the load generator's are the load side's,
 # which shares the machine's cores with the proxy (see issue11_lines).
 SINK_PIDS = []
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- processes
@@ -182,24 +180,6 @@ def stop_all():
         stop(p, grace=2.0)
 
 
-def wait_tcp(host, port, timeout=5.0, proc=None):
-    end = time.monotonic() + timeout
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        s.settimeout(0.5)
-        try:
-            s.connect((host, port))
-            return True
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            s.close()
-    return False
-
-
 def free_port_block(n, start=24000, end=30000):
     """A run of n consecutive ports free on 127.0.0.1 and ::1 (TCP)."""
     for base in range(start, end, n + 1):
@@ -221,18 +201,6 @@ def free_port_block(n, start=24000, end=30000):
 
 
 # ------------------------------------------------------------------ loadgen
-
-def kv(line):
-    out = {}
-    for tok in line.split():
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            try:
-                out[k] = float(v) if "." in v else int(v)
-            except ValueError:
-                out[k] = v
-    return out
-
 
 def loadgen(addr, args, timeout):
     argv = [os.path.join(BUILD, "loadgen"), "-a", addr, "-t", str(timeout)] + [str(a) for a in args]

@@ -44,7 +44,6 @@ is bounded.  Python standard library, dnsmasq and openssl (for the cert).
 """
 
 import concurrent.futures
-import ctypes
 import hashlib
 import json
 import os
@@ -62,6 +61,8 @@ import threading
 import time
 import urllib.request
 
+from benchutil import log, start, stop_all
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNID = os.environ.get("SOAK_SNID", os.path.join(ROOT, "build", "asan", "snid"))
 DNS = "127.0.0.53"
@@ -75,37 +76,6 @@ NX = "nx.soak.test"        # no record: NXDOMAIN
 CYCLE = (["good"] * 9 + ["trickle"] * 2 + ["refused"] * 2 + ["nx"] +
          ["garbage"] * 2 + ["reset"] * 2 + ["good"] * 1 + ["long"])
 ROUTED = ("good", "long", "trickle", "reset")
-STARTED = []
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def _pdeathsig():
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def start(argv, name, tmp, env=None):
-    out = open(os.path.join(tmp, name + ".err"), "wb")
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                         preexec_fn=_pdeathsig, env=env)
-    p.name = name
-    STARTED.append(p)
-    return p
-
-
-def stop_all():
-    for p in reversed(STARTED):
-        if p.poll() is None:
-            p.kill()
-    for p in STARTED:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log(f"soak: pid {p.pid} ({p.name}) did not die")
-
-
 # ------------------------------------------------------------------ data
 
 _BLOCKS = {}
@@ -650,7 +620,7 @@ def main():
     try:
         return main_inside(tmp)
     finally:
-        stop_all()
+        stop_all("soak")
         if os.environ.get("SOAK_KEEP"):
             log(f"soak: kept {tmp}")
         else:
