@@ -61,6 +61,23 @@ def kv(line):
     return out
 
 
+def sink_stats(ctl_port, tries=20, timeout=2.0):
+    """bench/sink's counters from its control port on 127.0.0.1."""
+    for _ in range(tries):
+        try:
+            with socket.create_connection(("127.0.0.1", ctl_port), timeout=timeout) as s:
+                data = b""
+                while True:
+                    b = s.recv(4096)
+                    if not b:
+                        break
+                    data += b
+            return kv(data.decode())
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("sink control port does not answer")
+
+
 def wait_tcp(host, port, timeout=5.0, proc=None):
     """Whether host:port accepts within timeout (False at once if proc ended)."""
     end = time.monotonic() + timeout

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import kv, log, start, stop_all, wait_tcp
+from benchutil import kv, log, sink_stats, start, stop_all, wait_tcp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -163,14 +163,7 @@ class Shard:
         return start(argv, name, self.tmp, pipe=True)
 
     def sink_stats(self):
-        with socket.create_connection(("127.0.0.1", self.ctl_port), timeout=3) as s:
-            data = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                data += b
-        return kv(data.decode())
+        return sink_stats(self.ctl_port, tries=1, timeout=3)
 
     def err(self, name):
         try:

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import kv, log, wait_tcp
+from benchutil import kv, log, sink_stats, wait_tcp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -215,22 +215,6 @@ def loadgen(addr, args, timeout):
     if r.stderr:
         res["stderr"] = r.stderr.decode()[-300:]
     return res
-
-
-def sink_stats(ctl_port):
-    for _ in range(20):
-        try:
-            with socket.create_connection(("127.0.0.1", ctl_port), timeout=2) as s:
-                data = b""
-                while True:
-                    b = s.recv(4096)
-                    if not b:
-                        break
-                    data += b
-            return kv(data.decode())
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("sink control port does not answer")
 
 
 def dns_query(name, qtype=28, timeout=1.0):
